@@ -1,0 +1,152 @@
+// Package api speaks the client side of the wire protocols llmload measures: Ollama's native
+// NDJSON endpoints and the OpenAI-compatible SSE endpoints. One Request in, one Record out.
+package api
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// API names a wire protocol and endpoint.
+type API string
+
+// The protocols llmload can drive.
+const (
+	OllamaGenerate    API = "ollama-generate"
+	OllamaChat        API = "ollama-chat"
+	OpenAIChat        API = "openai-chat"
+	OpenAICompletions API = "openai-completions"
+)
+
+// APIs lists every supported protocol, in the order --help shows them.
+var APIs = []API{OllamaGenerate, OllamaChat, OpenAIChat, OpenAICompletions}
+
+// ParseAPI checks a protocol name given by a user.
+func ParseAPI(s string) (API, error) {
+	for _, a := range APIs {
+		if string(a) == s {
+			return a, nil
+		}
+	}
+	names := make([]string, len(APIs))
+	for i, a := range APIs {
+		names[i] = string(a)
+	}
+	return "", fmt.Errorf("unknown API %q (want one of %s)", s, strings.Join(names, ", "))
+}
+
+// Path is the endpoint the protocol posts to.
+func (a API) Path() string {
+	switch a {
+	case OllamaChat:
+		return "/api/chat"
+	case OpenAIChat:
+		return "/v1/chat/completions"
+	case OpenAICompletions:
+		return "/v1/completions"
+	default:
+		return "/api/generate"
+	}
+}
+
+// IsOllama reports whether the protocol is Ollama's native one (NDJSON, server timings).
+func (a API) IsOllama() bool { return a == OllamaGenerate || a == OllamaChat }
+
+// Request is one request to send. Options are sent identically on every request built from the
+// same template, so that Ollama never reloads the model between requests.
+type Request struct {
+	API       API
+	Model     string
+	Prompt    string
+	MaxTokens int // 0: server default. Ollama: options.num_predict; OpenAI: max_tokens
+	Stream    bool
+	// Options are Ollama runner/sampling options (temperature, seed, num_ctx, top_k, top_p,
+	// stop …). For OpenAI endpoints the ones OpenAI knows (temperature, seed, top_p, stop) are
+	// sent as top-level fields; the rest are dropped.
+	Options map[string]any
+	// RawBody, when set, is sent verbatim (as `ab -p` does); the fields above then only label
+	// the record.
+	RawBody []byte
+}
+
+// Class is the outcome of one request. Each failure mode counts under its own class.
+type Class string
+
+// Outcome classes. Their string values appear in results files and must not change.
+const (
+	ClassOK               Class = "ok"
+	ClassConnRefused      Class = "connection_refused"
+	ClassNotFound         Class = "http_404"
+	ClassBadRequest       Class = "http_400"
+	ClassBusy             Class = "http_503"
+	ClassHTTP4xx          Class = "http_4xx" // any other 4xx
+	ClassHTTP5xx          Class = "http_5xx" // any other 5xx
+	ClassStreamError      Class = "stream_error"
+	ClassTruncated        Class = "truncated"
+	ClassMalformed        Class = "malformed"
+	ClassTimeoutFirstByte Class = "timeout_first_byte"
+	ClassTimeoutStall     Class = "timeout_stall"
+	ClassTimeoutTotal     Class = "timeout_total"
+	ClassCancelled        Class = "cancelled"
+	ClassNetwork          Class = "network_error" // reset, EOF before headers, other transport failures
+)
+
+// ServerTimings are the durations Ollama reports in its final chunk (done:true). They are
+// present only when that chunk arrived with them; a truncated reply has none.
+type ServerTimings struct {
+	Total           time.Duration `json:"total_ns"`
+	Load            time.Duration `json:"load_ns"`
+	PromptEval      time.Duration `json:"prompt_eval_ns"`
+	Eval            time.Duration `json:"eval_ns"`
+	PromptEvalCount int           `json:"prompt_eval_count"`
+	EvalCount       int           `json:"eval_count"`
+}
+
+// Residual is total − load − prompt_eval − eval: slot wait plus fixed overhead (and, at
+// NUM_PARALLEL > 1, batch sharing).
+func (s ServerTimings) Residual() time.Duration {
+	return s.Total - s.Load - s.PromptEval - s.Eval
+}
+
+// Record is what one request produced. It is made by Client.Do and is immutable afterwards,
+// except for the scheduling fields (Intended, Stage, Seq, Worker, Template) the runner sets
+// before handing it on. All offsets are measured from Sent on the monotonic clock.
+type Record struct {
+	// Scheduling (filled by the runner).
+	Intended time.Time // when the request should have been sent (open loop); = Sent otherwise
+	Stage    int
+	Seq      int
+	Worker   int
+	Template string
+
+	// Request identity.
+	API    API
+	Model  string
+	Stream bool
+
+	Sent       time.Time     // just before the request was written
+	Headers    time.Duration // response headers arrived
+	FirstByte  time.Duration // first body byte arrived
+	FirstToken time.Duration // first chunk carrying generated (or thinking) text; 0 if none
+	Done       time.Duration // last byte arrived, or the failure happened
+	// TokenTimes are the arrival offsets of every chunk that carried generated text, taken
+	// when the bytes arrived, before JSON decoding. ITL is the gaps between them.
+	TokenTimes []time.Duration
+
+	Status int
+	Class  Class
+	Error  string // error text, truncated to a few hundred bytes
+
+	OutputTokens int
+	// TokensFromServer is true when OutputTokens is the server's count (eval_count or
+	// usage.completion_tokens) and false when it is the count of content chunks.
+	TokensFromServer bool
+	PromptTokens     int
+	DoneReason       string
+	Server           *ServerTimings // Ollama only, and only when the final chunk carried them
+	BytesIn          int64
+}
+
+// OK reports whether the request succeeded.
+func (r *Record) OK() bool { return r.Class == ClassOK }
