@@ -1,0 +1,362 @@
+package bench
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/llmload/llmload/bench/api"
+)
+
+// Histogram range: 1 µs to 1 h at 3 significant figures, in microseconds.
+const (
+	histMin    = 1
+	histMax    = int64(time.Hour / time.Microsecond)
+	histDigits = 3
+)
+
+// Names of the latency distributions a stage keeps.
+const (
+	MetricE2E            = "e2e"              // intended send → last byte
+	MetricService        = "service"          // actual send → last byte
+	MetricTTFT           = "ttft"             // send → first chunk with generated text
+	MetricITL            = "itl"              // gaps between content chunks, pooled
+	MetricTPOT           = "tpot"             // (last byte − first token) / (tokens − 1)
+	MetricQueueWait      = "queue_wait"       // residual − baseline (Ollama)
+	MetricFirstTokenWait = "first_token_wait" // TTFT − load − prompt_eval − baseline (Ollama streams)
+	MetricSendLag        = "send_lag"         // actual − intended send
+	// MetricResidual is total − load − prompt_eval − eval before calibration. Its histogram is
+	// stored so that queue wait can be recomputed against another baseline.
+	MetricResidual = "residual"
+	// metricTokenWaitRaw is TTFT − load − prompt_eval before the baseline is subtracted.
+	metricTokenWaitRaw = "first_token_wait_raw"
+)
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
+
+func recordDur(h *hdrhistogram.Histogram, d time.Duration) {
+	us := d.Microseconds()
+	if us < histMin {
+		us = histMin
+	}
+	if us > histMax {
+		us = histMax
+	}
+	_ = h.RecordValue(us) // cannot fail: the value is clamped into range
+}
+
+// summarize reads a histogram as milliseconds. ValueAtQuantile takes percents.
+func summarize(h *hdrhistogram.Histogram) Summary {
+	if h == nil || h.TotalCount() == 0 {
+		return Summary{}
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Summary{
+		N:    h.TotalCount(),
+		Min:  ms(h.Min()),
+		Mean: round3(h.Mean() / 1000),
+		P50:  ms(h.ValueAtQuantile(50)),
+		P90:  ms(h.ValueAtQuantile(90)),
+		P95:  ms(h.ValueAtQuantile(95)),
+		P99:  ms(h.ValueAtQuantile(99)),
+		Max:  ms(h.Max()),
+	}
+}
+
+// shift subtracts a constant from every figure of a summary, flooring at zero: queue wait is
+// the residual distribution moved down by the baseline.
+func (s Summary) shift(ms float64) Summary {
+	if s.N == 0 {
+		return s
+	}
+	f := func(v float64) float64 { return round3(math.Max(0, v-ms)) }
+	return Summary{N: s.N, Min: f(s.Min), Mean: f(s.Mean), P50: f(s.P50), P90: f(s.P90), P95: f(s.P95), P99: f(s.P99), Max: f(s.Max)}
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// stageMetrics accumulates one stage. It is owned by the collector goroutine alone.
+type stageMetrics struct {
+	hists      map[string]*hdrhistogram.Histogram
+	counts     map[api.Class]int
+	samples    map[api.Class]string
+	total, ok  int
+	outTokens  int64
+	inTokens   int64
+	fromServer int // successful records whose token count came from the server
+	fromChunks int
+	serviceSum time.Duration
+	decodeSum  float64 // Σ per-request decode tok/s
+	decodeN    int
+
+	// Ollama decomposition sums over successful requests with server timings.
+	decompN                                   int
+	sumE2E, sumLoad, sumPrompt, sumEval, sumR time.Duration
+	sumClient                                 time.Duration
+
+	timeline map[int]*TimelinePoint
+	byModel  map[string]*modelMetrics
+}
+
+type modelMetrics struct {
+	counts    map[api.Class]int
+	total, ok int
+	outTokens int64
+	e2e, ttft *hdrhistogram.Histogram
+}
+
+func newStageMetrics() *stageMetrics {
+	m := &stageMetrics{
+		hists:    map[string]*hdrhistogram.Histogram{},
+		counts:   map[api.Class]int{},
+		samples:  map[api.Class]string{},
+		timeline: map[int]*TimelinePoint{},
+		byModel:  map[string]*modelMetrics{},
+	}
+	for _, k := range []string{MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT, MetricSendLag, MetricResidual, metricTokenWaitRaw} {
+		m.hists[k] = newHist()
+	}
+	return m
+}
+
+// add folds one record in. runStart anchors the timeline.
+func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
+	m.total++
+	m.counts[r.Class]++
+	if !r.OK() {
+		if _, seen := m.samples[r.Class]; !seen && r.Error != "" {
+			m.samples[r.Class] = r.Error
+		}
+	}
+	service := r.Done
+	lag := r.Sent.Sub(r.Intended)
+	if lag < 0 {
+		lag = 0
+	}
+	e2e := lag + service
+	m.serviceSum += service
+	recordDur(m.hists[MetricSendLag], lag)
+
+	mm := m.byModel[r.Model]
+	if mm == nil {
+		mm = &modelMetrics{counts: map[api.Class]int{}, e2e: newHist(), ttft: newHist()}
+		m.byModel[r.Model] = mm
+	}
+	mm.total++
+	mm.counts[r.Class]++
+
+	m.addTimeline(r, runStart)
+	if !r.OK() {
+		return
+	}
+	m.ok++
+	mm.ok++
+	m.outTokens += int64(r.OutputTokens)
+	mm.outTokens += int64(r.OutputTokens)
+	m.inTokens += int64(r.PromptTokens)
+	if r.TokensFromServer {
+		m.fromServer++
+	} else {
+		m.fromChunks++
+	}
+	recordDur(m.hists[MetricE2E], e2e)
+	recordDur(m.hists[MetricService], service)
+	recordDur(mm.e2e, e2e)
+
+	if r.Stream && len(r.TokenTimes) > 0 {
+		recordDur(m.hists[MetricTTFT], r.FirstToken)
+		recordDur(mm.ttft, r.FirstToken)
+		itl := m.hists[MetricITL]
+		for i := 1; i < len(r.TokenTimes); i++ {
+			recordDur(itl, r.TokenTimes[i]-r.TokenTimes[i-1])
+		}
+		decode := r.Done - r.FirstToken
+		if r.OutputTokens > 1 && decode > 0 {
+			recordDur(m.hists[MetricTPOT], decode/time.Duration(r.OutputTokens-1))
+			m.decodeSum += float64(r.OutputTokens) / decode.Seconds()
+			m.decodeN++
+		}
+	}
+	if s := r.Server; s != nil && s.Total > 0 {
+		res := s.Residual()
+		if res < 0 {
+			res = 0
+		}
+		recordDur(m.hists[MetricResidual], res)
+		if r.Stream && len(r.TokenTimes) > 0 {
+			w := r.FirstToken - s.Load - s.PromptEval
+			if w < 0 {
+				w = 0
+			}
+			recordDur(m.hists[metricTokenWaitRaw], w)
+		}
+		m.decompN++
+		m.sumE2E += e2e
+		m.sumLoad += s.Load
+		m.sumPrompt += s.PromptEval
+		m.sumEval += s.Eval
+		m.sumR += res
+		if c := service - s.Total; c > 0 {
+			m.sumClient += c
+		}
+	}
+}
+
+// addTimeline spreads the request's time in flight over the one-second buckets it overlaps,
+// so that a bucket's InFlight is the mean number of requests in flight during that second.
+func (m *stageMetrics) addTimeline(r *api.Record, runStart time.Time) {
+	start := r.Intended.Sub(runStart)
+	end := r.Sent.Sub(runStart) + r.Done
+	if start < 0 {
+		start = 0
+	}
+	for sec := int(start / time.Second); time.Duration(sec)*time.Second < end; sec++ {
+		lo := max(start, time.Duration(sec)*time.Second)
+		hi := min(end, time.Duration(sec+1)*time.Second)
+		m.bucket(sec).InFlight += (hi - lo).Seconds()
+	}
+	b := m.bucket(int(end / time.Second))
+	if r.OK() {
+		b.Completed++
+		b.OutputTokens += int64(r.OutputTokens)
+	} else {
+		b.Errors++
+	}
+}
+
+func (m *stageMetrics) bucket(sec int) *TimelinePoint {
+	b := m.timeline[sec]
+	if b == nil {
+		b = &TimelinePoint{T: float64(sec)}
+		m.timeline[sec] = b
+	}
+	return b
+}
+
+// result turns the accumulated metrics into a StageResult; baseline is the calibrated
+// residual of a request that did not wait (nil when unknown).
+func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Baseline) *StageResult {
+	res := &StageResult{
+		Name:           st.Name,
+		Concurrency:    st.Concurrency,
+		Rate:           st.Rate,
+		Arrival:        string(st.Arrival),
+		MaxConcurrency: st.MaxConcurrency,
+		StartS:         round3(start.Seconds()),
+		WallS:          round3(wall.Seconds()),
+		Requests:       counts(m.counts, m.total, m.ok, m.samples),
+		OutputTokens:   m.outTokens,
+		PromptTokens:   m.inTokens,
+		LatencyMs:      map[string]Summary{},
+		Histograms:     map[string]string{},
+	}
+	switch {
+	case m.fromServer > 0 && m.fromChunks > 0:
+		res.TokenSource = "mixed"
+	case m.fromServer > 0:
+		res.TokenSource = "server"
+	case m.fromChunks > 0:
+		res.TokenSource = "chunks"
+	}
+	if w := wall.Seconds(); w > 0 {
+		res.Throughput.RequestsPerS = round3(float64(m.ok) / w)
+		res.Throughput.OutputTokensPerS = round3(float64(m.outTokens) / w)
+		res.EffectiveParallelism = round3(m.serviceSum.Seconds() / w)
+	}
+	if m.decodeN > 0 {
+		res.Throughput.DecodeTokensPerS = round3(m.decodeSum / float64(m.decodeN))
+	}
+	for _, k := range []string{MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT, MetricSendLag} {
+		if h := m.hists[k]; h.TotalCount() > 0 {
+			res.LatencyMs[k] = summarize(h)
+		}
+	}
+	for k, h := range m.hists {
+		if h.TotalCount() == 0 || k == metricTokenWaitRaw {
+			continue
+		}
+		if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+			res.Histograms[k] = string(enc)
+		}
+	}
+	if m.decompN > 0 {
+		n := float64(m.decompN)
+		ms := func(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond) / n) }
+		d := &Decomposition{
+			Requests:       m.decompN,
+			E2E:            ms(m.sumE2E),
+			Load:           ms(m.sumLoad),
+			PromptEval:     ms(m.sumPrompt),
+			Eval:           ms(m.sumEval),
+			Residual:       ms(m.sumR),
+			ClientOverhead: ms(m.sumClient),
+		}
+		res.LatencyMs[MetricResidual] = summarize(m.hists[MetricResidual])
+		if baseline != nil {
+			d.Overhead = round3(math.Min(baseline.ResidualMs, d.Residual))
+			d.QueueWait = round3(d.Residual - d.Overhead)
+			res.LatencyMs[MetricQueueWait] = summarize(m.hists[MetricResidual]).shift(baseline.ResidualMs)
+			if h := m.hists[metricTokenWaitRaw]; h.TotalCount() > 0 {
+				res.LatencyMs[MetricFirstTokenWait] = summarize(h).shift(baseline.ResidualMs)
+			}
+		}
+		if d.E2E > 0 {
+			d.QueueShare = round3(d.QueueWait / d.E2E)
+		}
+		res.Decomposition = d
+	}
+	if len(m.byModel) > 1 {
+		res.ByModel = map[string]*Model{}
+		for name, mm := range m.byModel {
+			md := &Model{Requests: counts(mm.counts, mm.total, mm.ok, nil), OutputTokens: mm.outTokens, LatencyMs: map[string]Summary{}}
+			if w := wall.Seconds(); w > 0 {
+				md.OutputTokensPerS = round3(float64(mm.outTokens) / w)
+			}
+			if mm.e2e.TotalCount() > 0 {
+				md.LatencyMs[MetricE2E] = summarize(mm.e2e)
+			}
+			if mm.ttft.TotalCount() > 0 {
+				md.LatencyMs[MetricTTFT] = summarize(mm.ttft)
+			}
+			res.ByModel[name] = md
+		}
+	}
+	secs := make([]int, 0, len(m.timeline))
+	for s := range m.timeline {
+		secs = append(secs, s)
+	}
+	sort.Ints(secs)
+	for _, s := range secs {
+		p := *m.timeline[s]
+		p.InFlight = round3(p.InFlight)
+		res.Timeline = append(res.Timeline, p)
+	}
+	return res
+}
+
+func counts(byClass map[api.Class]int, total, ok int, samples map[api.Class]string) Counts {
+	c := Counts{Total: total, OK: ok}
+	for class, n := range byClass {
+		if class == api.ClassOK {
+			continue
+		}
+		if c.Errors == nil {
+			c.Errors = map[string]int{}
+		}
+		c.Errors[string(class)] = n
+	}
+	for class, s := range samples {
+		if c.ErrorSamples == nil {
+			c.ErrorSamples = map[string]string{}
+		}
+		c.ErrorSamples[string(class)] = s
+	}
+	return c
+}
+
+// DecodeHistogram reads a histogram stored in a results file.
+func DecodeHistogram(encoded string) (*hdrhistogram.Histogram, error) {
+	return hdrhistogram.Decode([]byte(encoded))
+}

@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadPlanFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "prompts.jsonl"), "\"one\"\n\"two\"\n")
+	writeFile(t, filepath.Join(dir, "plan.yaml"), `
+url: http://127.0.0.1:9999
+api: ollama-chat
+seed: 42
+warmup: 2
+timeout: 2m
+defaults:
+  max_tokens: 64
+  options: {temperature: 0, num_ctx: 2048}
+stages:
+  - concurrency: 1
+    requests: 10
+  - name: burst
+    concurrency: 8
+    duration: 30s
+  - rate: 2.5
+    arrival: poisson
+    max_concurrency: 4
+    duration: 1m
+mix:
+  - model: llama3.2:1b
+    weight: 3
+    prompt_file: prompts.jsonl
+  - model: qwen
+    api: openai-chat
+    synthetic_words: 200
+    stream: false
+    options: {seed: 1}
+`)
+	pf, err := LoadPlanFile(filepath.Join(dir, "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pf.Plan
+	if pf.URL != "http://127.0.0.1:9999" || p.Seed != 42 || p.Warmup != 2 || time.Duration(p.Timeout) != 2*time.Minute {
+		t.Errorf("top-level fields: %+v url=%s", p, pf.URL)
+	}
+	if len(p.Stages) != 3 || p.Stages[0].Name != "c=1" || p.Stages[1].Name != "burst" || p.Stages[2].Name != "rate=2.5/s" {
+		t.Fatalf("stages: %+v", p.Stages)
+	}
+	if p.Stages[2].Arrival != ArrivalPoisson || p.Stages[2].MaxConcurrency != 4 {
+		t.Errorf("open-loop stage: %+v", p.Stages[2])
+	}
+	a, b := p.Mix[0], p.Mix[1]
+	if a.API != "ollama-chat" || !a.Stream || a.MaxTokens != 64 || len(a.prompts) != 2 || a.Weight != 3 {
+		t.Errorf("mix[0]: %+v", a)
+	}
+	if b.API != "openai-chat" || b.Stream || b.SyntheticWords != 200 {
+		t.Errorf("mix[1]: %+v", b)
+	}
+	// Options from defaults and from the template both apply.
+	if b.Options["num_ctx"] != 2048 || b.Options["seed"] != 1 {
+		t.Errorf("mix[1] options: %v", b.Options)
+	}
+}
+
+func TestPlanErrorsNameFileLineAndField(t *testing.T) {
+	cases := []struct {
+		name, text, want string
+	}{
+		{"unknown key", "stages:\n  - concurrency: 2\n    requets: 5\nmix:\n  - model: m\n", "plan.yaml:3: stages[0].requets: unknown field"},
+		{"bad number", "stages:\n  - concurrency: lots\nmix:\n  - model: m\n", `plan.yaml:2: stages[0].concurrency: want a whole number, got "lots"`},
+		{"bad duration", "stages:\n  - concurrency: 1\n    duration: 5 minutes\nmix:\n  - model: m\n", `plan.yaml:3: stages[0].duration: want a duration`},
+		{"bad api", "stages:\n  - concurrency: 1\n    requests: 1\nmix:\n  - model: m\n    api: grpc\n", `plan.yaml:6: mix[0].api: unknown API "grpc"`},
+		{"bad arrival", "stages:\n  - rate: 1\n    arrival: bursty\n    requests: 1\nmix:\n  - model: m\n", `plan.yaml:3: stages[0].arrival: must be constant or poisson`},
+		{"no mix", "stages:\n  - concurrency: 1\n", "plan.yaml:1: mix: missing"},
+		{"syntax", "stages: [\n", "plan.yaml"},
+		{"stream not bool", "stages:\n  - concurrency: 1\n    requests: 1\nmix:\n  - model: m\n    stream: maybe\n", `plan.yaml:6: mix[0].stream: must be true or false`},
+		{"top-level typo", "stage:\n  - concurrency: 1\nmix:\n  - model: m\n", "plan.yaml:1: stage: unknown field"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParsePlan("plan.yaml", []byte(c.text))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var pe *PlanError
+			if !errors.As(err, &pe) {
+				t.Errorf("error is %T, want *PlanError", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestPrepareRejectsBadStagesAndTemplates(t *testing.T) {
+	cases := []struct {
+		name string
+		plan Plan
+		want string
+	}{
+		{"no stop", Plan{Stages: []Stage{{Concurrency: 1}}, Mix: []*Template{{Model: "m"}}}, "stages[0]: give a number of requests or a duration"},
+		{"both loops", Plan{Stages: []Stage{{Concurrency: 1, Rate: 2, Requests: 1}}, Mix: []*Template{{Model: "m"}}}, "not both"},
+		{"no model", Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{}}}, "mix[0]: no model"},
+		{"two sources", Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{Model: "m", Prompt: "x", SyntheticWords: 3}}}, "one prompt source"},
+		{"missing file", Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{Model: "m", PromptFile: "/nonexistent/p.txt"}}}, "prompt file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.plan.Prepare("")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestBodyFileDecidesModelAndStream(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "req.json"), `{"model":"llama3.2:1b","prompt":"hi","stream":false}`)
+	writeFile(t, filepath.Join(dir, "bad.json"), `model=x`)
+	p := Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{BodyFile: "req.json", Stream: true}}}
+	if err := p.Prepare(dir); err != nil {
+		t.Fatal(err)
+	}
+	if p.Mix[0].Model != "llama3.2:1b" || p.Mix[0].Stream {
+		t.Errorf("template from body: %+v", p.Mix[0])
+	}
+	bad := Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{BodyFile: "bad.json"}}}
+	if err := bad.Prepare(dir); err == nil || !strings.Contains(err.Error(), "bad.json is not a JSON object") {
+		t.Errorf("bad body error = %v", err)
+	}
+}
+
+func TestJSONLPromptErrorsNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.jsonl"), "\"ok\"\n{\"text\":\"no prompt field\"}\n")
+	p := Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{Model: "m", PromptFile: "p.jsonl"}}}
+	err := p.Prepare(dir)
+	if err == nil || !strings.Contains(err.Error(), "p.jsonl:2:") {
+		t.Errorf("error = %v, want it to name line 2", err)
+	}
+}

@@ -1,0 +1,281 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Schema is the results file's schema name. Its core field names and units are fixed: users
+// script against them. Fields may be added; none may change meaning.
+const Schema = "llmload/v1"
+
+// File is one results file: one run, or one run per setting of a sweep.
+type File struct {
+	Schema string `json:"schema"`
+	Tool   Tool   `json:"tool"`
+	Runs   []*Run `json:"runs"`
+}
+
+// Tool identifies the llmload build that wrote a file.
+type Tool struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version,omitempty"`
+}
+
+// Host describes the machine the client ran on.
+type Host struct {
+	Hostname string `json:"hostname,omitempty"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"`
+}
+
+// Target is the server a run measured. URL never carries credentials.
+type Target struct {
+	URL           string        `json:"url"`
+	API           string        `json:"api"`
+	ServerVersion string        `json:"server_version,omitempty"`
+	Simulated     bool          `json:"simulated"`
+	Models        []LoadedModel `json:"models,omitempty"` // from /api/ps after warm-up
+}
+
+// LoadedModel is one entry of Ollama's /api/ps.
+type LoadedModel struct {
+	Name          string `json:"name"`
+	SizeBytes     int64  `json:"size_bytes,omitempty"`
+	SizeVRAMBytes int64  `json:"size_vram_bytes,omitempty"`
+	ContextLength int    `json:"context_length,omitempty"`
+}
+
+// Run is one load test against one server setting.
+type Run struct {
+	Labels      map[string]string `json:"labels,omitempty"`
+	Target      Target            `json:"target"`
+	Host        Host              `json:"host"`
+	Started     time.Time         `json:"started"`
+	Ended       time.Time         `json:"ended"`
+	Interrupted bool              `json:"interrupted,omitempty"`
+	Plan        *Plan             `json:"plan"`
+	Warmup      *Warmup           `json:"warmup,omitempty"`
+	// Baseline is the residual (total − load − prompt_eval − eval) of a request that did not
+	// wait: the fixed overhead subtracted to get queue wait. Absent for non-Ollama APIs.
+	Baseline *Baseline      `json:"queue_wait_baseline,omitempty"`
+	Stages   []*StageResult `json:"stages"`
+	Notes    []string       `json:"notes,omitempty"`
+}
+
+// Warmup summarises the warm-up requests, which are not part of any stage's metrics.
+type Warmup struct {
+	Requests int            `json:"requests"`
+	OK       int            `json:"ok"`
+	Errors   map[string]int `json:"errors,omitempty"`
+	// LoadMs is the largest load_duration seen: roughly the model load time when warm-up
+	// found the model cold.
+	LoadMs float64 `json:"load_ms,omitempty"`
+	WallS  float64 `json:"wall_s"`
+}
+
+// Baseline is how queue wait was calibrated.
+type Baseline struct {
+	ResidualMs float64 `json:"residual_ms"`
+	Source     string  `json:"source"` // "stage <name>" (its median) or "warmup" (its minimum)
+	Samples    int     `json:"samples"`
+}
+
+// StageResult is one stage's measurements. Durations are milliseconds, rates per second.
+type StageResult struct {
+	Name           string  `json:"name"`
+	Concurrency    int     `json:"concurrency"`
+	Rate           float64 `json:"rate"`
+	Arrival        string  `json:"arrival,omitempty"`
+	MaxConcurrency int     `json:"max_concurrency,omitempty"`
+	StartS         float64 `json:"start_s"` // since the run's start
+	WallS          float64 `json:"wall_s"`
+
+	Requests   Counts     `json:"requests"`
+	Throughput Throughput `json:"throughput"`
+	// OutputTokens is the sum over successful requests. TokenSource says where the counts came
+	// from: "server" (eval_count / usage), "chunks" (content chunks counted), or "mixed".
+	OutputTokens int64  `json:"output_tokens"`
+	TokenSource  string `json:"token_source,omitempty"`
+	PromptTokens int64  `json:"prompt_tokens,omitempty"`
+
+	LatencyMs map[string]Summary `json:"latency_ms"`
+	// Decomposition splits the mean end-to-end latency of successful Ollama requests.
+	Decomposition *Decomposition `json:"decomposition,omitempty"`
+	// EffectiveParallelism is Σ service time / wall time: requests in service on average.
+	EffectiveParallelism float64 `json:"effective_parallelism"`
+	// Speedup is this stage's completed requests/s over the first stage's.
+	Speedup float64 `json:"speedup_vs_first,omitempty"`
+
+	Client     ClientCheck       `json:"client"`
+	Histograms map[string]string `json:"histograms"`
+	Timeline   []TimelinePoint   `json:"timeline,omitempty"`
+	ByModel    map[string]*Model `json:"by_model,omitempty"`
+}
+
+// Counts are requests by outcome class.
+type Counts struct {
+	Total  int            `json:"total"`
+	OK     int            `json:"ok"`
+	Errors map[string]int `json:"errors,omitempty"`
+	// ErrorSamples keeps the first error text seen per class.
+	ErrorSamples map[string]string `json:"error_samples,omitempty"`
+}
+
+// Throughput of a stage over its wall time.
+type Throughput struct {
+	RequestsPerS     float64 `json:"requests_per_s"`
+	OutputTokensPerS float64 `json:"output_tokens_per_s"`
+	// DecodeTokensPerS is the mean over requests of output tokens / (E2E − TTFT).
+	DecodeTokensPerS float64 `json:"decode_tokens_per_s,omitempty"`
+}
+
+// Summary is a latency distribution in milliseconds.
+type Summary struct {
+	N    int64   `json:"n"`
+	Min  float64 `json:"min"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+}
+
+// Decomposition is where the mean E2E of successful Ollama requests went, in milliseconds.
+// QueueWait is the residual minus the calibrated baseline: at NUM_PARALLEL = 1 it is slot wait;
+// above 1 it also holds batch sharing (the runner charges each request part of each shared
+// step), so it is reported as "slot wait + batch sharing".
+type Decomposition struct {
+	Requests       int     `json:"requests"`
+	E2E            float64 `json:"e2e"`
+	Load           float64 `json:"load"`
+	PromptEval     float64 `json:"prompt_eval"`
+	Eval           float64 `json:"eval"`
+	Residual       float64 `json:"residual"`
+	Overhead       float64 `json:"overhead"`   // the baseline residual
+	QueueWait      float64 `json:"queue_wait"` // residual − overhead, ≥ 0
+	ClientOverhead float64 `json:"client_overhead"`
+	// QueueShare is QueueWait / E2E.
+	QueueShare float64 `json:"queue_share"`
+}
+
+// ClientCheck is the client's self-check: could it have distorted the latencies?
+type ClientCheck struct {
+	SendLagP99Ms float64 `json:"send_lag_p99_ms"`
+	GCPauseMs    float64 `json:"gc_pause_ms"`
+	CPUPct       float64 `json:"cpu_pct"` // of one core, for the whole process
+	Overloaded   bool    `json:"overloaded"`
+	Reason       string  `json:"reason,omitempty"`
+}
+
+// TimelinePoint is one second of the run's clock.
+type TimelinePoint struct {
+	T            float64 `json:"t_s"`       // seconds since the run's start
+	InFlight     float64 `json:"in_flight"` // mean requests in flight over the second
+	Completed    int     `json:"completed"`
+	Errors       int     `json:"errors"`
+	OutputTokens int64   `json:"output_tokens"`
+}
+
+// Model is one model's share of a stage, present when the mix has several models.
+type Model struct {
+	Requests         Counts             `json:"requests"`
+	OutputTokens     int64              `json:"output_tokens"`
+	OutputTokensPerS float64            `json:"output_tokens_per_s"`
+	LatencyMs        map[string]Summary `json:"latency_ms"`
+}
+
+// Write stores the file atomically: a temp file beside the target, then a rename, so a reader
+// never sees half a file and an interrupted write never destroys an older one.
+func (f *File) Write(path string) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	b = append(b, '\n')
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+// ReadFile reads and checks a results file. Errors name the file and say what is wrong with
+// it: not JSON, truncated, another schema, or not a results file at all.
+func ReadFile(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	f, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Decode reads a results document and checks its schema.
+func Decode(r io.Reader) (*File, error) {
+	dec := json.NewDecoder(r)
+	var probe map[string]json.RawMessage
+	if err := dec.Decode(&probe); err != nil {
+		var se *json.SyntaxError
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("empty file, not a results file")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, fmt.Errorf("truncated results file (JSON ends early)")
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("not valid JSON at byte %d: %v", se.Offset, err)
+		default:
+			return nil, fmt.Errorf("not a results file: %v", err)
+		}
+	}
+	rawSchema, ok := probe["schema"]
+	if !ok {
+		return nil, fmt.Errorf("not an llmload results file (no \"schema\" field)")
+	}
+	var schema string
+	if err := json.Unmarshal(rawSchema, &schema); err != nil || schema != Schema {
+		return nil, fmt.Errorf("results schema %s is not supported (this llmload reads %q)", string(rawSchema), Schema)
+	}
+	var f File
+	all, _ := json.Marshal(probe)
+	if err := json.Unmarshal(all, &f); err != nil {
+		return nil, fmt.Errorf("results file does not match schema %s: %v", Schema, err)
+	}
+	for i, r := range f.Runs {
+		if r == nil {
+			return nil, fmt.Errorf("runs[%d] is null", i)
+		}
+	}
+	return &f, nil
+}

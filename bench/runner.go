@@ -1,0 +1,443 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/llmload/llmload/bench/api"
+)
+
+// Doer sends one request and returns its record. *api.Client is the real one.
+type Doer interface {
+	Do(ctx context.Context, req *api.Request) *api.Record
+}
+
+// Options configure a run beyond its plan.
+type Options struct {
+	// Records, when set, receives every measured request as one JSON line.
+	Records io.Writer
+	// Live, when set, is updated as requests finish, for progress displays.
+	Live *Live
+	// Grace is how long requests in flight may finish after the run's context ends
+	// (Ctrl-C). Zero means they are cancelled at once.
+	Grace time.Duration
+	// OnStage is called as each stage starts (from the runner's goroutine).
+	OnStage func(index int, st Stage)
+	// ServerInProcess says the server shares this process (the simulator behind --sim): the
+	// process's CPU share then is not the client's alone and is not used to judge overload.
+	ServerInProcess bool
+}
+
+// Live holds counters a progress display may read at any time.
+type Live struct {
+	Stage      atomic.Int32 // index of the running stage; -1 during warm-up
+	Planned    atomic.Int64 // requests the stage will send, 0 when bounded by time only
+	StageStart atomic.Int64 // unix nanoseconds
+	Deadline   atomic.Int64 // unix nanoseconds the stage stops sending at, 0 when none
+	Done       atomic.Int64 // requests finished in this stage
+	Errors     atomic.Int64
+	InFlight   atomic.Int64
+	Tokens     atomic.Int64
+}
+
+// RunPlan executes the plan. It returns what was measured even when ctx ends early (the result is
+// then marked Interrupted); it returns an error only when nothing could be run at all.
+func RunPlan(ctx context.Context, plan *Plan, client Doer, opts Options) (*Run, error) {
+	if len(plan.Stages) == 0 || len(plan.Mix) == 0 {
+		return nil, fmt.Errorf("plan is empty: call Prepare first")
+	}
+	r := &runner{plan: plan, client: client, opts: opts, live: opts.Live}
+	if r.live == nil {
+		r.live = &Live{}
+	}
+	return r.run(ctx)
+}
+
+type runner struct {
+	plan   *Plan
+	client Doer
+	opts   Options
+	live   *Live
+}
+
+type stageSpan struct{ start, end time.Time }
+
+func (r *runner) run(ctx context.Context) (*Run, error) {
+	// Requests run under their own context so that an interrupt stops dispatch at once but
+	// lets requests in flight finish for a grace period.
+	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReqs()
+	stopGrace := context.AfterFunc(ctx, func() {
+		if r.opts.Grace <= 0 {
+			cancelReqs()
+			return
+		}
+		time.AfterFunc(r.opts.Grace, cancelReqs)
+	})
+	defer stopGrace()
+
+	out := &Run{Plan: r.plan, Started: time.Now()}
+	runStart := out.Started
+
+	records := make(chan *api.Record, 1024)
+	col := newCollector(len(r.plan.Stages), runStart, r.opts.Records)
+	colDone := make(chan struct{})
+	go func() {
+		col.loop(records)
+		close(colDone)
+	}()
+
+	out.Warmup = r.warmup(ctx, reqCtx, col)
+
+	spans := make([]stageSpan, 0, len(r.plan.Stages))
+	usages := make([]usage, 0, len(r.plan.Stages))
+	for i, st := range r.plan.Stages {
+		if ctx.Err() != nil {
+			break
+		}
+		if r.opts.OnStage != nil {
+			r.opts.OnStage(i, st)
+		}
+		before := readUsage()
+		span := r.stage(ctx, reqCtx, i, st, records)
+		spans = append(spans, span)
+		usages = append(usages, readUsage().since(before))
+	}
+	close(records)
+	<-colDone
+	out.Ended = time.Now()
+	out.Interrupted = ctx.Err() != nil
+
+	if col.err != nil {
+		out.Notes = append(out.Notes, fmt.Sprintf("records file: %v", col.err))
+	}
+	out.Baseline = col.baseline(r.plan.Stages[:len(spans)])
+	for i, span := range spans {
+		st := r.plan.Stages[i]
+		res := col.stages[i].result(st, span.start.Sub(runStart), span.end.Sub(span.start), out.Baseline)
+		res.Client = clientCheck(res, usages[i], span.end.Sub(span.start), r.opts.ServerInProcess)
+		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
+			res.Speedup = round3(res.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
+		}
+		out.Stages = append(out.Stages, res)
+	}
+	return out, nil
+}
+
+// warmup sends plan.Warmup requests per model, all at once, and waits for them. They load
+// the models and fill the first slots; their records are kept apart from every stage.
+func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *Warmup {
+	if r.plan.Warmup <= 0 {
+		return nil
+	}
+	r.live.Stage.Store(-1)
+	start := time.Now()
+	seq := newSequence(r.plan)
+	var reqs []*api.Request
+	for _, model := range r.plan.Models() {
+		for _, t := range r.plan.Mix {
+			if t.Model != model {
+				continue
+			}
+			for i := 0; i < r.plan.Warmup; i++ {
+				req, _ := seq.next()
+				req.API, req.Model, req.Stream, req.MaxTokens, req.Options = t.API, t.Model, t.Stream, t.MaxTokens, t.Options
+				if t.body != nil {
+					req.RawBody = t.body
+				}
+				reqs = append(reqs, req)
+			}
+			break
+		}
+	}
+	recs := make([]*api.Record, len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs[i] = r.client.Do(reqCtx, req)
+		}()
+	}
+	wg.Wait()
+	w := &Warmup{Requests: len(recs), WallS: round3(time.Since(start).Seconds())}
+	for _, rec := range recs {
+		if rec.OK() {
+			w.OK++
+		} else {
+			if w.Errors == nil {
+				w.Errors = map[string]int{}
+			}
+			w.Errors[string(rec.Class)]++
+		}
+		if rec.Server != nil {
+			w.LoadMs = math.Max(w.LoadMs, round3(float64(rec.Server.Load)/1e6))
+		}
+	}
+	col.warmup = recs
+	_ = ctx
+	return w
+}
+
+// stage runs one stage and returns when every request it sent has finished.
+func (r *runner) stage(ctx, reqCtx context.Context, index int, st Stage, records chan<- *api.Record) stageSpan {
+	live := r.live
+	live.Stage.Store(int32(index))
+	live.Done.Store(0)
+	live.Errors.Store(0)
+	live.Tokens.Store(0)
+	live.Planned.Store(int64(st.Requests))
+	start := time.Now()
+	live.StageStart.Store(start.UnixNano())
+	live.Deadline.Store(0)
+
+	// Dispatch stops at the deadline or on interrupt; requests already sent are awaited.
+	dispatchCtx := ctx
+	if st.Duration > 0 {
+		deadline := start.Add(time.Duration(st.Duration))
+		live.Deadline.Store(deadline.UnixNano())
+		var cancel context.CancelFunc
+		dispatchCtx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	seq := newSequence(r.plan)
+	send := func(worker, n int, intended time.Time, req *api.Request, t *Template) {
+		live.InFlight.Add(1)
+		rec := r.client.Do(reqCtx, req)
+		live.InFlight.Add(-1)
+		if rec.Intended.IsZero() {
+			rec.Intended = intended
+		}
+		if rec.Sent.Before(rec.Intended) {
+			rec.Intended = rec.Sent
+		}
+		rec.Stage, rec.Seq, rec.Worker, rec.Template = index, n, worker, t.Name
+		live.Done.Add(1)
+		if rec.OK() {
+			live.Tokens.Add(int64(rec.OutputTokens))
+		} else {
+			live.Errors.Add(1)
+		}
+		records <- rec
+	}
+	if st.OpenLoop() {
+		r.openLoop(dispatchCtx, st, seq, start, send)
+	} else {
+		r.closedLoop(dispatchCtx, st, seq, send)
+	}
+	return stageSpan{start: start, end: time.Now()}
+}
+
+type sendFunc func(worker, n int, intended time.Time, req *api.Request, t *Template)
+
+// closedLoop runs st.Concurrency workers; each sends its next request when the last ends.
+func (r *runner) closedLoop(ctx context.Context, st Stage, seq *sequence, send sendFunc) {
+	var mu sync.Mutex
+	issued := 0
+	next := func() (int, *api.Request, *Template, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil || (st.Requests > 0 && issued >= st.Requests) {
+			return 0, nil, nil, false
+		}
+		req, t := seq.next()
+		issued++
+		return issued - 1, req, t, true
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < st.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n, req, t, ok := next()
+				if !ok {
+					return
+				}
+				send(w, n, time.Now(), req, t)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// openLoop sends requests at their intended times whatever the server does. Latency counts
+// from the intended time, so a slow server cannot hide its delay by slowing the sender
+// (no coordinated omission); time spent waiting for a --max-concurrency place counts too.
+func (r *runner) openLoop(ctx context.Context, st Stage, seq *sequence, start time.Time, send sendFunc) {
+	rng := rand.New(rand.NewPCG(r.plan.Seed, 0x61727269))
+	var sem chan struct{}
+	if st.MaxConcurrency > 0 {
+		sem = make(chan struct{}, st.MaxConcurrency)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	var offset time.Duration
+	interval := float64(time.Second) / st.Rate
+	for n := 0; st.Requests == 0 || n < st.Requests; n++ {
+		if n > 0 {
+			gap := interval
+			if st.Arrival == ArrivalPoisson {
+				gap = rng.ExpFloat64() * interval
+			}
+			offset += time.Duration(gap)
+		}
+		if st.Duration > 0 && offset >= time.Duration(st.Duration) {
+			return
+		}
+		intended := start.Add(offset)
+		if wait := time.Until(intended); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		req, t := seq.next()
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if sem != nil {
+				defer func() { <-sem }()
+			}
+			send(0, n, intended, req, t)
+		}()
+	}
+}
+
+// collector owns every histogram: records arrive on one channel and only its goroutine
+// touches the metrics.
+type collector struct {
+	stages   []*stageMetrics
+	runStart time.Time
+	out      *bufio.Writer
+	enc      *json.Encoder
+	err      error
+	warmup   []*api.Record
+	// residuals of closed-loop stages at concurrency 1, for the queue-wait baseline
+}
+
+func newCollector(stages int, runStart time.Time, w io.Writer) *collector {
+	c := &collector{runStart: runStart}
+	for i := 0; i < stages; i++ {
+		c.stages = append(c.stages, newStageMetrics())
+	}
+	if w != nil {
+		c.out = bufio.NewWriterSize(w, 64*1024)
+		c.enc = json.NewEncoder(c.out)
+	}
+	return c
+}
+
+func (c *collector) loop(records <-chan *api.Record) {
+	for rec := range records {
+		c.stages[rec.Stage].add(rec, c.runStart)
+		if c.enc != nil && c.err == nil {
+			if err := c.enc.Encode(NewRecordLine(rec, c.runStart)); err != nil {
+				c.err = err
+			}
+		}
+	}
+	if c.out != nil && c.err == nil {
+		c.err = c.out.Flush()
+	}
+}
+
+// baseline calibrates the fixed per-request overhead inside Ollama's residual: the median
+// residual of the first closed-loop stage at concurrency 1, else the smallest residual among
+// the warm-up requests (the best guess at a request that did not wait).
+func (c *collector) baseline(stages []Stage) *Baseline {
+	for i, st := range stages {
+		if st.OpenLoop() || st.Concurrency != 1 {
+			continue
+		}
+		h := c.stages[i].hists[MetricResidual]
+		if h.TotalCount() > 0 {
+			return &Baseline{ResidualMs: float64(h.ValueAtQuantile(50)) / 1000, Source: "stage " + st.Name, Samples: int(h.TotalCount())}
+		}
+	}
+	var res []time.Duration
+	for _, r := range c.warmup {
+		if r.OK() && r.Server != nil && r.Server.Total > 0 {
+			res = append(res, max(0, r.Server.Residual()))
+		}
+	}
+	if len(res) == 0 {
+		return nil
+	}
+	sort.Slice(res, func(i, j int) bool { return res[i] < res[j] })
+	return &Baseline{ResidualMs: round3(float64(res[0]) / 1e6), Source: "warmup", Samples: len(res)}
+}
+
+// usage is the process's CPU time and GC pause total at one moment.
+type usage struct {
+	cpu time.Duration
+	gc  time.Duration
+}
+
+func readUsage() usage {
+	var u usage
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		u.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	var gc debug.GCStats
+	debug.ReadGCStats(&gc)
+	u.gc = gc.PauseTotal
+	return u
+}
+
+func (u usage) since(before usage) usage {
+	return usage{cpu: u.cpu - before.cpu, gc: u.gc - before.gc}
+}
+
+// Overload thresholds: past these, the client itself may have added latency.
+const (
+	overloadSendLagMs = 10
+	overloadCPUPct    = 80
+)
+
+func clientCheck(res *StageResult, u usage, wall time.Duration, serverInProcess bool) ClientCheck {
+	c := ClientCheck{GCPauseMs: round3(float64(u.gc) / 1e6)}
+	if wall > 0 {
+		c.CPUPct = round3(100 * u.cpu.Seconds() / wall.Seconds())
+	}
+	if s, ok := res.LatencyMs[MetricSendLag]; ok {
+		c.SendLagP99Ms = s.P99
+	}
+	switch {
+	case c.SendLagP99Ms > overloadSendLagMs:
+		c.Overloaded = true
+		c.Reason = fmt.Sprintf("send lag p99 %.1f ms > %d ms", c.SendLagP99Ms, overloadSendLagMs)
+	case !serverInProcess && c.CPUPct > overloadCPUPct:
+		// A client busy for most of a core starts to delay reads and sends: its timestamps
+		// then measure its own scheduling as much as the server.
+		c.Overloaded = true
+		c.Reason = fmt.Sprintf("client CPU %.0f%% of a core > %d%%", c.CPUPct, overloadCPUPct)
+	}
+	return c
+}

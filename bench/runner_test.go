@@ -1,0 +1,384 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmload/llmload/bench/api"
+)
+
+// fakeServer is a Doer with one slot per `slots`: a request holds a slot for `service`, so
+// queueing is real and measurable without a network.
+type fakeServer struct {
+	slots    chan struct{}
+	service  time.Duration
+	tokens   int
+	fail     func(n int64) api.Class // optional: class for the n-th request
+	n        atomic.Int64
+	inFlight atomic.Int64
+	peak     atomic.Int64
+	mu       sync.Mutex
+	prompts  []string
+}
+
+func newFake(slots int, service time.Duration) *fakeServer {
+	return &fakeServer{slots: make(chan struct{}, slots), service: service, tokens: 10}
+}
+
+func (f *fakeServer) Do(ctx context.Context, req *api.Request) *api.Record {
+	n := f.n.Add(1)
+	f.mu.Lock()
+	f.prompts = append(f.prompts, req.Prompt)
+	f.mu.Unlock()
+	in := f.inFlight.Add(1)
+	for {
+		p := f.peak.Load()
+		if in <= p || f.peak.CompareAndSwap(p, in) {
+			break
+		}
+	}
+	defer f.inFlight.Add(-1)
+	rec := &api.Record{API: req.API, Model: req.Model, Stream: req.Stream, Sent: time.Now()}
+	if f.fail != nil {
+		if c := f.fail(n); c != api.ClassOK {
+			rec.Class, rec.Error, rec.Done = c, "injected "+string(c), time.Since(rec.Sent)
+			return rec
+		}
+	}
+	select {
+	case f.slots <- struct{}{}:
+	case <-ctx.Done():
+		rec.Class, rec.Done = api.ClassCancelled, time.Since(rec.Sent)
+		return rec
+	}
+	queued := time.Since(rec.Sent)
+	select {
+	case <-time.After(f.service):
+	case <-ctx.Done():
+		<-f.slots
+		rec.Class, rec.Done = api.ClassCancelled, time.Since(rec.Sent)
+		return rec
+	}
+	<-f.slots
+	rec.Done = time.Since(rec.Sent)
+	rec.FirstToken = queued + f.service/10
+	for i := 0; i < f.tokens; i++ {
+		rec.TokenTimes = append(rec.TokenTimes, rec.FirstToken+time.Duration(i)*(rec.Done-rec.FirstToken)/time.Duration(f.tokens))
+	}
+	rec.Class = api.ClassOK
+	rec.OutputTokens, rec.TokensFromServer = f.tokens, true
+	// Shaped like Ollama: slot wait only in total; 1 ms of fixed overhead.
+	over := time.Millisecond
+	rec.Server = &api.ServerTimings{Total: rec.Done, Load: 0, PromptEval: f.service / 10, Eval: f.service*9/10 - over, EvalCount: f.tokens}
+	return rec
+}
+
+func plan(t *testing.T, stages ...Stage) *Plan {
+	t.Helper()
+	p := &Plan{Stages: stages, Mix: []*Template{{Model: "m", Stream: true, MaxTokens: 10}}, Seed: 7}
+	if err := p.Prepare(""); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestClosedLoopCountsAndConcurrency(t *testing.T) {
+	f := newFake(100, 5*time.Millisecond)
+	p := plan(t, Stage{Concurrency: 1, Requests: 6}, Stage{Concurrency: 4, Requests: 20})
+	var buf bytes.Buffer
+	run, err := RunPlan(context.Background(), p, f, Options{Records: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Stages) != 2 {
+		t.Fatalf("stages = %d", len(run.Stages))
+	}
+	if got := run.Stages[0].Requests.Total; got != 6 {
+		t.Errorf("stage 0 total = %d, want 6", got)
+	}
+	if got := run.Stages[1].Requests.OK; got != 20 {
+		t.Errorf("stage 1 ok = %d, want 20", got)
+	}
+	if p := f.peak.Load(); p != 4 {
+		t.Errorf("peak in flight = %d, want 4 (the stage's concurrency)", p)
+	}
+	if got := run.Stages[1].OutputTokens; got != 200 {
+		t.Errorf("output tokens = %d, want 200", got)
+	}
+	// Four workers on a server with room for all of them: about 4x the requests/s.
+	if s := run.Stages[1].Speedup; s < 2 {
+		t.Errorf("speed-up of c=4 over c=1 = %.2f, want > 2", s)
+	}
+	if ep := run.Stages[1].EffectiveParallelism; ep < 2 || ep > 4.5 {
+		t.Errorf("effective parallelism = %.2f, want about 4", ep)
+	}
+	lines := 0
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		var l RecordLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("records line %d: %v", lines+1, err)
+		}
+		lines++
+	}
+	if lines != 26 {
+		t.Errorf("records lines = %d, want 26", lines)
+	}
+}
+
+func TestQueueWaitAtOneSlot(t *testing.T) {
+	// One slot, two workers: every request waits about one service time for the other.
+	service := 20 * time.Millisecond
+	f := newFake(1, service)
+	p := plan(t, Stage{Concurrency: 1, Requests: 4}, Stage{Concurrency: 2, Requests: 10})
+	run, err := RunPlan(context.Background(), p, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Baseline == nil || run.Baseline.Source != "stage c=1" {
+		t.Fatalf("baseline = %+v, want calibrated from stage c=1", run.Baseline)
+	}
+	seq, par := run.Stages[0], run.Stages[1]
+	ratio := par.LatencyMs[MetricE2E].P50 / seq.LatencyMs[MetricE2E].P50
+	if ratio < 1.5 || ratio > 3 {
+		t.Errorf("E2E p50 ratio c=2/c=1 = %.2f, want about 2", ratio)
+	}
+	qw := par.Decomposition.QueueWait
+	if qw < 0.5*float64(service.Milliseconds()) || qw > 2*float64(service.Milliseconds()) {
+		t.Errorf("mean queue wait = %.1f ms, want about %v", qw, service)
+	}
+	if sqw := seq.Decomposition.QueueWait; sqw > 0.25*qw {
+		t.Errorf("queue wait at c=1 = %.1f ms, want near zero (c=2 had %.1f)", sqw, qw)
+	}
+	if _, ok := par.LatencyMs[MetricQueueWait]; !ok {
+		t.Error("no queue_wait summary")
+	}
+	if par.Speedup > 1.3 {
+		t.Errorf("speed-up with one slot = %.2f, want about 1", par.Speedup)
+	}
+}
+
+func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
+	// A server with one slot and 30 ms service, offered 100 req/s: requests queue, and the
+	// latency must include that queueing even though each is sent on time.
+	f := newFake(1, 30*time.Millisecond)
+	p := plan(t, Stage{Rate: 100, Requests: 12})
+	run, err := RunPlan(context.Background(), p, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := run.Stages[0]
+	if st.Requests.Total != 12 {
+		t.Fatalf("total = %d", st.Requests.Total)
+	}
+	// The last request waits for ~11 others: ~330 ms; service-only latency would be 30 ms.
+	if st.LatencyMs[MetricE2E].Max < 5*30 {
+		t.Errorf("max E2E = %.1f ms: queueing behind earlier requests not counted", st.LatencyMs[MetricE2E].Max)
+	}
+	// Sends kept pace: the pacer does not wait for responses.
+	if f.peak.Load() < 5 {
+		t.Errorf("peak in flight = %d: the open loop waited for responses", f.peak.Load())
+	}
+}
+
+func TestOpenLoopMaxConcurrencyWaitCounts(t *testing.T) {
+	f := newFake(100, 30*time.Millisecond)
+	p := plan(t, Stage{Rate: 200, Requests: 10, MaxConcurrency: 1})
+	run, err := RunPlan(context.Background(), p, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.peak.Load() != 1 {
+		t.Errorf("peak in flight = %d, want 1", f.peak.Load())
+	}
+	st := run.Stages[0]
+	if lag := st.LatencyMs[MetricSendLag].Max; lag < 100 {
+		t.Errorf("max send lag = %.1f ms: waiting for the concurrency cap must show as lag", lag)
+	}
+	if st.LatencyMs[MetricE2E].Max < st.LatencyMs[MetricService].Max*2 {
+		t.Errorf("E2E max %.1f not above service max %.1f: cap wait not counted", st.LatencyMs[MetricE2E].Max, st.LatencyMs[MetricService].Max)
+	}
+}
+
+func TestPoissonArrivalsAreSeededAndAverageTheRate(t *testing.T) {
+	intended := func(seed uint64) []float64 {
+		f := newFake(1000, time.Millisecond)
+		p := plan(t, Stage{Rate: 400, Arrival: ArrivalPoisson, Requests: 80})
+		p.Seed = seed
+		var buf bytes.Buffer
+		if _, err := RunPlan(context.Background(), p, f, Options{Records: &buf}); err != nil {
+			t.Fatal(err)
+		}
+		var out []float64
+		sc := bufio.NewScanner(&buf)
+		for sc.Scan() {
+			var l RecordLine
+			_ = json.Unmarshal(sc.Bytes(), &l)
+			out = append(out, l.IntendedMs)
+		}
+		return out
+	}
+	a := intended(3)
+	if len(a) != 80 {
+		t.Fatalf("records = %d", len(a))
+	}
+	maxT := 0.0
+	for _, v := range a {
+		maxT = math.Max(maxT, v)
+	}
+	// 79 gaps of mean 2.5 ms ≈ 200 ms; Poisson spread is wide, the bounds generous.
+	if maxT < 80 || maxT > 500 {
+		t.Errorf("last intended send at %.1f ms, want about 200", maxT)
+	}
+}
+
+func TestDurationBoundStageAndErrorsCounted(t *testing.T) {
+	f := newFake(100, 2*time.Millisecond)
+	f.fail = func(n int64) api.Class {
+		if n%5 == 0 {
+			return api.ClassBusy
+		}
+		return api.ClassOK
+	}
+	p := plan(t, Stage{Concurrency: 2, Duration: Duration(150 * time.Millisecond)})
+	run, err := RunPlan(context.Background(), p, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := run.Stages[0]
+	if st.Requests.Total < 10 {
+		t.Fatalf("total = %d: a 150 ms stage of 2 ms requests should send many", st.Requests.Total)
+	}
+	busy := st.Requests.Errors[string(api.ClassBusy)]
+	if busy == 0 || busy+st.Requests.OK != st.Requests.Total {
+		t.Errorf("errors = %v ok = %d total = %d", st.Requests.Errors, st.Requests.OK, st.Requests.Total)
+	}
+	if st.Requests.ErrorSamples[string(api.ClassBusy)] != "injected http_503" {
+		t.Errorf("error sample = %q", st.Requests.ErrorSamples[string(api.ClassBusy)])
+	}
+	if st.WallS < 0.1 || st.WallS > 1.5 {
+		t.Errorf("wall = %.3f s for a 150 ms stage", st.WallS)
+	}
+}
+
+func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
+	f := newFake(2, 20*time.Millisecond)
+	p := plan(t, Stage{Concurrency: 2, Requests: 1000}, Stage{Concurrency: 4, Requests: 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(120*time.Millisecond, cancel)
+	run, err := RunPlan(ctx, p, f, Options{Grace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !run.Interrupted {
+		t.Error("run not marked interrupted")
+	}
+	if len(run.Stages) != 1 {
+		t.Fatalf("stages = %d, want the one that was running", len(run.Stages))
+	}
+	st := run.Stages[0]
+	if st.Requests.Total == 0 || st.Requests.Total >= 1000 {
+		t.Errorf("total = %d", st.Requests.Total)
+	}
+	// With a grace period, requests in flight finish instead of being cancelled.
+	if c := st.Requests.Errors[string(api.ClassCancelled)]; c != 0 {
+		t.Errorf("%d requests cancelled despite the grace period", c)
+	}
+}
+
+func TestInterruptWithoutGraceCancelsInFlight(t *testing.T) {
+	f := newFake(1, time.Second)
+	p := plan(t, Stage{Concurrency: 3, Requests: 3})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	run, err := RunPlan(ctx, p, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 900*time.Millisecond {
+		t.Errorf("run took %v after cancel: in-flight requests were not cancelled", time.Since(start))
+	}
+	if c := run.Stages[0].Requests.Errors[string(api.ClassCancelled)]; c != 3 {
+		t.Errorf("cancelled = %d, want 3", c)
+	}
+}
+
+func TestStagesGetTheSameSeededRequests(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.jsonl"), "\"a\"\n{\"prompt\":\"b\"}\n\"c\"\n\"d\"\n")
+	p := &Plan{
+		Stages: []Stage{{Concurrency: 1, Requests: 12}, {Concurrency: 1, Requests: 12}},
+		Mix:    []*Template{{Model: "m", PromptFile: "p.jsonl"}},
+		Seed:   11,
+	}
+	if err := p.Prepare(dir); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake(1, 0)
+	if _, err := RunPlan(context.Background(), p, f, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := f.prompts[:12], f.prompts[12:]
+	distinct := map[string]bool{}
+	for i := range first {
+		distinct[first[i]] = true
+		if first[i] != second[i] {
+			t.Fatalf("request %d: stage 1 sent %q, stage 2 sent %q", i, first[i], second[i])
+		}
+	}
+	if len(distinct) < 2 {
+		t.Errorf("prompts not drawn from the file: %v", first)
+	}
+}
+
+func TestWeightedMixAndPerModelResults(t *testing.T) {
+	p := &Plan{
+		Stages: []Stage{{Concurrency: 4, Requests: 400}},
+		Mix:    []*Template{{Model: "big", Weight: 3}, {Model: "small", Weight: 1}},
+		Seed:   1,
+	}
+	if err := p.Prepare(""); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake(100, 0)
+	run, err := RunPlan(context.Background(), p, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm := run.Stages[0].ByModel
+	if bm == nil {
+		t.Fatal("no per-model results for a two-model mix")
+	}
+	big, small := bm["big"].Requests.Total, bm["small"].Requests.Total
+	if big+small != 400 || big < 2*small {
+		t.Errorf("big = %d, small = %d: want about 3:1", big, small)
+	}
+}
+
+func TestWarmupExcludedFromStages(t *testing.T) {
+	f := newFake(10, time.Millisecond)
+	p := plan(t, Stage{Concurrency: 1, Requests: 3})
+	p.Warmup = 2
+	run, err := RunPlan(context.Background(), p, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Warmup == nil || run.Warmup.Requests != 2 || run.Warmup.OK != 2 {
+		t.Errorf("warmup = %+v", run.Warmup)
+	}
+	if got := run.Stages[0].Requests.Total; got != 3 {
+		t.Errorf("stage total = %d, want 3 (warm-up excluded)", got)
+	}
+	if f.n.Load() != 5 {
+		t.Errorf("requests sent = %d, want 5", f.n.Load())
+	}
+}
