@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/llmload/llmload/gpu"
 )
 
 // Schema is the results file's schema name. Its core field names and units are fixed: users
@@ -63,6 +65,9 @@ type Run struct {
 	Ended       time.Time         `json:"ended"`
 	Interrupted bool              `json:"interrupted,omitempty"`
 	Plan        *Plan             `json:"plan"`
+	GPU         *gpu.Info         `json:"gpu,omitempty"`
+	// GPUSeries is every GPU sample of the run, on the same clock as the stage timelines.
+	GPUSeries *gpu.Series `json:"gpu_series,omitempty"`
 	Warmup      *Warmup           `json:"warmup,omitempty"`
 	// Baseline is the residual (total − load − prompt_eval − eval) of a request that did not
 	// wait: the fixed overhead subtracted to get queue wait. Absent for non-Ollama APIs.
@@ -115,6 +120,7 @@ type StageResult struct {
 	// Speedup is this stage's completed requests/s over the first stage's.
 	Speedup float64 `json:"speedup_vs_first,omitempty"`
 
+	GPU        *gpu.StageSummary `json:"gpu,omitempty"`
 	Client     ClientCheck       `json:"client"`
 	Histograms map[string]string `json:"histograms"`
 	Timeline   []TimelinePoint   `json:"timeline,omitempty"`

@@ -32,6 +32,12 @@ type Options struct {
 	// Grace is how long requests in flight may finish after the run's context ends
 	// (Ctrl-C). Zero means they are cancelled at once.
 	Grace time.Duration
+	// HardStop, when it ends, cancels requests in flight at once, grace period or not (a
+	// second Ctrl-C).
+	HardStop context.Context
+	// Start, when set, is the run's clock origin (so a GPU sampler started just before shares
+	// it); otherwise the run starts when RunPlan is called.
+	Start time.Time
 	// OnStage is called as each stage starts (from the runner's goroutine).
 	OnStage func(index int, st Stage)
 	// ServerInProcess says the server shares this process (the simulator behind --sim): the
@@ -86,8 +92,14 @@ func (r *runner) run(ctx context.Context) (*Run, error) {
 		time.AfterFunc(r.opts.Grace, cancelReqs)
 	})
 	defer stopGrace()
+	if r.opts.HardStop != nil {
+		defer context.AfterFunc(r.opts.HardStop, cancelReqs)()
+	}
 
-	out := &Run{Plan: r.plan, Started: time.Now()}
+	out := &Run{Plan: r.plan, Started: r.opts.Start}
+	if out.Started.IsZero() {
+		out.Started = time.Now()
+	}
 	runStart := out.Started
 
 	records := make(chan *api.Record, 1024)

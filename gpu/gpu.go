@@ -1,0 +1,232 @@
+// Package gpu samples GPU memory, utilization, power and energy while a load test runs,
+// from NVML, from the simulator, or not at all, and summarizes the samples per stage.
+//
+// A missing driver, an old driver or a failing call never stops a run: the backend reports
+// "gpu: unavailable: <reason>" (or marks single readings missing) and the run goes on.
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Modes accepted by Open (the --gpu flag).
+const (
+	// ModeAuto uses the simulator's readings when Options.Sim is set (the target is the
+	// simulator), else NVML when a driver is present, else nothing, with one notice.
+	ModeAuto = "auto"
+	// ModeOff samples nothing.
+	ModeOff = "off"
+	// ModeNVML requires NVML: no driver is an error.
+	ModeNVML = "nvml"
+	// ModeSim requires Options.Sim.
+	ModeSim = "sim"
+)
+
+// DefaultInterval is the sampling period when none is given (--gpu-interval).
+const DefaultInterval = 250 * time.Millisecond
+
+// ErrClosed is what Read returns after Close; a Sampler stops on it.
+var ErrClosed = errors.New("gpu: backend closed")
+
+// Device describes one sampled GPU.
+type Device struct {
+	// Index is the NVML index (the order of nvidia-smi), not a position in a list.
+	Index          int     `json:"index"`
+	Name           string  `json:"name"`
+	UUID           string  `json:"uuid,omitempty"`
+	MemoryTotalMiB float64 `json:"memory_total_mib"`
+}
+
+// Backend reads the current state of its devices. Read is called from one goroutine at a
+// time; Close ends the backend, after which Read returns ErrClosed without touching the
+// driver.
+type Backend interface {
+	// Name is "nvml", "sim" or "off".
+	Name() string
+	// Devices lists the sampled devices, in the order Read appends their samples.
+	Devices() []Device
+	// Read appends one Sample per device to dst, in Devices order, and returns it.
+	// At is left for the caller to stamp. EnergyJ holds the device's raw energy
+	// counter in joules, from any origin: the Sampler turns it into energy since its
+	// start. A reading that failed is left out of Valid; the error (non-nil only then)
+	// says which, and the samples are still appended.
+	Read(dst []Sample) ([]Sample, error)
+	Close() error
+}
+
+// Options select what Open samples.
+type Options struct {
+	// Indices are the NVML device indices to sample (--gpu-index); nil samples all.
+	Indices []int
+	// PID, when not 0, is the server's process: each sample records the GPU memory held by
+	// it and its descendants (ollama serve keeps the model in a child "ollama runner").
+	PID int
+	// Sim, set when the target is the simulator, provides its readings; ModeAuto then
+	// picks the simulated backend.
+	Sim func() SimReading
+}
+
+// Info is what a results file stores about GPU sampling for one run.
+type Info struct {
+	Available bool `json:"available"`
+	// Reason says why sampling is unavailable; empty when available.
+	Reason string `json:"reason"`
+	// Backend is "nvml", "sim" or "off".
+	Backend   string `json:"backend"`
+	Simulated bool   `json:"simulated"`
+	// DriverVersion is the NVIDIA driver's version, when NVML gave it.
+	DriverVersion string   `json:"driver_version,omitempty"`
+	Devices       []Device `json:"devices"`
+	// Notices are lines for the user: why sampling is off in auto mode, or which
+	// readings this driver cannot give. Open never prints them.
+	Notices []string `json:"notices,omitempty"`
+}
+
+// unavailable builds the Info of a run without GPU sampling.
+func unavailable(reason string, notify bool) Info {
+	info := Info{Reason: reason, Backend: ModeOff, Devices: []Device{}}
+	if notify {
+		info.Notices = []string{"gpu: unavailable: " + reason}
+	}
+	return info
+}
+
+// Open starts the backend mode asks for. For ModeAuto a missing or unusable driver is not
+// an error: the off backend comes back with Info.Reason and one notice. For ModeNVML it is an
+// error naming the reason. Open does not take a context: NVML's initialization cannot be
+// interrupted.
+func Open(mode string, opts Options) (Backend, Info, error) {
+	return open(mode, opts, newNVMLLib)
+}
+
+// open is Open with the NVML library injected, so tests can fake the driver.
+func open(mode string, opts Options, newLib func() (nvmlLib, error)) (Backend, Info, error) {
+	if err := checkIndices(opts.Indices); err != nil {
+		return nil, unavailable(err.Error(), false), err
+	}
+	switch mode {
+	case ModeOff:
+		return offBackend{}, unavailable("disabled (--gpu off)", false), nil
+	case ModeSim:
+		if opts.Sim == nil {
+			err := errors.New("gpu: --gpu sim needs the simulator as the target")
+			return nil, unavailable(err.Error(), false), err
+		}
+		return openSim(opts)
+	case ModeAuto:
+		if opts.Sim != nil {
+			return openSim(opts)
+		}
+		b, info, err := openNVMLMode(opts, newLib)
+		var bad *indexError
+		switch {
+		case errors.As(err, &bad):
+			return nil, unavailable(reason(err), false), err // the user's to fix, not a fallback
+		case err != nil:
+			return offBackend{}, unavailable(reason(err), true), nil
+		}
+		return b, info, nil
+	case ModeNVML:
+		b, info, err := openNVMLMode(opts, newLib)
+		var bad *indexError
+		switch {
+		case errors.As(err, &bad):
+			return nil, unavailable(reason(err), false), err
+		case err != nil:
+			return nil, unavailable(reason(err), false), fmt.Errorf("gpu: unavailable: %w", err)
+		}
+		return b, info, nil
+	default:
+		err := fmt.Errorf("gpu: unknown mode %q (want %s, %s, %s or %s)", mode, ModeAuto, ModeOff, ModeNVML, ModeSim)
+		return nil, unavailable(err.Error(), false), err
+	}
+}
+
+// reason turns an opening error into the text after "gpu: unavailable: ".
+func reason(err error) string {
+	return strings.TrimPrefix(err.Error(), "gpu: ")
+}
+
+func openNVMLMode(opts Options, newLib func() (nvmlLib, error)) (Backend, Info, error) {
+	lib, err := newLib()
+	if err != nil {
+		return nil, Info{}, err
+	}
+	b, notices, err := openNVML(lib, opts, procParent)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	info := Info{
+		Available:     true,
+		Backend:       b.Name(),
+		DriverVersion: b.driver,
+		Devices:       b.Devices(),
+		Notices:       notices,
+	}
+	return b, info, nil
+}
+
+func openSim(opts Options) (Backend, Info, error) {
+	for _, i := range opts.Indices {
+		if i != 0 {
+			err := &indexError{index: i, count: 1}
+			return nil, unavailable(err.Error(), false), err
+		}
+	}
+	b := NewSim(opts.Sim)
+	return b, Info{Available: true, Backend: b.Name(), Simulated: true, Devices: b.Devices()}, nil
+}
+
+// indexError is a --gpu-index naming a device that does not exist.
+type indexError struct{ index, count int }
+
+func (e *indexError) Error() string {
+	return fmt.Sprintf("gpu: --gpu-index %d: only %d device(s) present", e.index, e.count)
+}
+
+func checkIndices(indices []int) error {
+	for i, x := range indices {
+		if x < 0 {
+			return fmt.Errorf("gpu: --gpu-index %d: must not be negative", x)
+		}
+		for _, y := range indices[:i] {
+			if x == y {
+				return fmt.Errorf("gpu: --gpu-index %d: given twice", x)
+			}
+		}
+	}
+	return nil
+}
+
+// ParseIndices reads a --gpu-index value: "" or "all" for every device, else a
+// comma-separated list of NVML indices ("0,2").
+func ParseIndices(s string) ([]int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "all" {
+		return nil, nil
+	}
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("gpu: --gpu-index %q: %w", s, err)
+		}
+		out = append(out, n)
+	}
+	if err := checkIndices(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// offBackend samples nothing, so callers need no nil checks when GPU sampling is off.
+type offBackend struct{}
+
+func (offBackend) Name() string                        { return ModeOff }
+func (offBackend) Devices() []Device                   { return nil }
+func (offBackend) Read(dst []Sample) ([]Sample, error) { return dst, nil }
+func (offBackend) Close() error                        { return nil }

@@ -1,0 +1,54 @@
+package gpu
+
+import "math"
+
+// SimReading is what the simulated server says about its pretend GPU. A field it does not
+// model is NaN; Read then marks that reading missing. EnergyJ is a cumulative counter from
+// any origin (the Sampler takes differences), not energy per interval.
+type SimReading struct {
+	Name           string
+	MemoryUsedMiB  float64
+	MemoryTotalMiB float64
+	UtilizationPct float64
+	PowerW         float64
+	EnergyJ        float64
+}
+
+// simBackend samples one simulated device through a function the simulator provides, so
+// this package need not import the simulator.
+type simBackend struct {
+	read func() SimReading
+}
+
+// NewSim returns a backend of one simulated device, device 0, read through read. read is
+// called from the sampling goroutine and must be safe for that.
+func NewSim(read func() SimReading) Backend {
+	return simBackend{read: read}
+}
+
+func (b simBackend) Name() string { return ModeSim }
+
+func (b simBackend) Devices() []Device {
+	r := b.read()
+	d := Device{Index: 0, Name: r.Name}
+	if d.Name == "" {
+		d.Name = "simulated GPU"
+	}
+	if !math.IsNaN(r.MemoryTotalMiB) {
+		d.MemoryTotalMiB = r.MemoryTotalMiB
+	}
+	return []Device{d}
+}
+
+func (b simBackend) Read(dst []Sample) ([]Sample, error) {
+	r := b.read()
+	var s Sample
+	s.Set(MemoryUsed, r.MemoryUsedMiB)
+	s.Set(MemoryTotal, r.MemoryTotalMiB)
+	s.Set(Utilization, r.UtilizationPct)
+	s.Set(Power, r.PowerW)
+	s.Set(Energy, r.EnergyJ)
+	return append(dst, s), nil
+}
+
+func (b simBackend) Close() error { return nil }
