@@ -90,6 +90,11 @@ const (
 	ClassTimeoutTotal     Class = "timeout_total"
 	ClassCancelled        Class = "cancelled"
 	ClassNetwork          Class = "network_error" // reset, EOF before headers, other transport failures
+	// ClassRequestError: the request could not be built (unknown API, options that do not
+	// encode as JSON, a bad base URL); nothing was sent.
+	ClassRequestError Class = "request_error"
+	// ClassHTTPOther: a final status that is neither 2xx, 4xx nor 5xx (an unfollowed redirect).
+	ClassHTTPOther Class = "http_other"
 )
 
 // ServerTimings are the durations Ollama reports in its final chunk (done:true). They are

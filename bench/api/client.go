@@ -1,0 +1,300 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	userAgent = "llmload"
+	// maxErrorText is how much error text a Record keeps.
+	maxErrorText = 300
+	// maxErrorBody is how much of an error response is read for its message.
+	maxErrorBody = 64 << 10
+	// maxPrealloc caps the TokenTimes capacity reserved from MaxTokens up front.
+	maxPrealloc = 4096
+)
+
+// Client sends Requests to one server and turns each reply into a Record.
+//
+// HTTP should carry a transport from NewTransport sized for the run's concurrency; when it is
+// nil every request gets a fresh connection (correct, but it measures connection setup too).
+// Header is sent with every request (API keys) and is never copied into a Record or an error.
+// Each timeout is disabled when zero: FirstByteTimeout runs from Sent to the first body byte
+// (it covers the server's queue, since Ollama sends headers only with the first chunk),
+// StallTimeout is the longest silence after that, TotalTimeout bounds the whole request.
+type Client struct {
+	BaseURL          string
+	HTTP             *http.Client
+	Header           http.Header
+	FirstByteTimeout time.Duration
+	StallTimeout     time.Duration
+	TotalTimeout     time.Duration
+}
+
+// NewClient returns a Client for baseURL with a transport for maxConns concurrent requests.
+func NewClient(baseURL string, maxConns int) *Client {
+	return &Client{BaseURL: baseURL, HTTP: &http.Client{Transport: NewTransport(maxConns)}}
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	t := NewTransport(1)
+	t.DisableKeepAlives = true // nothing keeps this transport, so it must not keep connections
+	return &http.Client{Transport: t}
+}
+
+// endpoint joins the base URL and a path. A base URL ending in /v1 (as OpenAI clients are
+// usually configured) is accepted: the paths already carry it.
+func (c *Client) endpoint(path string) string {
+	base := strings.TrimRight(c.BaseURL, "/")
+	base = strings.TrimSuffix(base, "/v1")
+	return base + path
+}
+
+// Do sends one request and returns its Record; it never returns nil and never panics on what
+// a server sends. Every field is filled except the runner's (Intended, Stage, Seq, Worker,
+// Template). A cancelled ctx gives ClassCancelled with what arrived until then. Record.Stream
+// is whether a stream was asked for: for a RawBody, its "stream" field (see ExpectStream).
+// Server token counts are used only when the reply completed; a failed one counts its chunks.
+func (c *Client) Do(ctx context.Context, req *Request) *Record {
+	rec := &Record{}
+	if req == nil {
+		rec.Sent = time.Now()
+		rec.Class, rec.Error = ClassRequestError, "no request"
+		return rec
+	}
+	rec.API, rec.Model = req.API, req.Model
+	rec.Stream = req.ExpectStream()
+	body, err := req.Body()
+	if err != nil {
+		rec.Sent = time.Now()
+		rec.Class, rec.Error = ClassRequestError, c.clean(err.Error())
+		return rec
+	}
+
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	hreq, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.endpoint(req.API.Path()), bytes.NewReader(body))
+	if err != nil {
+		rec.Sent = time.Now()
+		rec.Class, rec.Error = ClassRequestError, c.clean("build request: "+unwrapURL(err).Error())
+		return rec
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("User-Agent", userAgent)
+	for k, v := range c.Header {
+		hreq.Header[k] = v
+	}
+	if rec.Stream && req.MaxTokens > 0 {
+		rec.TokenTimes = make([]time.Duration, 0, min(req.MaxTokens, maxPrealloc)+1)
+	}
+
+	rec.Sent = time.Now()
+	wd := &watchdog{sent: rec.Sent, firstByte: c.FirstByteTimeout, stall: c.StallTimeout, cancel: cancel}
+	wd.start()
+	defer wd.stop()
+	if c.TotalTimeout > 0 {
+		total := time.AfterFunc(c.TotalTimeout, func() {
+			cancel(&timeoutError{class: ClassTimeoutTotal, after: c.TotalTimeout})
+		})
+		defer total.Stop()
+	}
+
+	resp, err := c.httpClient().Do(hreq)
+	if err != nil {
+		rec.Done = time.Since(rec.Sent)
+		rec.Class, rec.Error = c.failure(ctx, reqCtx, err, "send request")
+		return rec
+	}
+	defer resp.Body.Close()
+	rec.Headers = time.Since(rec.Sent)
+	rec.Status = resp.StatusCode
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		c.readHTTPError(ctx, reqCtx, rec, resp, wd)
+		return rec
+	}
+
+	lr := newLineReader(resp.Body, wd)
+	sr := newStreamReader(rec, rec.Sent, formatOf(resp.Header.Get("Content-Type"), req.API, rec.Stream))
+	readErr := sr.read(lr)
+	wd.stop()
+	c.settleBody(rec, lr)
+	class, text := sr.verdict()
+	if readErr != nil && !sr.complete && sr.fail == "" {
+		rec.Done = time.Since(rec.Sent)
+		class, text = c.failure(ctx, reqCtx, readErr, "read body")
+	}
+	rec.Class, rec.Error = class, c.clean(text)
+	sr.settleTokens()
+	return rec
+}
+
+// settleBody fills what the line reader saw: bytes, first byte, last byte.
+func (c *Client) settleBody(rec *Record, lr *lineReader) {
+	rec.BytesIn = lr.n
+	rec.Done = rec.Headers
+	if lr.n > 0 {
+		rec.FirstByte = lr.first.Sub(rec.Sent)
+		rec.Done = lr.at.Sub(rec.Sent)
+	}
+}
+
+// readHTTPError classifies a non-2xx reply by its status and keeps the server's message.
+func (c *Client) readHTTPError(ctx, reqCtx context.Context, rec *Record, resp *http.Response, wd *watchdog) {
+	lr := newLineReader(io.LimitReader(resp.Body, maxErrorBody), wd)
+	body, _, err := lr.all()
+	wd.stop()
+	c.settleBody(rec, lr)
+	rec.Class = statusClass(resp.StatusCode)
+	msg := errorText(body)
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	text := fmt.Sprintf("HTTP %d: %s", resp.StatusCode, msg)
+	if err != nil {
+		rec.Done = time.Since(rec.Sent)
+		_, why := c.failure(ctx, reqCtx, err, "read error body")
+		text += " (" + why + ")"
+	}
+	rec.Error = c.clean(text)
+}
+
+func statusClass(code int) Class {
+	switch {
+	case code == http.StatusNotFound:
+		return ClassNotFound
+	case code == http.StatusBadRequest:
+		return ClassBadRequest
+	case code == http.StatusServiceUnavailable:
+		return ClassBusy
+	case code >= 400 && code < 500:
+		return ClassHTTP4xx
+	case code >= 500 && code < 600:
+		return ClassHTTP5xx
+	}
+	return ClassHTTPOther
+}
+
+// failure classifies a transport error. The request context's cause says whether one of the
+// Client's own timers fired; the caller's context says whether the caller cancelled.
+func (c *Client) failure(ctx, reqCtx context.Context, err error, op string) (Class, string) {
+	if reqCtx.Err() != nil {
+		var te *timeoutError
+		if errors.As(context.Cause(reqCtx), &te) {
+			return te.class, te.Error()
+		}
+		if ctx.Err() != nil {
+			return ClassCancelled, "cancelled: " + context.Cause(ctx).Error()
+		}
+	}
+	err = unwrapURL(err)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return ClassConnRefused, op + ": " + err.Error()
+	}
+	return ClassNetwork, op + ": " + err.Error()
+}
+
+// unwrapURL drops net/http's *url.Error wrapper: it repeats the method and URL (which may hold
+// credentials) in front of the cause.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
+
+// errorText extracts the message from an error body: Ollama's {"error":"…"}, OpenAI's
+// {"error":{"message":"…"}}, a bare {"message":"…"} (vLLM's older shape), or the text itself.
+func errorText(body []byte) string {
+	body = bytes.TrimSpace(body)
+	var e struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+		Detail  json.RawMessage `json:"detail"`
+	}
+	if json.Unmarshal(body, &e) == nil {
+		if len(e.Error) > 0 && string(e.Error) != "null" {
+			var s string
+			if json.Unmarshal(e.Error, &s) == nil {
+				return s
+			}
+			var o struct {
+				Message string `json:"message"`
+			}
+			if json.Unmarshal(e.Error, &o) == nil && o.Message != "" {
+				return o.Message
+			}
+			return string(e.Error)
+		}
+		if e.Message != "" {
+			return e.Message
+		}
+		if len(e.Detail) > 0 && string(e.Detail) != "null" {
+			var s string
+			if json.Unmarshal(e.Detail, &s) == nil {
+				return s
+			}
+			return string(e.Detail)
+		}
+	}
+	return string(body)
+}
+
+// minSecretLen keeps redaction from mangling text around trivially short header values.
+const minSecretLen = 4
+
+// clean removes every header value the Client sends (and any password in the base URL) from
+// text bound for a Record, then truncates it. A server may echo a request header in its error.
+func (c *Client) clean(text string) string {
+	if text == "" {
+		return ""
+	}
+	for _, vals := range c.Header {
+		for _, v := range vals {
+			text = redact(text, v)
+			for _, f := range strings.Fields(v) { // "Bearer sk-…": the token alone too
+				text = redact(text, f)
+			}
+		}
+	}
+	if u, err := url.Parse(c.BaseURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			text = redact(text, p)
+		}
+	}
+	return truncateText(text, maxErrorText)
+}
+
+func redact(text, secret string) string {
+	if len(secret) < minSecretLen {
+		return text
+	}
+	return strings.ReplaceAll(text, secret, "[redacted]")
+}
+
+// truncateText cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,398 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// bodyFormat is how a 2xx response body is framed.
+type bodyFormat int
+
+const (
+	formatNDJSON bodyFormat = iota // Ollama streams: one JSON object per line
+	formatSSE                      // OpenAI streams: data: lines, ending data: [DONE]
+	formatJSON                     // stream:false replies: one JSON document
+)
+
+// formatOf picks the framing from the Content-Type the server sent, because servers answer
+// some requests in another framing than the one asked for (Ollama answers a streamed preload
+// with plain JSON). Without a known type, the request decides.
+func formatOf(contentType string, api API, stream bool) bodyFormat {
+	mt, _, _ := strings.Cut(contentType, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "application/x-ndjson", "application/ndjson", "application/jsonl",
+		"application/x-jsonlines", "application/jsonlines":
+		return formatNDJSON
+	case "text/event-stream":
+		return formatSSE
+	case "application/json":
+		return formatJSON
+	}
+	switch {
+	case !stream:
+		return formatJSON
+	case api.IsOllama():
+		return formatNDJSON
+	default:
+		return formatSSE
+	}
+}
+
+// drainLimit bounds what is read after a stream has ended (done:true or [DONE]). Reading to
+// the end lets the connection be reused; the bound stops a server that keeps talking.
+const drainLimit = 64 << 10
+
+// maxTextSnippet is how much of a bad chunk goes into the error text.
+const maxTextSnippet = 80
+
+// streamReader turns the lines of one response body into the Record's token times, counts and
+// outcome. It is the hot path: a content chunk costs one scan and one append.
+type streamReader struct {
+	rec    *Record
+	sent   time.Time
+	ollama bool
+	format bodyFormat
+
+	chunks   int  // chunks that carried text
+	complete bool // done:true, data: [DONE], or a whole OpenAI reply
+	empty    bool // a single-document reply had no body
+	doneAt   int64
+	fail     Class // a failure found in the body; "" while none
+	failText string
+
+	// Server counts, used only when the reply completed.
+	output, prompt     int
+	outputOK, promptOK bool
+
+	// SSE event being assembled.
+	event    []byte
+	eventAt  time.Time
+	hasEvent bool
+	eventErr bool // "event: error"
+}
+
+func newStreamReader(rec *Record, sent time.Time, format bodyFormat) *streamReader {
+	return &streamReader{rec: rec, sent: sent, ollama: rec.API.IsOllama(), format: format}
+}
+
+// read consumes the body in the reader's format. It returns only transport errors; what the
+// body itself says ends up in the reader's fields.
+func (s *streamReader) read(lr *lineReader) error {
+	switch s.format {
+	case formatNDJSON:
+		return s.readNDJSON(lr)
+	case formatSSE:
+		return s.readSSE(lr)
+	default:
+		return s.readJSON(lr)
+	}
+}
+
+func (s *streamReader) addText(at time.Time) {
+	d := at.Sub(s.sent)
+	if s.chunks == 0 {
+		s.rec.FirstToken = d
+	}
+	s.rec.TokenTimes = append(s.rec.TokenTimes, d)
+	s.chunks++
+}
+
+func (s *streamReader) markComplete(lr *lineReader) {
+	s.complete = true
+	s.doneAt = lr.n
+}
+
+// draining reports whether the stream already ended, and whether enough has been drained.
+func (s *streamReader) draining(lr *lineReader) (ended, stop bool) {
+	if !s.complete {
+		return false, false
+	}
+	return true, lr.n-s.doneAt > drainLimit
+}
+
+func (s *streamReader) malformed(err error, b []byte) {
+	s.fail = ClassMalformed
+	s.failText = fmt.Sprintf("malformed chunk: %v: %q", err, snippet(b))
+}
+
+func (s *streamReader) streamError(b []byte) {
+	s.fail = ClassStreamError
+	s.failText = "error in stream: " + errorText(b)
+}
+
+func snippet(b []byte) []byte {
+	if len(b) > maxTextSnippet {
+		return b[:maxTextSnippet]
+	}
+	return b
+}
+
+func blank(b []byte) bool { return len(bytes.TrimSpace(b)) == 0 }
+
+func (s *streamReader) readNDJSON(lr *lineReader) error {
+	for {
+		line, at, err := lr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if ended, stop := s.draining(lr); ended {
+			if stop {
+				return nil
+			}
+			continue
+		}
+		if blank(line) {
+			continue
+		}
+		if !s.ollamaObject(lr, line, at) {
+			return nil
+		}
+	}
+}
+
+func (s *streamReader) readSSE(lr *lineReader) error {
+	for {
+		line, at, err := lr.next()
+		if err == io.EOF {
+			// A last event without its blank line still counts.
+			if s.hasEvent && !s.complete {
+				s.dispatch(lr)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if ended, stop := s.draining(lr); ended {
+			if stop {
+				return nil
+			}
+			continue
+		}
+		if len(line) == 0 {
+			if s.hasEvent && !s.dispatch(lr) {
+				return nil
+			}
+			s.eventErr = false
+			continue
+		}
+		switch line[0] {
+		case ':': // comment, used as keep-alive
+			continue
+		case '{':
+			// Not SSE, but some servers write a bare JSON error line into an event stream.
+			if !s.openAIObject(lr, line, at, false) {
+				return nil
+			}
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+		switch string(field) {
+		case "data":
+			if s.hasEvent {
+				s.event = append(s.event, '\n')
+			}
+			s.event = append(s.event, value...)
+			s.hasEvent = true
+			s.eventAt = at
+		case "event":
+			s.eventErr = string(value) == "error"
+		}
+		// Other fields (id, retry, unknown ones) are ignored, as the SSE spec says.
+	}
+}
+
+// dispatch handles the assembled SSE event; false stops reading.
+func (s *streamReader) dispatch(lr *lineReader) bool {
+	data, at, isErr := s.event, s.eventAt, s.eventErr
+	s.event, s.hasEvent, s.eventErr = s.event[:0], false, false
+	if isErr {
+		s.streamError(data)
+		return false
+	}
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0:
+		return true
+	case string(data) == "[DONE]":
+		s.markComplete(lr)
+		return true
+	}
+	return s.openAIObject(lr, data, at, false)
+}
+
+func (s *streamReader) readJSON(lr *lineReader) error {
+	body, at, err := lr.all()
+	if err != nil {
+		return err
+	}
+	if blank(body) {
+		s.empty = true
+		return nil
+	}
+	if s.ollama {
+		s.ollamaObject(lr, body, at)
+	} else {
+		s.openAIObject(lr, body, at, true)
+	}
+	return nil
+}
+
+// ollamaFinal is the done:true chunk. Pointers tell a missing field from a zero one, because
+// Ollama omits what is zero and a truncated reply has none of them.
+type ollamaFinal struct {
+	DoneReason         string `json:"done_reason"`
+	TotalDuration      *int64 `json:"total_duration"`
+	LoadDuration       int64  `json:"load_duration"`
+	PromptEvalCount    *int   `json:"prompt_eval_count"`
+	PromptEvalDuration int64  `json:"prompt_eval_duration"`
+	EvalCount          *int   `json:"eval_count"`
+	EvalDuration       int64  `json:"eval_duration"`
+}
+
+// ollamaObject handles one Ollama chunk; false stops reading.
+func (s *streamReader) ollamaObject(lr *lineReader, b []byte, at time.Time) bool {
+	c, err := scanOllamaChunk(b)
+	if err != nil {
+		s.malformed(err, b)
+		return false
+	}
+	if c.errored {
+		s.streamError(b)
+		return false
+	}
+	if c.text {
+		s.addText(at)
+	}
+	if !c.done {
+		return true
+	}
+	var f ollamaFinal
+	if err := json.Unmarshal(b, &f); err != nil {
+		s.malformed(fmt.Errorf("final chunk: %w", err), b)
+		return false
+	}
+	s.markComplete(lr)
+	s.rec.DoneReason = f.DoneReason
+	// Preload and unload replies (done_reason load/unload) carry no metrics: Server stays nil.
+	if f.TotalDuration != nil {
+		st := &ServerTimings{
+			Total:      time.Duration(*f.TotalDuration),
+			Load:       time.Duration(f.LoadDuration),
+			PromptEval: time.Duration(f.PromptEvalDuration),
+			Eval:       time.Duration(f.EvalDuration),
+		}
+		if f.PromptEvalCount != nil {
+			st.PromptEvalCount = *f.PromptEvalCount
+		}
+		if f.EvalCount != nil {
+			st.EvalCount = *f.EvalCount
+		}
+		s.rec.Server = st
+	}
+	if f.EvalCount != nil {
+		s.output, s.outputOK = *f.EvalCount, true
+	}
+	if f.PromptEvalCount != nil {
+		s.prompt, s.promptOK = *f.PromptEvalCount, true
+	}
+	return true
+}
+
+// openAIObject handles one OpenAI chunk, or a whole reply; false stops reading.
+func (s *streamReader) openAIObject(lr *lineReader, b []byte, at time.Time, whole bool) bool {
+	c, err := scanOpenAIChunk(b)
+	if err != nil {
+		s.malformed(err, b)
+		return false
+	}
+	if c.errored {
+		s.streamError(b)
+		return false
+	}
+	if c.text {
+		s.addText(at)
+	}
+	if c.finish != nil {
+		s.rec.DoneReason = finishReason(c.finish)
+	}
+	if c.usage {
+		// The last usage wins: /v1/completions repeats a zero usage on every chunk before the
+		// real one.
+		s.output, s.outputOK = c.output, c.outputOK
+		s.prompt, s.promptOK = c.prompt, c.promptOK && c.prompt > 0
+	}
+	if whole {
+		if !c.choices {
+			s.malformed(fmt.Errorf("reply has no choices"), b)
+			return false
+		}
+		// A whole reply has no end marker but its finish_reason: a reply cut short (Ollama's
+		// repeat limit seen through /v1) has none.
+		if c.finish != nil {
+			s.markComplete(lr)
+		}
+	}
+	return true
+}
+
+// finishReason turns a raw finish_reason into a string, without allocating for common ones.
+func finishReason(raw []byte) string {
+	switch string(raw) {
+	case "stop":
+		return "stop"
+	case "length":
+		return "length"
+	case "tool_calls":
+		return "tool_calls"
+	}
+	return string(key(raw))
+}
+
+// verdict is the outcome the body alone decides.
+func (s *streamReader) verdict() (Class, string) {
+	if s.fail != "" {
+		return s.fail, s.failText
+	}
+	if s.complete {
+		return ClassOK, ""
+	}
+	switch {
+	case s.format == formatJSON && s.empty:
+		return ClassTruncated, "empty reply"
+	case s.format == formatJSON && s.ollama:
+		return ClassTruncated, `reply has "done": false (the server stopped the generation early)`
+	case s.format == formatJSON:
+		return ClassTruncated, "reply has no finish_reason (the server stopped the generation early)"
+	case s.format == formatSSE:
+		return ClassTruncated, "stream ended without data: [DONE]"
+	}
+	return ClassTruncated, "stream ended without a done:true line"
+}
+
+// settleTokens fills the token counts: the server's when the reply completed and gave them,
+// else the number of chunks that carried text.
+func (s *streamReader) settleTokens() {
+	r := s.rec
+	r.OutputTokens, r.TokensFromServer, r.PromptTokens = s.chunks, false, 0
+	if r.Class != ClassOK {
+		return
+	}
+	// A zero count from a server that streamed text is no count at all (usage left at zero).
+	if s.outputOK && (s.output > 0 || s.chunks == 0) {
+		r.OutputTokens, r.TokensFromServer = s.output, true
+	}
+	if s.promptOK {
+		r.PromptTokens = s.prompt
+	}
+}
