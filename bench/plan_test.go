@@ -154,3 +154,16 @@ func TestJSONLPromptErrorsNameTheLine(t *testing.T) {
 		t.Errorf("error = %v, want it to name line 2", err)
 	}
 }
+
+// The example plans shipped in testdata/ are documentation: they must stay valid.
+func TestExamplePlansLoad(t *testing.T) {
+	paths, _ := filepath.Glob("../testdata/plans/*.yaml")
+	if len(paths) == 0 {
+		t.Fatal("no example plans found")
+	}
+	for _, p := range paths {
+		if _, err := LoadPlanFile(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}

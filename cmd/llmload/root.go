@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise the module
+// version from the build info is used.
+var version = ""
+
+func toolVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// streams are the command's terminal: where output goes and whether it is a terminal, so
+// that progress bars appear only for a person and piped output stays clean.
+type streams struct {
+	in          io.Reader
+	out, err    io.Writer
+	errTerminal bool
+}
+
+func newStreams() *streams {
+	return &streams{
+		in:          os.Stdin,
+		out:         os.Stdout,
+		err:         os.Stderr,
+		errTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+	}
+}
+
+func newRootCmd(s *streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "llmload",
+		Short: "Load-test local LLM servers (Ollama, llama-server, vLLM, any OpenAI-compatible API)",
+		Long: `llmload fires sequential and parallel request mixes at an LLM server and measures what
+users feel: time to first token, end-to-end latency, tokens per second, and (for Ollama) how long
+requests wait in the queue — the numbers you need to choose OLLAMA_NUM_PARALLEL.
+
+Exit codes: 0 ok, 1 run errors above --max-error-rate (or a failed gate), 2 bad input,
+130 interrupted (results are still written).`,
+		Version:       toolVersion(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(s.out)
+	root.SetErr(s.err)
+	root.SetIn(s.in)
+	// Flag errors are usage errors: exit code 2, with the usage hint.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErrorf("%v (see '%s --help')", err, c.CommandPath())
+	})
+	root.AddCommand(newRunCmd(s), newSimCmd(s))
+	return root
+}

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/sim"
+	"github.com/llmload/llmload/gpu"
+)
+
+// simFlags are the --sim flags of `run` (and `sweep`): a simulator inside the process.
+type simFlags struct {
+	enabled     bool
+	numParallel int
+	speed       float64
+	profileFile string
+	faults      []string
+	seed        int64
+}
+
+func (f *simFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.enabled, "sim", false, "run against a simulated Ollama inside llmload (no server or GPU needed)")
+	fs.IntVar(&f.numParallel, "sim-num-parallel", 1, "--sim: OLLAMA_NUM_PARALLEL of the simulated server")
+	fs.Float64Var(&f.speed, "sim-speed", 1, "--sim: run the simulated models this many times faster than real time")
+	fs.StringVar(&f.profileFile, "sim-profile", "", "--sim: YAML file of model profiles (cost model, memory) for the simulator")
+	fs.StringArrayVar(&f.faults, "sim-fault", nil, "--sim: inject a fault at a rate, e.g. 'cut:0.05' (see 'llmload sim --help')")
+	fs.Int64Var(&f.seed, "sim-seed", 1, "--sim: seed of the simulator's fault draws")
+}
+
+// simServer is a simulator listening on a loopback port for the length of a run.
+type simServer struct {
+	*sim.Server
+	URL    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// GPUReading adapts the simulator's GPU to the sampler.
+func (s *simServer) GPUReading() gpu.SimReading {
+	g := s.GPU()
+	return gpu.SimReading{Name: g.Name, MemoryUsedMiB: g.MemoryUsedMiB, MemoryTotalMiB: g.MemoryTotalMiB, UtilizationPct: g.UtilizationPct, PowerW: g.PowerW, EnergyJ: g.EnergyJ}
+}
+
+// Close stops serving and the simulator.
+func (s *simServer) Close() {
+	s.cancel()
+	<-s.done
+	s.Server.Close()
+}
+
+// start builds a simulator that serves every model of the plan (unknown names get the
+// llama3.2:1b profile under their own name) and serves it on a free loopback port.
+func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (*simServer, error) {
+	cfg := sim.DefaultConfig()
+	cfg.NumParallel = f.numParallel
+	cfg.Speed = f.speed
+	cfg.Seed = f.seed
+	if f.numParallel < 1 {
+		return nil, usageErrorf("--sim-num-parallel must be at least 1, got %d", f.numParallel)
+	}
+	if f.speed <= 0 {
+		return nil, usageErrorf("--sim-speed must be positive, got %v", f.speed)
+	}
+	for _, r := range f.faults {
+		rule, err := sim.ParseFaultRule(r)
+		if err != nil {
+			return nil, usageErrorf("--sim-fault %q: %v", r, err)
+		}
+		cfg.Faults = append(cfg.Faults, rule)
+	}
+	profiles, err := loadProfiles(f.profileFile, "--sim-profile")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Models = profilesFor(profiles, plan.Models())
+	return startSim(ctx, cfg)
+}
+
+func startSim(ctx context.Context, cfg sim.Config) (*simServer, error) {
+	srv, err := sim.New(cfg)
+	if err != nil {
+		return nil, usageErrorf("simulator: %v", err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &simServer{Server: srv, URL: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(sctx, ln) }()
+	return s, nil
+}
+
+// loadProfiles returns the presets, with the profiles of a YAML file (if any) added over them.
+func loadProfiles(path, flag string) ([]sim.Profile, error) {
+	profiles := sim.Presets()
+	if path == "" {
+		return profiles, nil
+	}
+	extra, err := sim.LoadProfileFile(path)
+	if err != nil {
+		return nil, usageErrorf("%s: %v", flag, err)
+	}
+	for _, p := range extra {
+		replaced := false
+		for i := range profiles {
+			if sameModel(profiles[i].Name, p.Name) {
+				profiles[i], replaced = p, true
+			}
+		}
+		if !replaced {
+			profiles = append(profiles, p)
+		}
+	}
+	return profiles, nil
+}
+
+// profilesFor picks the profile of each named model; a name no profile has borrows the first
+// profile's numbers (llama3.2:1b among the presets) under its own name, so `--sim -m qwen`
+// works.
+func profilesFor(profiles []sim.Profile, names []string) []sim.Profile {
+	var out []sim.Profile
+	for _, n := range names {
+		found := false
+		for _, p := range profiles {
+			if sameModel(p.Name, n) {
+				out, found = append(out, p), true
+				break
+			}
+		}
+		if !found {
+			p := profiles[0]
+			p.Name = n
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func sameModel(a, b string) bool {
+	tag := func(s string) string {
+		if !strings.Contains(s, ":") {
+			return s + ":latest"
+		}
+		return s
+	}
+	return tag(a) == tag(b)
+}
+
+// simOptions are the flags of `llmload sim`.
+type simOptions struct {
+	listen          string
+	numParallel     int
+	maxQueue        int
+	maxLoadedModels int
+	keepAlive       string
+	contextLength   int
+	speed           float64
+	models          []string
+	profileFile     string
+	faults          []string
+	seed            int64
+	debug           bool
+}
+
+const simExamples = `  # A simulated Ollama with two models and four slots each, on Ollama's own port
+  llmload sim --listen 127.0.0.1:11434 --num-parallel 4 --model llama3.2:1b --model codellama:7b
+
+  # Ten times faster than real time, with 5% of streams cut short
+  llmload sim --speed 10 --fault cut:0.05
+
+  # Configured like 'ollama serve', from the environment (the sweep command does this)
+  OLLAMA_HOST=127.0.0.1:11500 OLLAMA_NUM_PARALLEL=2 llmload sim serve`
+
+func newSimCmd(s *streams) *cobra.Command {
+	o := &simOptions{}
+	cmd := &cobra.Command{
+		Use:   "sim [serve]",
+		Short: "Serve a simulated Ollama (both protocols) for trying llmload and for CI",
+		Long: `Serve a simulated LLM server that speaks Ollama's API (/api/generate, /api/chat, /api/ps …)
+and the OpenAI-compatible one (/v1/chat/completions, /v1/completions, /v1/models), and queues like
+Ollama: NUM_PARALLEL slots per loaded model, an unbounded slot queue, MAX_QUEUE for requests that
+need a model load (503 when full), MAX_LOADED_MODELS with eviction, keep-alive, and a decode step
+that slows as the batch grows, so more slots raise total tokens/s and lower each request's.
+
+Settings come from the OLLAMA_* variables 'ollama serve' reads (OLLAMA_HOST, OLLAMA_NUM_PARALLEL,
+OLLAMA_MAX_QUEUE, OLLAMA_MAX_LOADED_MODELS, OLLAMA_KEEP_ALIVE, OLLAMA_CONTEXT_LENGTH), then from
+flags. 'llmload sim serve' accepts the argument 'ollama serve' takes, so it can stand in for it.
+
+Faults (--fault KIND[=ARG]:RATE, or per request with the X-Llmload-Fault header): status=CODE,
+midstream-error, cut, garbage, slow-first-byte=DUR, stall=DUR, reset.
+
+Everything it reports is labelled simulated (version ` + sim.Version + `).`,
+		Example: simExamples,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 || (len(args) == 1 && args[0] != "serve") {
+				return usageErrorf("unexpected argument %q: 'llmload sim' takes only 'serve'", strings.Join(args, " "))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSim(cmd, s, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "", "address to listen on (default $OLLAMA_HOST or 127.0.0.1:11434)")
+	f.IntVar(&o.numParallel, "num-parallel", 0, "slots per loaded model (default $OLLAMA_NUM_PARALLEL or 1)")
+	f.IntVar(&o.maxQueue, "max-queue", 0, "pending requests waiting for a model load before 503 (default $OLLAMA_MAX_QUEUE or 512)")
+	f.IntVar(&o.maxLoadedModels, "max-loaded-models", 0, "models resident at once (default $OLLAMA_MAX_LOADED_MODELS or 3)")
+	f.StringVar(&o.keepAlive, "keep-alive", "", "idle time before a model unloads (default $OLLAMA_KEEP_ALIVE or 5m; negative = forever)")
+	f.IntVar(&o.contextLength, "context-length", 0, "default num_ctx per slot (default each model's own)")
+	f.Float64Var(&o.speed, "speed", 1, "run the models this many times faster than real time")
+	f.StringArrayVar(&o.models, "model", nil, "model to serve: a preset (llama3.2:1b, codellama:7b, instant) or any name (repeatable; default all presets)")
+	f.StringVar(&o.profileFile, "profile", "", "YAML file of model profiles")
+	f.StringArrayVar(&o.faults, "fault", nil, "inject a fault at a rate, e.g. cut:0.05 or status=500:0.01 (repeatable)")
+	f.Int64Var(&o.seed, "seed", 1, "seed for fault draws and generated text")
+	f.BoolVar(&o.debug, "debug", false, "log every request")
+	return cmd
+}
+
+func runSim(cmd *cobra.Command, s *streams, o *simOptions) error {
+	cfg, err := sim.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	changed := cmd.Flags().Changed
+	if changed("listen") {
+		addr, err := sim.ParseHost(o.listen)
+		if err != nil {
+			return usageErrorf("--listen: %v", err)
+		}
+		cfg.Addr = addr
+	}
+	if changed("num-parallel") {
+		if o.numParallel < 1 {
+			return usageErrorf("--num-parallel must be at least 1, got %d", o.numParallel)
+		}
+		cfg.NumParallel = o.numParallel
+	}
+	if changed("max-queue") {
+		cfg.MaxQueue = o.maxQueue
+	}
+	if changed("max-loaded-models") {
+		cfg.MaxLoadedModels = o.maxLoadedModels
+	}
+	if changed("keep-alive") {
+		if _, err := sim.ParseKeepAlive(o.keepAlive); err != nil {
+			return usageErrorf("--keep-alive: %v", err)
+		}
+		cfg.KeepAlive = o.keepAlive
+	}
+	if changed("context-length") {
+		cfg.ContextLength = o.contextLength
+	}
+	if o.speed <= 0 {
+		return usageErrorf("--speed must be positive, got %v", o.speed)
+	}
+	cfg.Speed = o.speed
+	cfg.Seed = o.seed
+	cfg.Debug = o.debug
+	cfg.Log = s.err
+	for _, r := range o.faults {
+		rule, err := sim.ParseFaultRule(r)
+		if err != nil {
+			return usageErrorf("--fault %q: %v", r, err)
+		}
+		cfg.Faults = append(cfg.Faults, rule)
+	}
+	profiles, err := loadProfiles(o.profileFile, "--profile")
+	if err != nil {
+		return err
+	}
+	if len(o.models) > 0 {
+		cfg.Models = profilesFor(profiles, o.models)
+	} else if o.profileFile != "" {
+		cfg.Models = profiles
+	}
+	srv, err := sim.New(cfg)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	defer srv.Close()
+	ctx, _, stop := interruptContexts(cmd.Context(), &streams{err: io.Discard}, true)
+	defer stop()
+	var names []string
+	for _, p := range srv.Models() {
+		names = append(names, p.Name)
+	}
+	fmt.Fprintf(s.err, "llmload sim: simulated Ollama %s on http://%s, NUM_PARALLEL=%d, speed x%g, models: %s (Ctrl-C stops)\n",
+		sim.Version, cfg.Addr, max(cfg.NumParallel, 1), cfg.Speed, strings.Join(names, ", "))
+	start := time.Now()
+	if err := srv.ListenAndServe(ctx, cfg.Addr); err != nil {
+		return fmt.Errorf("llmload sim: %w", err)
+	}
+	fmt.Fprintf(s.err, "llmload sim: stopped after %s\n", time.Since(start).Round(time.Second))
+	return nil
+}

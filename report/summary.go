@@ -1,0 +1,257 @@
+// Package report renders and judges results files: terminal summaries, markdown reports,
+// CSV, JSON and HDR logs, comparisons across runs, and the CI gate.
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/llmload/llmload/bench"
+)
+
+// WriteSummary prints the end-of-run summary of one run for a terminal: per stage the outcome
+// counts, throughput and latency percentiles, then one line per stage to compare them.
+func WriteSummary(w io.Writer, run *bench.Run) error {
+	ew := &errWriter{w: w}
+	if run.Interrupted {
+		ew.printf("INTERRUPTED: the figures below cover what was measured before Ctrl-C.\n\n")
+	}
+	if run.Target.Simulated {
+		ew.printf("Target: %s (simulated server)\n", run.Target.URL)
+	} else {
+		ew.printf("Target: %s", run.Target.URL)
+		if run.Target.ServerVersion != "" {
+			ew.printf(" (server %s)", run.Target.ServerVersion)
+		}
+		ew.printf("\n")
+	}
+	if run.Warmup != nil {
+		ew.printf("Warm-up: %d requests, %d ok in %.2f s", run.Warmup.Requests, run.Warmup.OK, run.Warmup.WallS)
+		if run.Warmup.LoadMs > 0 {
+			ew.printf(" (model load %.0f ms)", run.Warmup.LoadMs)
+		}
+		ew.printf("%s\n", errorList(run.Warmup.Errors))
+	}
+	for _, st := range run.Stages {
+		ew.printf("\n")
+		writeStage(ew, st, run.Baseline)
+	}
+	if len(run.Stages) > 1 {
+		ew.printf("\n")
+		writeComparison(ew, run.Stages)
+	}
+	for _, n := range run.Notes {
+		ew.printf("note: %s\n", n)
+	}
+	return ew.err
+}
+
+func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline) {
+	loop := fmt.Sprintf("closed loop, %d worker%s", st.Concurrency, plural(st.Concurrency))
+	if st.Rate > 0 {
+		loop = fmt.Sprintf("open loop, %s arrivals at %g/s", st.Arrival, st.Rate)
+		if st.MaxConcurrency > 0 {
+			loop += fmt.Sprintf(", at most %d in flight", st.MaxConcurrency)
+		}
+	}
+	ew.printf("Stage %s (%s): %d requests in %.2f s, %d ok%s\n", st.Name, loop, st.Requests.Total, st.WallS, st.Requests.OK, errorList(st.Requests.Errors))
+	tp := st.Throughput
+	ew.printf("  throughput: %.2f req/s, %.1f output tok/s", tp.RequestsPerS, tp.OutputTokensPerS)
+	if tp.DecodeTokensPerS > 0 {
+		ew.printf(", %.1f tok/s per request while decoding", tp.DecodeTokensPerS)
+	}
+	if st.TokenSource == "chunks" || st.TokenSource == "mixed" {
+		ew.printf(" (tokens counted from chunks: the server gave no count)")
+	}
+	ew.printf("\n  effective parallelism: %.2f", st.EffectiveParallelism)
+	if st.Speedup > 0 {
+		ew.printf(" · speed-up vs first stage: x%.2f", st.Speedup)
+	}
+	ew.printf("\n")
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  latency ms\tp50\tp90\tp95\tp99\tmax\tmean\tn\t\n")
+	for _, m := range []struct{ key, label string }{
+		{bench.MetricE2E, "E2E"},
+		{bench.MetricTTFT, "TTFT"},
+		{bench.MetricITL, "ITL"},
+		{bench.MetricTPOT, "TPOT"},
+		{bench.MetricQueueWait, "queue wait"},
+		{bench.MetricFirstTokenWait, "wait for 1st token"},
+		{bench.MetricSendLag, "send lag"},
+	} {
+		s, ok := st.LatencyMs[m.key]
+		if !ok || s.N == 0 {
+			continue
+		}
+		if m.key == bench.MetricSendLag && st.Rate == 0 {
+			continue // closed loop sends at once; lag is only news for an open loop
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.label, num(s.P50), num(s.P90), num(s.P95), num(s.P99), num(s.Max), num(s.Mean), s.N)
+	}
+	_ = tw.Flush()
+	if d := st.Decomposition; d != nil {
+		ew.printf("  where the mean E2E of %s ms went (Ollama's timings):", num(d.E2E))
+		ew.printf(" load %s · prompt eval %s · eval %s", num(d.Load), num(d.PromptEval), num(d.Eval))
+		if baseline != nil {
+			label := "queue wait"
+			if st.Concurrency != 1 || st.Rate > 0 {
+				label = "queue wait (slot wait + batch sharing)"
+			}
+			ew.printf(" · %s %s (%.0f%%) · fixed overhead %s", label, num(d.QueueWait), 100*d.QueueShare, num(d.Overhead))
+		} else {
+			ew.printf(" · residual %s", num(d.Residual))
+		}
+		ew.printf(" · client-side %s\n", num(d.ClientOverhead))
+	}
+	if len(st.Requests.ErrorSamples) > 0 {
+		for _, class := range sortedKeys(st.Requests.ErrorSamples) {
+			ew.printf("  %s: %s\n", class, oneLine(st.Requests.ErrorSamples[class]))
+		}
+	}
+	if g := st.GPU; g != nil && g.Rounds > 0 {
+		ew.printf("  GPU%s:", simulatedTag(st))
+		if g.MemoryUsedPeakMiB != nil {
+			ew.printf(" memory peak %.0f MiB", *g.MemoryUsedPeakMiB)
+			if g.MemoryUsedBeforeMiB != nil {
+				ew.printf(" (%.0f before the stage)", *g.MemoryUsedBeforeMiB)
+			}
+		}
+		if g.UtilizationMeanPct != nil {
+			ew.printf(" · utilization mean %.0f%%", *g.UtilizationMeanPct)
+			if g.UtilizationP95Pct != nil {
+				ew.printf(", p95 %.0f%%", *g.UtilizationP95Pct)
+			}
+		}
+		if g.PowerMeanW != nil {
+			ew.printf(" · power %.0f W", *g.PowerMeanW)
+		}
+		if g.EnergyJ != nil {
+			ew.printf(" · %.1f J", *g.EnergyJ)
+			if g.JoulesPerOutputToken != nil {
+				ew.printf(" (%.3f J/token)", *g.JoulesPerOutputToken)
+			}
+		}
+		ew.printf("\n")
+	}
+	if st.Client.Overloaded {
+		ew.printf("  client overloaded: results unreliable (%s)\n", st.Client.Reason)
+	}
+	if len(st.ByModel) > 1 {
+		for _, name := range sortedKeys(st.ByModel) {
+			m := st.ByModel[name]
+			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, num(m.LatencyMs[bench.MetricE2E].P50))
+		}
+	}
+}
+
+func simulatedTag(st *bench.StageResult) string {
+	for _, d := range st.GPU.Devices {
+		if strings.Contains(d.Name, "simulated") {
+			return " (simulated)"
+		}
+	}
+	return ""
+}
+
+func writeComparison(ew *errWriter, stages []*bench.StageResult) {
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "stage\tok/total\treq/s\ttok/s\tspeed-up\tE2E p50\tE2E p95\tTTFT p50\tTTFT p95\tqueue p50\t\n")
+	for _, st := range stages {
+		speed := "x1.00"
+		if st.Speedup > 0 {
+			speed = fmt.Sprintf("x%.2f", st.Speedup)
+		}
+		q := "-"
+		if s, ok := st.LatencyMs[bench.MetricQueueWait]; ok {
+			q = num(s.P50)
+		}
+		e, t := st.LatencyMs[bench.MetricE2E], st.LatencyMs[bench.MetricTTFT]
+		fmt.Fprintf(tw, "%s\t%d/%d\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", st.Name, st.Requests.OK, st.Requests.Total,
+			st.Throughput.RequestsPerS, st.Throughput.OutputTokensPerS, speed, dash(e), dashP95(e), dash(t), dashP95(t), q)
+	}
+	_ = tw.Flush()
+	ew.printf("(latencies in ms; speed-up is requests/s against the first stage)\n")
+}
+
+func dash(s bench.Summary) string {
+	if s.N == 0 {
+		return "-"
+	}
+	return num(s.P50)
+}
+
+func dashP95(s bench.Summary) string {
+	if s.N == 0 {
+		return "-"
+	}
+	return num(s.P95)
+}
+
+// num prints a millisecond figure with precision that suits its size.
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func errorList(errs map[string]int) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range sortedKeys(errs) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, errs[k]))
+	}
+	return ", errors: " + strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}
+
+// errWriter remembers the first write error so rendering code can stay linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	fmt.Fprintf(e, format, args...)
+}
