@@ -68,7 +68,7 @@ type Run struct {
 	GPU         *gpu.Info         `json:"gpu,omitempty"`
 	// GPUSeries is every GPU sample of the run, on the same clock as the stage timelines.
 	GPUSeries *gpu.Series `json:"gpu_series,omitempty"`
-	Warmup      *Warmup           `json:"warmup,omitempty"`
+	Warmup    *Warmup     `json:"warmup,omitempty"`
 	// Baseline is the residual (total − load − prompt_eval − eval) of a request that did not
 	// wait: the fixed overhead subtracted to get queue wait. Absent for non-Ollama APIs.
 	Baseline *Baseline      `json:"queue_wait_baseline,omitempty"`
