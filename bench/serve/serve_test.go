@@ -1,0 +1,190 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// llmloadBin is llmload, built once: `llmload sim serve` stands in for `ollama serve`, read
+// from the same environment variables, so these tests drive a real process.
+var llmloadBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "serve-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	llmloadBin = filepath.Join(dir, "llmload")
+	if out, err := exec.Command("go", "build", "-o", llmloadBin, "../../cmd/llmload").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build llmload: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// script writes an executable shell script and returns its path.
+func script(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ollama")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func simServe(t *testing.T) string {
+	return script(t, `exec "`+llmloadBin+`" sim --speed 20 "$@"`)
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestStartReadyVerifyStop(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "server.log")
+	s, err := Start(context.Background(), Config{
+		Binary: simServe(t), NumParallel: 3, LogPath: logPath,
+		Env: []string{"OLLAMA_NUM_PARALLEL=9", "PATH=" + os.Getenv("PATH")}, Extra: []string{"OLLAMA_MAX_QUEUE=7"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") {
+		t.Errorf("URL %q is not loopback", s.URL)
+	}
+	// Preload, as the sweep does, so a runner starts and logs its setting.
+	resp, err := http.Post(s.URL+"/api/generate", "application/json", strings.NewReader(`{"model":"llama3.2:1b"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	var n int
+	var ok bool
+	for time.Now().Before(deadline) {
+		if n, ok = ParallelFromLog(s.Log()); ok {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !ok || n != 3 {
+		t.Errorf("parallel from log = %d (found %v), want 3 (our setting wins over the inherited 9)\nlog:\n%s", n, ok, s.Log())
+	}
+	if !strings.Contains(s.Log(), "OLLAMA_MAX_QUEUE=7") {
+		t.Errorf("--server-env setting not passed on; log:\n%s", s.Log())
+	}
+	pid := s.PID
+	s.Stop()
+	if alive(pid) {
+		t.Errorf("server %d still alive after Stop", pid)
+	}
+	b, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(b), "Listening on") {
+		t.Errorf("log file lacks the server's output:\n%s", b)
+	}
+	s.Stop() // twice is fine
+}
+
+func TestStartReportsACrash(t *testing.T) {
+	bin := script(t, `echo "Error: could not load models folder" >&2; exit 3`)
+	start := time.Now()
+	_, err := Start(context.Background(), Config{Binary: bin, NumParallel: 1})
+	if err == nil {
+		t.Fatal("no error from a server that exits at once")
+	}
+	for _, want := range []string{"exited before it was ready", "exit status 3", "could not load models folder"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("took %v to notice the crash", time.Since(start))
+	}
+}
+
+func TestStartReportsPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	_, err = Start(context.Background(), Config{Binary: simServe(t), NumParallel: 1, Port: port})
+	if err == nil || !strings.Contains(err.Error(), "port "+strconv.Itoa(port)+" already in use") {
+		t.Errorf("error = %v, want the port clash named", err)
+	}
+}
+
+func TestStopKillsAServerThatIgnoresSIGTERM(t *testing.T) {
+	// Never ready, ignores SIGTERM: readiness times out, and Stop must escalate to SIGKILL.
+	bin := script(t, `trap '' TERM; echo started; while :; do sleep 0.05; done`)
+	start := time.Now()
+	_, err := Start(context.Background(), Config{Binary: bin, NumParallel: 1, ReadyTimeout: 300 * time.Millisecond, StopGrace: 200 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "did not answer GET /") {
+		t.Fatalf("error = %v", err)
+	}
+	if !strings.Contains(err.Error(), "started") {
+		t.Errorf("error lacks the log tail: %v", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("Start took %v", time.Since(start))
+	}
+}
+
+func TestStartHonoursCancel(t *testing.T) {
+	bin := script(t, `while :; do sleep 0.05; done`)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := Start(ctx, Config{Binary: bin, NumParallel: 1, StopGrace: 200 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "context deadline exceeded") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestMissingBinary(t *testing.T) {
+	_, err := Start(context.Background(), Config{Binary: "/nonexistent/ollama", NumParallel: 1})
+	if err == nil || !strings.Contains(err.Error(), "server binary") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestParallelFromLog(t *testing.T) {
+	cases := []struct {
+		log  string
+		want int
+		ok   bool
+	}{
+		{`time=… level=INFO msg="starting llama server" cmd="/usr/bin/ollama runner --model /m --ctx-size 8192 --batch-size 512 --threads 2 --parallel 4 --port 40235"`, 4, true},
+		{`level=INFO msg="loading model (simulated)" model=llama3.2:1b parallel=2 num_ctx=4096`, 2, true},
+		{`level=INFO msg="server config" env="map[OLLAMA_NUM_PARALLEL:8]"` + "\n" + `runner --parallel 1 --port 1`, 1, true},
+		{`level=INFO msg="Listening on 127.0.0.1:11434"`, 0, false},
+	}
+	for _, c := range cases {
+		n, ok := ParallelFromLog(c.log)
+		if n != c.want || ok != c.ok {
+			t.Errorf("ParallelFromLog(%q) = %d, %v; want %d, %v", c.log, n, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := mergeEnv([]string{"A=1", "B=2"}, []string{"B=3", "C=4"}, []string{"A=5"})
+	want := "A=5 B=3 C=4"
+	if strings.Join(got, " ") != want {
+		t.Errorf("mergeEnv = %v, want %s", got, want)
+	}
+}
