@@ -74,6 +74,25 @@ type Run struct {
 	Baseline *Baseline      `json:"queue_wait_baseline,omitempty"`
 	Stages   []*StageResult `json:"stages"`
 	Notes    []string       `json:"notes,omitempty"`
+	// Server describes the server llmload started for this run (sweep), absent otherwise.
+	Server *ServerInfo `json:"server,omitempty"`
+}
+
+// ServerInfo is what llmload knows about a server it started itself.
+type ServerInfo struct {
+	Managed   bool   `json:"managed"`
+	Simulated bool   `json:"simulated"`
+	PID       int    `json:"pid,omitempty"`
+	LogFile   string `json:"log_file,omitempty"`
+	// NumParallel is the setting asked for; NumParallelObserved what the runner's log line
+	// said; Verified that the two agree.
+	NumParallel         int    `json:"num_parallel"`
+	NumParallelObserved int    `json:"num_parallel_observed,omitempty"`
+	Verified            bool   `json:"num_parallel_verified"`
+	Note                string `json:"note,omitempty"`
+	// LoadMs is the preload time per model; MemoryAfterLoadMiB the GPU memory right after.
+	LoadMs             map[string]float64 `json:"load_ms,omitempty"`
+	MemoryAfterLoadMiB *float64           `json:"memory_after_load_mib,omitempty"`
 }
 
 // Warmup summarises the warm-up requests, which are not part of any stage's metrics.

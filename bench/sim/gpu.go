@@ -42,12 +42,12 @@ func (g GPUSpec) validate() error {
 
 // GPUState is one reading of the simulated GPU, shaped like what the NVML backend reads.
 type GPUState struct {
-	Name           string
-	MemoryUsedMiB  float64
-	MemoryTotalMiB float64
-	UtilizationPct float64
-	PowerW         float64
-	EnergyJ        float64 // cumulative since New
+	Name           string  `json:"name"`
+	MemoryUsedMiB  float64 `json:"memory_used_mib"`
+	MemoryTotalMiB float64 `json:"memory_total_mib"`
+	UtilizationPct float64 `json:"utilization_pct"`
+	PowerW         float64 `json:"power_w"`
+	EnergyJ        float64 `json:"energy_j"` // cumulative since New
 }
 
 // utilTracker smooths utilization like NVML's sampled counter does: the level approaches the

@@ -5,6 +5,7 @@ package sim
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -271,6 +272,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/completions", s.handleOpenAICompletions)
 	mux.HandleFunc("GET /v1/models", s.handleOpenAIModels)
 	mux.HandleFunc("GET /v1/models/{model...}", s.handleOpenAIModel)
+	mux.HandleFunc("GET "+GPUPath, s.handleGPU)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(SimulatedHeader, "true")
 		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
@@ -292,6 +294,15 @@ func (s *Server) routes() http.Handler {
 		s.log.Debug("request", "status", status, "method", r.Method, "path", r.URL.Path,
 			"duration", time.Since(start).String(), "remote", r.RemoteAddr)
 	})
+}
+
+// GPUPath serves the simulated GPU's state as JSON (GPUState), so that a client can sample the
+// GPU of a simulator running in another process, as NVML would a real one.
+const GPUPath = "/llmload/gpu"
+
+func (s *Server) handleGPU(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(s.GPU())
 }
 
 // statusWriter records the status for the debug log. Unwrap keeps http.ResponseController's

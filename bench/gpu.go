@@ -1,0 +1,58 @@
+package bench
+
+import (
+	"context"
+	"time"
+
+	"github.com/llmload/llmload/gpu"
+)
+
+// GPUSampling samples the GPU for the length of one run, on the run's clock.
+type GPUSampling struct {
+	backend gpu.Backend
+	sampler *gpu.Sampler
+	info    gpu.Info
+}
+
+// StartGPU opens the backend for mode (auto, off, nvml, sim) and starts sampling with clock as
+// the origin. A missing GPU is not an error in auto mode: Info then says why.
+func StartGPU(ctx context.Context, mode string, opts gpu.Options, interval time.Duration, clock time.Time) (*GPUSampling, error) {
+	b, info, err := gpu.Open(mode, opts)
+	if err != nil {
+		return nil, err
+	}
+	g := &GPUSampling{backend: b, info: info}
+	if b != nil && info.Available {
+		// Sampling outlives an interrupt: the grace period's requests still load the GPU.
+		g.sampler = gpu.Start(context.WithoutCancel(ctx), b, gpu.SamplerConfig{Interval: interval, ClockStart: clock})
+	}
+	return g, nil
+}
+
+// Notices are the lines a user should see about GPU sampling (why it is off, what the driver
+// cannot report).
+func (g *GPUSampling) Notices() []string { return g.info.Notices }
+
+// Finish stops sampling and puts the series and a summary per stage into the run.
+func (g *GPUSampling) Finish(run *Run) {
+	if g == nil {
+		return
+	}
+	info := g.info
+	run.GPU = &info
+	if g.sampler == nil {
+		if g.backend != nil {
+			_ = g.backend.Close()
+		}
+		return
+	}
+	series := g.sampler.Stop()
+	_ = g.backend.Close()
+	run.GPUSeries = &series
+	for _, st := range run.Stages {
+		from := time.Duration(st.StartS * float64(time.Second))
+		to := from + time.Duration(st.WallS*float64(time.Second))
+		sum := series.Summarize(from, to, st.OutputTokens)
+		st.GPU = &sum
+	}
+}
