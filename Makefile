@@ -7,7 +7,7 @@ PKGS      := ./...
 DEMO_DIR  ?= demo
 GOFLAGS_TEST ?= -race -count=1
 
-.PHONY: all build test lint fmt demo bench e2e clean
+.PHONY: all build test lint fmt demo bench bench-compare e2e clean
 
 all: build
 
@@ -41,6 +41,10 @@ demo: build
 # Benchmarks: parser throughput, client overhead. Figures, not pass/fail unit tests.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./bench/...
+
+# llmload, ab -k and hey side by side against the same instant server (installs ab and hey).
+bench-compare:
+	bash .ci/bench-compare.sh
 
 clean:
 	rm -rf bin $(DEMO_DIR)
