@@ -27,16 +27,14 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-# The main job on the embedded simulator: NUM_PARALLEL 1, 2 and 4 compared, offline.
+# The main job on the embedded simulator, offline: a NUM_PARALLEL sweep (1, 2, 4, 8) of a
+# simulated Ollama under the same seeded workload, then the markdown report with its charts.
 demo: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	@for np in 1 2 4; do \
-		echo "== simulated Ollama, OLLAMA_NUM_PARALLEL=$$np"; \
-		./$(BIN) run --sim --sim-num-parallel $$np --sim-speed 4 --label num_parallel=$$np \
-			-m llama3.2:1b -c 1,2,4,8 -n 16 --max-tokens 64 --no-progress \
-			-o $(DEMO_DIR)/np$$np.json || exit $$?; \
-	done
-	@echo "results in $(DEMO_DIR)/"
+	./$(BIN) sweep --sim --sim-speed 4 --num-parallel 1,2,4,8 -m llama3.2:1b \
+		-c 1,2,4,8,16 -n 32 --max-tokens 64 --slo ttft_p95=1s --no-progress -o $(DEMO_DIR)/
+	./$(BIN) report $(DEMO_DIR)/num_parallel-*.json --slo ttft_p95=1s -o $(DEMO_DIR)/REPORT.md
+	@echo "open $(DEMO_DIR)/REPORT.md (charts in $(DEMO_DIR)/REPORT_files/)"
 
 # Benchmarks: parser throughput, client overhead. Figures, not pass/fail unit tests.
 bench:

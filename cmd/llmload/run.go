@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
@@ -51,9 +52,7 @@ type runOptions struct {
 	records        string
 	labels         []string
 	headers        []string
-	gpuMode        string
-	gpuInterval    time.Duration
-	gpuIndex       []int
+	gpu            gpuFlags
 	quiet          bool
 	noProgress     bool
 	grace          time.Duration
@@ -105,7 +104,12 @@ func newRunCmd(s *streams) *cobra.Command {
 			return runRun(cmd, s, o)
 		},
 	}
-	f := cmd.Flags()
+	o.register(cmd.Flags())
+	return cmd
+}
+
+// register adds the workload flags that run and sweep share.
+func (o *runOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.url, "url", "", "server base URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
 	f.StringVar(&o.apiName, "api", string(api.OllamaGenerate), "protocol: ollama-generate, ollama-chat, openai-chat or openai-completions")
 	f.StringArrayVarP(&o.models, "model", "m", nil, "model to load-test; repeat for a mix, NAME=WEIGHT to weight it")
@@ -132,15 +136,14 @@ func newRunCmd(s *streams) *cobra.Command {
 	f.StringVar(&o.records, "records", "", "write every request as one JSON line to this file")
 	f.StringArrayVar(&o.labels, "label", nil, "label the run KEY=VALUE, e.g. num_parallel=4 (repeatable)")
 	f.StringArrayVar(&o.headers, "header", nil, "extra HTTP header 'Name: value', e.g. an API key (never written to results)")
-	f.StringVar(&o.gpuMode, "gpu", "auto", "GPU sampling: auto, off, nvml or sim")
-	f.DurationVar(&o.gpuInterval, "gpu-interval", 250*time.Millisecond, "GPU sampling interval")
-	f.IntSliceVar(&o.gpuIndex, "gpu-index", nil, "GPUs to sample (default all)")
+	f.StringVar(&o.gpu.mode, "gpu", "auto", "GPU sampling: auto (NVML when a driver is present; the simulator's GPU with --sim), off, nvml or sim")
+	f.DurationVar(&o.gpu.interval, "gpu-interval", 250*time.Millisecond, "GPU sampling interval")
+	f.IntSliceVar(&o.gpu.indices, "gpu-index", nil, "GPUs to sample, e.g. 0,1 (default all)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but the final summary")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar or status lines")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "on Ctrl-C, how long requests in flight may finish (a second Ctrl-C cancels them)")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "exit 1 when more than this fraction of requests failed")
 	o.sim.register(f)
-	return cmd
 }
 
 func noArgs(cmd *cobra.Command, args []string) error {
@@ -442,6 +445,10 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 	if err != nil {
 		return err
 	}
+	gflags, err := o.gpu.check(o.sim.enabled)
+	if err != nil {
+		return err
+	}
 	output := o.output
 	if output == "" {
 		output = fmt.Sprintf("llmload-%s.json", time.Now().Format("20060102-150405"))
@@ -486,16 +493,12 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 	}
 
 	start := time.Now()
-	gpuMode := o.gpuMode
-	if gpuMode == "auto" && gpuSource != nil {
-		gpuMode = "sim" // the simulator's GPU is the one the requests load
-	}
-	gpus, notices, err := startGPU(ctx, gpuMode, o.gpuInterval, o.gpuIndex, 0, gpuSource, start)
+	gpus, err := gflags.start(ctx, gpuSource, 0, start)
 	if err != nil {
 		return err
 	}
 	if !o.quiet {
-		for _, n := range notices {
+		for _, n := range gpus.Notices() {
 			fmt.Fprintln(s.err, n)
 		}
 	}
@@ -519,7 +522,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 	run.Target = bench.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
 	run.Host = hostInfo()
 	describeServer(context.WithoutCancel(ctx), client, run)
-	gpus.finish(run)
+	gpus.Finish(run)
 
 	file := &bench.File{Schema: bench.Schema, Tool: bench.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}, Runs: []*bench.Run{run}}
 	if err := file.Write(output); err != nil {

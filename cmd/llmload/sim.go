@@ -60,29 +60,38 @@ func (s *simServer) Close() {
 // start builds a simulator that serves every model of the plan (unknown names get the
 // llama3.2:1b profile under their own name) and serves it on a free loopback port.
 func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (*simServer, error) {
+	cfg, err := f.config(plan)
+	if err != nil {
+		return nil, err
+	}
+	return startSim(ctx, cfg)
+}
+
+// config is the simulator configuration the --sim flags describe, serving the plan's models.
+func (f *simFlags) config(plan *bench.Plan) (sim.Config, error) {
 	cfg := sim.DefaultConfig()
 	cfg.NumParallel = f.numParallel
 	cfg.Speed = f.speed
 	cfg.Seed = f.seed
 	if f.numParallel < 1 {
-		return nil, usageErrorf("--sim-num-parallel must be at least 1, got %d", f.numParallel)
+		return cfg, usageErrorf("--sim-num-parallel must be at least 1, got %d", f.numParallel)
 	}
 	if f.speed <= 0 {
-		return nil, usageErrorf("--sim-speed must be positive, got %v", f.speed)
+		return cfg, usageErrorf("--sim-speed must be positive, got %v", f.speed)
 	}
 	for _, r := range f.faults {
 		rule, err := sim.ParseFaultRule(r)
 		if err != nil {
-			return nil, usageErrorf("--sim-fault %q: %v", r, err)
+			return cfg, usageErrorf("--sim-fault %q: %v", r, err)
 		}
 		cfg.Faults = append(cfg.Faults, rule)
 	}
 	profiles, err := loadProfiles(f.profileFile, "--sim-profile")
 	if err != nil {
-		return nil, err
+		return cfg, err
 	}
 	cfg.Models = profilesFor(profiles, plan.Models())
-	return startSim(ctx, cfg)
+	return cfg, nil
 }
 
 func startSim(ctx context.Context, cfg sim.Config) (*simServer, error) {

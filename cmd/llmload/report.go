@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/llmload/llmload/report"
+)
+
+type reportOptions struct {
+	format      string
+	output      string
+	by          string
+	merge       bool
+	slo         string
+	concurrency int
+	kneeGain    float64
+	metric      string
+	noCharts    bool
+}
+
+const reportExamples = `  # Markdown to stdout
+  llmload report results.json
+
+  # A NUM_PARALLEL sweep as a report, with SVG charts in REPORT_files/ beside it
+  llmload report sweep/*.json -o REPORT.md
+
+  # Other formats: a terminal, a spreadsheet, scripts, HdrHistogram's plotter, a browser
+  llmload report a.json b.json --format text
+  llmload report sweep/*.json --format csv > runs.csv
+  llmload report results.json --format hgrm --metric ttft > ttft.hgrm
+
+  # Runs of one plan from several client hosts, merged losslessly (HDR merge)
+  llmload report host-a.json host-b.json --merge
+
+  # Compare by another label, against an objective
+  llmload report *.json --by kv_cache --slo ttft_p95=2s,e2e_p95=30s`
+
+func newReportCmd(s *streams) *cobra.Command {
+	o := &reportOptions{}
+	cmd := &cobra.Command{
+		Use:   "report FILE...",
+		Short: "Turn results files into a markdown report (or text, HTML, CSV, JSON, hgrm)",
+		Long: `Read results files (from run or sweep) and render them: a verdict, the run facts, a table per
+stage, the comparison of runs that differ in NUM_PARALLEL (or the label --by names) with a
+recommendation, the latency decomposition, errors by class, and notes on what to trust.
+It never runs anything: it reads files only.
+
+With -o REPORT.md, SVG charts are written to REPORT_files/ beside it and linked; a Mermaid chart
+is inline so the report shows a picture even where only the .md file is uploaded.`,
+		Example: reportExamples,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("give at least one results file (see '%s --help')", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runReport(s, o, args)
+		},
+	}
+	f := cmd.Flags()
+	names := make([]string, 0, len(report.Formats()))
+	for _, fm := range report.Formats() {
+		names = append(names, string(fm))
+	}
+	f.StringVarP(&o.format, "format", "f", "markdown", "output format: "+strings.Join(names, ", "))
+	f.StringVarP(&o.output, "output", "o", "", "write the report to this file (default stdout); charts go beside it")
+	f.StringVar(&o.by, "by", "", "label whose values are compared (default num_parallel)")
+	f.BoolVar(&o.merge, "merge", false, "merge runs with the same labels from several files (client hosts) losslessly")
+	f.StringVar(&o.slo, "slo", "", "latency objective for the recommendation, e.g. ttft_p95=2s,e2e_p95=30s")
+	f.IntVar(&o.concurrency, "concurrency", 0, "judge settings at this closed-loop concurrency (default: each one's highest)")
+	f.Float64Var(&o.kneeGain, "knee-gain", 0, "throughput gain a bigger setting must bring to be worth it (default 0.10)")
+	f.StringVar(&o.metric, "metric", "", "latency distribution for hgrm and the percentile chart: e2e, ttft, itl, tpot, service, queue_wait (default e2e)")
+	f.BoolVar(&o.noCharts, "no-charts", false, "with -o, write no SVG charts")
+	return cmd
+}
+
+func runReport(s *streams, o *reportOptions, paths []string) error {
+	format, err := report.ParseFormat(o.format)
+	if err != nil {
+		return usageErrorf("--format: %v", err)
+	}
+	slo, err := report.ParseSLO(o.slo)
+	if err != nil {
+		return usageErrorf("--slo: %v", err)
+	}
+	if o.concurrency < 0 || o.kneeGain < 0 {
+		return usageErrorf("--concurrency and --knee-gain must not be negative")
+	}
+	files, err := report.ReadFiles(paths)
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	opts := report.Options{
+		Format: format, By: o.by, Merge: o.merge, SLO: slo, Concurrency: o.concurrency,
+		KneeGain: o.kneeGain, Metric: o.metric, Sources: paths,
+	}
+	w := s.out
+	var out *os.File
+	if o.output != "" {
+		if !o.noCharts && (format == report.FormatMarkdown || format == report.FormatHTML) {
+			opts.ChartsDir, opts.ChartsLink = report.ChartsFor(o.output)
+		}
+		if err := os.MkdirAll(filepath.Dir(o.output), 0o755); err != nil {
+			return usageErrorf("-o: %v", err)
+		}
+		// Written beside the target and renamed, so a failed render leaves no half report.
+		out, err = os.CreateTemp(filepath.Dir(o.output), "."+filepath.Base(o.output)+".tmp*")
+		if err != nil {
+			return usageErrorf("-o: %v", err)
+		}
+		defer os.Remove(out.Name())
+		w = out
+	}
+	bw := bufio.NewWriter(w)
+	if err := report.Render(bw, files, opts); err != nil {
+		if out != nil {
+			out.Close()
+		}
+		var ie *report.InputError
+		if errors.As(err, &ie) {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if out != nil {
+		if err := out.Close(); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := os.Rename(out.Name(), o.output); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		fmt.Fprintf(s.err, "report written to %s", o.output)
+		if opts.ChartsDir != "" {
+			fmt.Fprintf(s.err, " (charts in %s)", opts.ChartsDir)
+		}
+		fmt.Fprintln(s.err)
+	}
+	return nil
+}

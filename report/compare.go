@@ -1,0 +1,652 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/gpu"
+)
+
+// DefaultBy is the label runs are compared by when none is named: the server's number of
+// parallel slots (OLLAMA_NUM_PARALLEL, llama-server's -np).
+const DefaultBy = "num_parallel"
+
+// DefaultKneeGain is the throughput gain below which one more step of the setting is not
+// worth it: past the knee, more slots cost GPU memory and batch-sharing latency for less
+// than 10 % more tokens.
+const DefaultKneeGain = 0.10
+
+// CompareOptions tune Compare.
+type CompareOptions struct {
+	// By is the label whose values are the settings compared; "" means DefaultBy.
+	By  string
+	SLO SLO
+	// Concurrency is the closed-loop level to judge every setting at; 0 judges each setting
+	// at the highest level it was measured at (the last closed-loop level, or the highest
+	// open-loop rate when it has no closed loop). The highest level is the default because
+	// a setting is chosen for the load it must carry: at light load every setting looks alike.
+	Concurrency int
+	// KneeGain is the relative throughput gain that makes a bigger setting worth it; 0 means
+	// DefaultKneeGain.
+	KneeGain float64
+}
+
+// Comparison sets runs that differ in one label side by side, per load level, and
+// recommends a setting. Figures of a setting measured in several runs (repeats, or several
+// files) are medians over the runs; Runs says how many.
+type Comparison struct {
+	By          string     `json:"by"`
+	SLO         string     `json:"slo,omitempty"`
+	KneeGain    float64    `json:"knee_gain"`
+	Concurrency int        `json:"judged_at_concurrency,omitempty"`
+	Settings    []*Setting `json:"settings"`
+	// MiBPerSlot is the least-squares slope of peak GPU memory against the setting: what one
+	// more slot costs. Nil unless at least two numeric settings have GPU memory.
+	MiBPerSlot     *Fit           `json:"mib_per_slot,omitempty"`
+	Recommendation Recommendation `json:"recommendation"`
+	// Notes are caveats about the comparison itself (runs left out, mixed servers …).
+	Notes []string `json:"notes,omitempty"`
+
+	slo SLO
+}
+
+// Setting is one value of the compared label.
+type Setting struct {
+	Value string `json:"value"`
+	// Number is Value read as a number; Numeric says whether it is one.
+	Number  float64  `json:"number,omitempty"`
+	Numeric bool     `json:"numeric"`
+	Runs    int      `json:"runs"`
+	Levels  []*Level `json:"levels"`
+	// Judged is the level the recommendation looks at (see CompareOptions.Concurrency);
+	// nil when the setting was not measured there.
+	Judged *Level `json:"judged,omitempty"`
+	// MeetsUpTo is the highest level that meets the SLO, nil when none does.
+	MeetsUpTo *Level `json:"-"`
+	// GainOverPrevious is the judged throughput over the previous setting's, minus one.
+	GainOverPrevious *float64 `json:"gain_over_previous,omitempty"`
+	// GPUMemoryPeakMiB is the highest GPU memory seen in any of its stages.
+	GPUMemoryPeakMiB *float64 `json:"gpu_memory_peak_mib,omitempty"`
+}
+
+// Level is one setting at one load level (a stage's concurrency or rate).
+type Level struct {
+	Stage       string  `json:"stage"`
+	Concurrency int     `json:"concurrency,omitempty"`
+	Rate        float64 `json:"rate,omitempty"`
+	Runs        int     `json:"runs"`
+	Requests    int     `json:"requests"`
+	OK          int     `json:"ok"`
+	ErrorRate   float64 `json:"error_rate"`
+
+	OutputTokensPerS float64 `json:"output_tokens_per_s"`
+	RequestsPerS     float64 `json:"requests_per_s"`
+	DecodeTokensPerS float64 `json:"decode_tokens_per_s,omitempty"`
+	// Latencies in milliseconds; Has* say whether they were measured.
+	TTFTP50 float64 `json:"ttft_p50_ms,omitempty"`
+	TTFTP95 float64 `json:"ttft_p95_ms,omitempty"`
+	HasTTFT bool    `json:"-"`
+	E2EP50  float64 `json:"e2e_p50_ms"`
+	E2EP95  float64 `json:"e2e_p95_ms"`
+	// QueueWaitMean is Ollama's residual minus the calibrated overhead (slot wait, plus batch
+	// sharing above NUM_PARALLEL=1), QueueShare its share of the mean E2E.
+	QueueWaitMean        float64 `json:"queue_wait_mean_ms,omitempty"`
+	QueueShare           float64 `json:"queue_share,omitempty"`
+	HasQueue             bool    `json:"-"`
+	EffectiveParallelism float64 `json:"effective_parallelism"`
+	// ParallelismPerSlot is EffectiveParallelism over the setting; above 1, requests queue.
+	ParallelismPerSlot *float64 `json:"parallelism_per_slot,omitempty"`
+
+	GPUMemoryPeakMiB   *float64 `json:"gpu_memory_peak_mib,omitempty"`
+	GPUUtilizationMean *float64 `json:"gpu_utilization_mean_pct,omitempty"`
+
+	Meets  bool   `json:"meets_slo"`
+	Misses []Miss `json:"misses,omitempty"`
+
+	key     levelKey
+	samples []levelSample
+}
+
+// levelSample is one stage of one run that contributes to a level.
+type levelSample struct {
+	st       *bench.StageResult
+	queueOK  bool // the run had a calibrated baseline
+	gpuStage *gpu.StageSummary
+}
+
+// Fit is a least-squares line y = Intercept + Slope·x.
+type Fit struct {
+	Slope     float64 `json:"slope"`
+	Intercept float64 `json:"intercept"`
+	R2        float64 `json:"r2"`
+	Points    int     `json:"points"`
+}
+
+// Recommendation is the verdict of a comparison.
+type Recommendation struct {
+	// Setting is the recommended value; "" when no setting meets the SLO.
+	Setting string `json:"setting,omitempty"`
+	// Best is the setting with the highest throughput that meets the SLO. Recommended is
+	// the smallest setting within KneeGain of it: more slots that buy less than that cost
+	// memory and per-request speed for nothing.
+	Best string `json:"best,omitempty"`
+	// Knee is the setting after which the next one adds less than KneeGain throughput;
+	// "" when throughput still grows at the largest setting (or settings are not numbers).
+	Knee string `json:"knee,omitempty"`
+	// Closest is, when no setting meets the SLO, the one that misses it by the least;
+	// Misses say by how much.
+	Closest string `json:"closest,omitempty"`
+	Misses  []Miss `json:"misses,omitempty"`
+	// Fallback, when no setting meets the SLO at the judged level, is the setting and lower
+	// level with the most throughput that does.
+	FallbackSetting string `json:"fallback_setting,omitempty"`
+	FallbackLevel   string `json:"fallback_level,omitempty"`
+	// Summary is one sentence for a terminal or a verdict paragraph; Reasons back it up.
+	Summary string   `json:"summary"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Compare compares runs by the label by (DefaultBy when "") against an SLO, judging each
+// setting at the highest load level it was measured at. See CompareWith.
+func Compare(runs []*bench.Run, by string, slo SLO) *Comparison {
+	return CompareWith(runs, CompareOptions{By: by, SLO: slo})
+}
+
+// CompareWith compares runs by a label. Runs without the label are left out (with a note).
+// It is a pure function of its arguments.
+func CompareWith(runs []*bench.Run, opts CompareOptions) *Comparison {
+	es := make([]*entry, 0, len(runs))
+	for _, r := range runs {
+		if r != nil {
+			es = append(es, &entry{run: r, gpu: gpuOf(r)})
+		}
+	}
+	return compareEntries(es, opts)
+}
+
+func compareEntries(es []*entry, opts CompareOptions) *Comparison {
+	if opts.By == "" {
+		opts.By = DefaultBy
+	}
+	if opts.KneeGain <= 0 {
+		opts.KneeGain = DefaultKneeGain
+	}
+	c := &Comparison{By: opts.By, SLO: opts.SLO.String(), KneeGain: opts.KneeGain, Concurrency: opts.Concurrency, slo: opts.SLO}
+
+	byValue := map[string][]*entry{}
+	var values []string
+	missing := 0
+	for _, e := range es {
+		v, ok := e.run.Labels[opts.By]
+		if !ok {
+			missing++
+			continue
+		}
+		if _, seen := byValue[v]; !seen {
+			values = append(values, v)
+		}
+		byValue[v] = append(byValue[v], e)
+	}
+	if missing > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("%d run%s without a %s label left out of the comparison.", missing, plural(missing), opts.By))
+	}
+	settingOrder(values)
+	if len(values) == 0 {
+		c.Recommendation.Summary = fmt.Sprintf("No run has a %s label: nothing to compare.", opts.By)
+		return c
+	}
+	for _, v := range values {
+		c.Settings = append(c.Settings, buildSetting(v, byValue[v], opts))
+	}
+	c.noteMixedServers(es, opts.By)
+	c.noteJudgedLevels()
+	c.fitMemory()
+	c.gains()
+	c.recommend()
+	return c
+}
+
+func buildSetting(value string, es []*entry, opts CompareOptions) *Setting {
+	s := &Setting{Value: value, Runs: len(es)}
+	if f, err := strconv.ParseFloat(value, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		s.Number, s.Numeric = f, true
+	}
+	levels := map[levelKey]*Level{}
+	for _, e := range es {
+		for i, st := range e.run.Stages {
+			if st == nil {
+				continue
+			}
+			k := keyOf(st)
+			l := levels[k]
+			if l == nil {
+				l = &Level{Stage: st.Name, Concurrency: st.Concurrency, Rate: st.Rate, key: k}
+				levels[k] = l
+				s.Levels = append(s.Levels, l)
+			}
+			l.samples = append(l.samples, levelSample{st: st, queueOK: e.run.Baseline != nil, gpuStage: e.gpu.stage(i)})
+		}
+	}
+	sort.Slice(s.Levels, func(i, j int) bool { return s.Levels[i].key.less(s.Levels[j].key) })
+	for _, l := range s.Levels {
+		l.fill(s, opts.SLO)
+		if l.GPUMemoryPeakMiB != nil && (s.GPUMemoryPeakMiB == nil || *l.GPUMemoryPeakMiB > *s.GPUMemoryPeakMiB) {
+			v := *l.GPUMemoryPeakMiB
+			s.GPUMemoryPeakMiB = &v
+		}
+		if l.Meets {
+			s.MeetsUpTo = l
+		}
+	}
+	if s.GPUMemoryPeakMiB == nil {
+		// No stage sampled the GPU, but llmload read it right after loading the model: the
+		// KV cache of every slot is allocated then (SERVERS.md), so it is the same figure.
+		for _, e := range es {
+			if e.run.Server != nil && e.run.Server.MemoryAfterLoadMiB != nil {
+				v := *e.run.Server.MemoryAfterLoadMiB
+				if s.GPUMemoryPeakMiB == nil || v > *s.GPUMemoryPeakMiB {
+					s.GPUMemoryPeakMiB = &v
+				}
+			}
+		}
+	}
+	s.Judged = judgedLevel(s.Levels, opts.Concurrency)
+	return s
+}
+
+// judgedLevel picks the level at the asked concurrency, or the highest closed-loop level,
+// or the highest rate when there is no closed loop.
+func judgedLevel(levels []*Level, concurrency int) *Level {
+	if concurrency > 0 {
+		for _, l := range levels {
+			if l.key == (levelKey{concurrency: concurrency}) {
+				return l
+			}
+		}
+		return nil
+	}
+	var judged *Level
+	for _, l := range levels {
+		if l.key.rate == 0 || judged == nil || judged.key.rate > 0 {
+			judged = l
+		}
+	}
+	return judged
+}
+
+// fill computes a level's figures as medians over its samples.
+func (l *Level) fill(s *Setting, slo SLO) {
+	l.Runs = len(l.samples)
+	var fails int
+	for _, smp := range l.samples {
+		l.Requests += smp.st.Requests.Total
+		l.OK += smp.st.Requests.OK
+		fails += errorTotal(smp.st.Requests)
+	}
+	if l.Requests > 0 {
+		l.ErrorRate = float64(fails) / float64(l.Requests)
+	}
+	l.OutputTokensPerS = l.median(func(st *bench.StageResult) (float64, bool) { return st.Throughput.OutputTokensPerS, true })
+	l.RequestsPerS = l.median(func(st *bench.StageResult) (float64, bool) { return st.Throughput.RequestsPerS, true })
+	l.DecodeTokensPerS = l.median(func(st *bench.StageResult) (float64, bool) {
+		return st.Throughput.DecodeTokensPerS, st.Throughput.DecodeTokensPerS > 0
+	})
+	l.EffectiveParallelism = l.median(func(st *bench.StageResult) (float64, bool) { return st.EffectiveParallelism, true })
+	if v, ok := l.latency(bench.MetricTTFT, "p50"); ok {
+		l.TTFTP50, l.HasTTFT = v, true
+		l.TTFTP95, _ = l.latency(bench.MetricTTFT, "p95")
+	}
+	l.E2EP50, _ = l.latency(bench.MetricE2E, "p50")
+	l.E2EP95, _ = l.latency(bench.MetricE2E, "p95")
+
+	var qw, qs []float64
+	var mem, util []float64
+	for _, smp := range l.samples {
+		if d := smp.st.Decomposition; d != nil && smp.queueOK {
+			qw = append(qw, d.QueueWait)
+			qs = append(qs, d.QueueShare)
+		}
+		if g := smp.gpuStage; g != nil {
+			if g.MemoryUsedPeakMiB != nil {
+				mem = append(mem, *g.MemoryUsedPeakMiB)
+			}
+			if g.UtilizationMeanPct != nil {
+				util = append(util, *g.UtilizationMeanPct)
+			}
+		}
+	}
+	if len(qw) > 0 {
+		l.QueueWaitMean, l.QueueShare, l.HasQueue = median(qw), median(qs), true
+	}
+	if len(mem) > 0 {
+		v := median(mem)
+		l.GPUMemoryPeakMiB = &v
+	}
+	if len(util) > 0 {
+		v := median(util)
+		l.GPUUtilizationMean = &v
+	}
+	if s.Numeric && s.Number > 0 {
+		v := l.EffectiveParallelism / s.Number
+		l.ParallelismPerSlot = &v
+	}
+	l.Misses = slo.check(l.latency, l.ErrorRate)
+	l.Meets = len(l.Misses) == 0 && l.OK > 0
+}
+
+// latency is the median over samples of one statistic of one latency metric.
+func (l *Level) latency(metric, statName string) (float64, bool) {
+	var vals []float64
+	for _, smp := range l.samples {
+		if s, ok := smp.st.LatencyMs[metric]; ok && s.N > 0 {
+			vals = append(vals, stat(s, statName))
+		}
+	}
+	if len(vals) == 0 {
+		return 0, false
+	}
+	return median(vals), true
+}
+
+func (l *Level) median(f func(*bench.StageResult) (float64, bool)) float64 {
+	var vals []float64
+	for _, smp := range l.samples {
+		if v, ok := f(smp.st); ok {
+			vals = append(vals, v)
+		}
+	}
+	return median(vals)
+}
+
+// median of vals (0 for none); vals is reordered.
+func median(vals []float64) float64 {
+	if len(vals) == 0 {
+		return 0
+	}
+	sort.Float64s(vals)
+	n := len(vals)
+	if n%2 == 1 {
+		return vals[n/2]
+	}
+	return (vals[n/2-1] + vals[n/2]) / 2
+}
+
+// Level returns the setting's level at a key, nil when not measured.
+func (s *Setting) level(k levelKey) *Level {
+	for _, l := range s.Levels {
+		if l.key == k {
+			return l
+		}
+	}
+	return nil
+}
+
+// fitMemory fits peak GPU memory against the numeric settings by least squares.
+func (c *Comparison) fitMemory() {
+	var xs, ys []float64
+	for _, s := range c.Settings {
+		if s.Numeric && s.GPUMemoryPeakMiB != nil {
+			xs = append(xs, s.Number)
+			ys = append(ys, *s.GPUMemoryPeakMiB)
+		}
+	}
+	c.MiBPerSlot = leastSquares(xs, ys)
+}
+
+// leastSquares fits y = a + b·x; nil when the xs do not spread.
+func leastSquares(xs, ys []float64) *Fit {
+	n := float64(len(xs))
+	if len(xs) < 2 {
+		return nil
+	}
+	var sx, sy float64
+	for i := range xs {
+		sx += xs[i]
+		sy += ys[i]
+	}
+	mx, my := sx/n, sy/n
+	var sxx, sxy, syy float64
+	for i := range xs {
+		dx, dy := xs[i]-mx, ys[i]-my
+		sxx += dx * dx
+		sxy += dx * dy
+		syy += dy * dy
+	}
+	if sxx == 0 {
+		return nil
+	}
+	f := &Fit{Slope: sxy / sxx, Points: len(xs)}
+	f.Intercept = my - f.Slope*mx
+	f.R2 = 1
+	if syy > 0 {
+		f.R2 = sxy * sxy / (sxx * syy)
+	}
+	return f
+}
+
+// gains fills each setting's judged throughput gain over the previous setting.
+func (c *Comparison) gains() {
+	for i := 1; i < len(c.Settings); i++ {
+		prev, cur := c.Settings[i-1].Judged, c.Settings[i].Judged
+		if prev == nil || cur == nil || prev.OutputTokensPerS <= 0 {
+			continue
+		}
+		g := cur.OutputTokensPerS/prev.OutputTokensPerS - 1
+		c.Settings[i].GainOverPrevious = &g
+	}
+}
+
+func (c *Comparison) noteMixedServers(es []*entry, by string) {
+	versions, hosts := map[string]bool{}, map[string]bool{}
+	for _, e := range es {
+		if _, ok := e.run.Labels[by]; !ok {
+			continue
+		}
+		versions[e.run.Target.ServerVersion] = true
+		hosts[e.run.Host.Hostname] = true
+	}
+	if len(versions) > 1 {
+		c.Notes = append(c.Notes, fmt.Sprintf("The runs measured different server versions (%s): engines report timings differently, so the settings are not compared like for like.", joinAnd(sortedKeys(versions))))
+	}
+	if len(hosts) > 1 {
+		c.Notes = append(c.Notes, "The runs came from different client hosts.")
+	}
+}
+
+func (c *Comparison) noteJudgedLevels() {
+	levels := map[levelKey]bool{}
+	var missing []string
+	for _, s := range c.Settings {
+		if s.Judged == nil {
+			missing = append(missing, s.Value)
+			continue
+		}
+		levels[s.Judged.key] = true
+	}
+	if len(missing) > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("%s=%s not measured at c=%d: left out of the recommendation.", c.By, joinAnd(missing), c.Concurrency))
+	}
+	if len(levels) > 1 {
+		c.Notes = append(c.Notes, "Settings were measured up to different load levels; each is judged at its highest, so their figures are not at equal load.")
+	}
+}
+
+// recommend picks the setting: among those meeting the SLO at their judged level, the
+// smallest whose throughput is within KneeGain of the best.
+func (c *Comparison) recommend() {
+	r := &c.Recommendation
+	numeric := len(c.Settings) > 0
+	for _, s := range c.Settings {
+		numeric = numeric && s.Numeric
+	}
+	if numeric {
+		r.Knee = c.knee()
+	}
+	var best *Setting
+	for _, s := range c.Settings {
+		if s.Judged != nil && s.Judged.Meets && (best == nil || s.Judged.OutputTokensPerS > best.Judged.OutputTokensPerS) {
+			best = s
+		}
+	}
+	if best == nil {
+		c.recommendNone()
+		return
+	}
+	r.Best = best.Value
+	chosen := best
+	if numeric {
+		for _, s := range c.Settings {
+			if s.Judged != nil && s.Judged.Meets && s.Judged.OutputTokensPerS*(1+c.KneeGain) >= best.Judged.OutputTokensPerS {
+				chosen = s
+				break
+			}
+		}
+	}
+	r.Setting = chosen.Value
+	l := chosen.Judged
+	r.Summary = fmt.Sprintf("Recommended: %s=%s — %s output tok/s at %s", c.By, chosen.Value, rate(l.OutputTokensPerS), l.key)
+	if first := c.Settings[0]; first != chosen && first.Judged != nil && first.Judged.OutputTokensPerS > 0 {
+		r.Summary += fmt.Sprintf(" (×%.2f over %s=%s)", l.OutputTokensPerS/first.Judged.OutputTokensPerS, c.By, first.Value)
+	}
+	if c.slo.IsZero() {
+		r.Summary += "; no SLO given, so judged on throughput alone."
+	} else {
+		r.Summary += fmt.Sprintf(", within the SLO (%s).", c.sloText())
+	}
+	if l.HasTTFT {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("At %s it answers with TTFT p95 %s and E2E p95 %s.", l.key, msText(l.TTFTP95), msText(l.E2EP95)))
+	} else {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("At %s its E2E p95 is %s.", l.key, msText(l.E2EP95)))
+	}
+	if chosen != best {
+		gain := best.Judged.OutputTokensPerS/l.OutputTokensPerS - 1
+		why := fmt.Sprintf("%s=%s gives the most throughput, but only %s more (less than the %s that makes a step worth it)", c.By, best.Value, signedPct(gain), pct(c.KneeGain))
+		if chosen.GPUMemoryPeakMiB != nil && best.GPUMemoryPeakMiB != nil {
+			why += fmt.Sprintf(", for %s more GPU memory", mib(*best.GPUMemoryPeakMiB-*chosen.GPUMemoryPeakMiB))
+		}
+		r.Reasons = append(r.Reasons, why+".")
+	}
+	switch {
+	case r.Knee != "":
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput stops growing after %s=%s: the next setting adds less than %s.", c.By, r.Knee, pct(c.KneeGain)))
+	case numeric && len(c.Settings) > 1:
+		last := c.Settings[len(c.Settings)-1]
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput still grows at %s=%s, the largest setting measured: a larger one may do better.", c.By, last.Value))
+	}
+	var failing []string
+	for _, s := range c.Settings {
+		if s.Judged != nil && !s.Judged.Meets && !c.slo.IsZero() {
+			failing = append(failing, s.Value)
+		}
+	}
+	if len(failing) > 0 {
+		verb := "miss"
+		if len(failing) == 1 {
+			verb = "misses"
+		}
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%s=%s %s the SLO at the judged level.", c.By, joinAnd(failing), verb))
+	}
+	if c.MiBPerSlot != nil {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Each extra slot costs about %s of GPU memory (least-squares fit over %d settings).", mib(c.MiBPerSlot.Slope), c.MiBPerSlot.Points))
+	}
+}
+
+// knee is the first setting after which the next adds less than KneeGain at the judged
+// level.
+func (c *Comparison) knee() string {
+	for i := 0; i+1 < len(c.Settings); i++ {
+		a, b := c.Settings[i].Judged, c.Settings[i+1].Judged
+		if a == nil || b == nil {
+			continue
+		}
+		if b.OutputTokensPerS < a.OutputTokensPerS*(1+c.KneeGain) {
+			return c.Settings[i].Value
+		}
+	}
+	return ""
+}
+
+func (c *Comparison) recommendNone() {
+	r := &c.Recommendation
+	var closest *Setting
+	worst := func(s *Setting) float64 {
+		w := 0.0
+		for _, m := range s.Judged.Misses {
+			w = math.Max(w, m.Over)
+		}
+		return w
+	}
+	for _, s := range c.Settings {
+		if s.Judged == nil || s.Judged.OK == 0 {
+			continue
+		}
+		if closest == nil || worst(s) < worst(closest) ||
+			(worst(s) == worst(closest) && s.Judged.OutputTokensPerS > closest.Judged.OutputTokensPerS) {
+			closest = s
+		}
+	}
+	if closest == nil {
+		r.Summary = fmt.Sprintf("No recommendation: no %s setting completed a request at the judged level.", c.By)
+		return
+	}
+	r.Closest, r.Misses = closest.Value, closest.Judged.Misses
+	var misses []string
+	for _, m := range closest.Judged.Misses {
+		misses = append(misses, m.String())
+	}
+	at := "at its highest load"
+	if c.Concurrency > 0 {
+		at = fmt.Sprintf("at c=%d", c.Concurrency)
+	}
+	r.Summary = fmt.Sprintf("No %s setting meets the SLO (%s) %s; the closest, %s=%s at %s, has %s.",
+		c.By, c.sloText(), at, c.By, closest.Value, closest.Judged.key, joinAnd(misses))
+	// The most throughput that does meet the SLO, at a lower level.
+	var fb *Setting
+	var fbl *Level
+	for _, s := range c.Settings {
+		for _, l := range s.Levels {
+			if l.Meets && (fbl == nil || l.OutputTokensPerS > fbl.OutputTokensPerS) {
+				fb, fbl = s, l
+			}
+		}
+	}
+	if fb != nil {
+		r.FallbackSetting, r.FallbackLevel = fb.Value, fbl.key.String()
+		r.Reasons = append(r.Reasons, fmt.Sprintf("At lower load the SLO holds: %s=%s at %s meets it with %s output tok/s.", c.By, fb.Value, fbl.key, rate(fbl.OutputTokensPerS)))
+	} else {
+		r.Reasons = append(r.Reasons, "No setting meets it at any measured load: the SLO needs a faster server, a smaller model or shorter outputs.")
+	}
+}
+
+func (c *Comparison) sloText() string {
+	var parts []string
+	for _, b := range c.slo.Bounds {
+		parts = append(parts, b.String())
+	}
+	if c.slo.HasErrorRate {
+		parts = append(parts, "errors ≤ "+pct(c.slo.MaxErrorRate))
+	}
+	return joinAnd(parts)
+}
+
+// WriteComparison prints a comparison for a terminal — the recommendation and its reasons,
+// a row per setting at its judged level, and throughput and latency by load — as
+// `llmload sweep` shows it at the end.
+func WriteComparison(w io.Writer, c *Comparison) error {
+	if c == nil {
+		return errors.New("write comparison: nothing to compare")
+	}
+	b := &builder{cmp: c}
+	if err := b.comparison(); err != nil {
+		return err
+	}
+	for _, n := range c.Notes {
+		b.doc.p(plain("note: " + n))
+	}
+	return b.doc.writeText(w)
+}

@@ -1,0 +1,153 @@
+package report
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/llmload/llmload/bench"
+)
+
+// hostStage is a stage as one client host measured it: E2E values from..to milliseconds.
+func hostStage(t *testing.T, from, to int, tps float64) *bench.StageResult {
+	t.Helper()
+	h := hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+	for ms := from; ms <= to; ms++ {
+		if err := h.RecordValue(int64(ms) * 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := to - from + 1
+	return &bench.StageResult{
+		Name: "c=4", Concurrency: 4, WallS: 10,
+		Requests:             bench.Counts{Total: n + 1, OK: n, Errors: map[string]int{"http_503": 1}, ErrorSamples: map[string]string{"http_503": "busy"}},
+		Throughput:           bench.Throughput{RequestsPerS: float64(n) / 10, OutputTokensPerS: tps, DecodeTokensPerS: tps / 4},
+		OutputTokens:         int64(tps * 10),
+		EffectiveParallelism: 3.5,
+		LatencyMs: map[string]bench.Summary{
+			bench.MetricE2E:            summaryOf(h),
+			bench.MetricFirstTokenWait: {N: int64(n), P50: 1},
+		},
+		Histograms:    map[string]string{bench.MetricE2E: string(enc)},
+		Decomposition: &bench.Decomposition{Requests: n, E2E: float64(from+to) / 2, Eval: 10, Residual: 30, Overhead: 20, QueueWait: 10},
+		Timeline:      []bench.TimelinePoint{{T: 0, InFlight: 2, Completed: n / 2}, {T: 1, InFlight: 1.5, Completed: n - n/2}},
+	}
+}
+
+func TestMergeIsLossless(t *testing.T) {
+	run := func(host string, from, to int, tps float64) *bench.File {
+		return &bench.File{Schema: bench.Schema, Runs: []*bench.Run{{
+			Labels:   map[string]string{"num_parallel": "4"},
+			Host:     bench.Host{Hostname: host, CPUs: 4},
+			Baseline: &bench.Baseline{ResidualMs: 20, Samples: 10},
+			Stages:   []*bench.StageResult{hostStage(t, from, to, tps)},
+		}}}
+	}
+	files := []*bench.File{run("a", 1, 100, 400), run("b", 101, 300, 500)}
+	merged, notes, err := Merge(files, []string{"a.json", "b.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged.Runs) != 1 {
+		t.Fatalf("%d runs, want 1", len(merged.Runs))
+	}
+	r := merged.Runs[0]
+	st := r.Stages[0]
+	// What one host would have measured had it sent every request: 1..300 ms.
+	all := hostStage(t, 1, 300, 0)
+	want := all.LatencyMs[bench.MetricE2E]
+	if got := st.LatencyMs[bench.MetricE2E]; got != want {
+		t.Errorf("merged E2E = %+v, want %+v", got, want)
+	}
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"requests", float64(st.Requests.Total), 302},
+		{"ok", float64(st.Requests.OK), 300},
+		{"http_503", float64(st.Requests.Errors["http_503"]), 2},
+		{"output tok/s (summed over hosts)", st.Throughput.OutputTokensPerS, 900},
+		{"requests/s", st.Throughput.RequestsPerS, 30},
+		{"decode tok/s (weighted by requests)", st.Throughput.DecodeTokensPerS, (100*100 + 125*200) / 300.0},
+		{"effective parallelism", st.EffectiveParallelism, 7},
+		{"decomposition E2E (weighted)", st.Decomposition.E2E, (50.5*100 + 200.5*200) / 300},
+		{"decomposition queue wait", st.Decomposition.QueueWait, 10},
+		{"timeline in flight", st.Timeline[0].InFlight, 4},
+		{"CPUs", float64(r.Host.CPUs), 8},
+	}
+	for _, c := range checks {
+		if math.Abs(c.got-c.want) > 1e-3 {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if r.Host.Hostname != "a+b" {
+		t.Errorf("host = %q", r.Host.Hostname)
+	}
+	if _, ok := st.LatencyMs[bench.MetricFirstTokenWait]; ok {
+		t.Error("first-token wait has no histogram, yet was merged")
+	}
+	joined := strings.Join(notes, "\n")
+	for _, s := range []string{"Merged num_parallel=4 from 2 files (a.json and b.json), client hosts a and b", "Not merged (the files keep no histogram for them): first_token_wait"} {
+		if !strings.Contains(joined, s) {
+			t.Errorf("notes lack %q:\n%s", s, joined)
+		}
+	}
+	// The merged histogram is kept, so a merged file merges again.
+	if _, err := bench.DecodeHistogram(st.Histograms[bench.MetricE2E]); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestMergeRefusesDifferentPlans(t *testing.T) {
+	a := &bench.File{Runs: []*bench.Run{{Stages: []*bench.StageResult{{Name: "c=1", Concurrency: 1}}}}}
+	b := &bench.File{Runs: []*bench.Run{{Stages: []*bench.StageResult{{Name: "c=2", Concurrency: 2}}}}}
+	c := &bench.File{Runs: []*bench.Run{{Stages: []*bench.StageResult{{Name: "c=1", Concurrency: 1}, {Name: "c=2", Concurrency: 2}}}}}
+	twice := &bench.File{Runs: []*bench.Run{{Stages: []*bench.StageResult{{Name: "c=1", Concurrency: 1}}}, {Stages: []*bench.StageResult{{Name: "c=1", Concurrency: 1}}}}}
+	tests := []struct {
+		files []*bench.File
+		want  string
+	}{
+		{[]*bench.File{a, b}, "stage 1 is c=1 in a.json but c=2 in b.json: not the same plan"},
+		{[]*bench.File{a, c}, "a.json has 1 stages, b.json has 2: not the same plan"},
+		{[]*bench.File{twice}, "a.json holds two runs with these labels"},
+	}
+	for _, tt := range tests {
+		_, _, err := Merge(tt.files, []string{"a.json", "b.json"})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Merge error = %v, want %q", err, tt.want)
+		}
+	}
+}
+
+func TestMergeFixtures(t *testing.T) {
+	paths, names := readFixtures(t, "merge-host-a.json", "merge-host-b.json")
+	files, err := ReadFiles(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, _, err := Merge(files, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range merged.Runs[0].Stages {
+		var n int64
+		var tps float64
+		for _, f := range files {
+			n += f.Runs[0].Stages[i].LatencyMs[bench.MetricE2E].N
+			tps += f.Runs[0].Stages[i].Throughput.OutputTokensPerS
+		}
+		if got := st.LatencyMs[bench.MetricE2E].N; got != n {
+			t.Errorf("stage %s: merged E2E n = %d, want %d", st.Name, got, n)
+		}
+		if math.Abs(st.Throughput.OutputTokensPerS-tps) > 1e-6 {
+			t.Errorf("stage %s: merged tok/s = %v, want %v", st.Name, st.Throughput.OutputTokensPerS, tps)
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/gpu"
+)
+
+// entry is one run as a report shows it: the run, where it came from and a name that is
+// unique within the report.
+type entry struct {
+	run    *bench.Run
+	source string   // the file it came from
+	name   string   // display name
+	merged []string // with --merge: the sources folded into this run
+	gpu    gpuData
+}
+
+// gpuData is what a results file holds about the GPU of one run; every part may be absent.
+type gpuData struct {
+	info   *gpu.Info
+	series *gpu.Series
+	stages []*gpu.StageSummary // parallel to run.Stages; nil where not measured
+}
+
+// measured reports whether a stage summary holds any figure.
+func measured(s *gpu.StageSummary) bool {
+	return s != nil && (s.MemoryUsedPeakMiB != nil || s.UtilizationMeanPct != nil || s.PowerMeanW != nil)
+}
+
+// stage returns the GPU summary of stage i, nil when not measured.
+func (g gpuData) stage(i int) *gpu.StageSummary {
+	if i < len(g.stages) && measured(g.stages[i]) {
+		return g.stages[i]
+	}
+	return nil
+}
+
+// gpuOf gathers a run's GPU data: what was sampled, the series, and the stage summaries.
+func gpuOf(r *bench.Run) gpuData {
+	g := gpuData{info: r.GPU, series: r.GPUSeries}
+	for _, st := range r.Stages {
+		var s *gpu.StageSummary
+		if st != nil {
+			s = st.GPU
+		}
+		g.stages = append(g.stages, s)
+	}
+	return g
+}
+
+// sourceName is the name a report uses for file i.
+func sourceName(sources []string, i int) string {
+	if i < len(sources) && sources[i] != "" {
+		return sources[i]
+	}
+	return fmt.Sprintf("file %d", i+1)
+}
+
+// entries flattens files into runs with unique names, in file order.
+func entries(files []*bench.File, sources []string) []*entry {
+	var out []*entry
+	for i, f := range files {
+		if f == nil {
+			continue
+		}
+		for _, r := range f.Runs {
+			if r == nil {
+				continue
+			}
+			out = append(out, &entry{run: r, source: sourceName(sources, i), gpu: gpuOf(r)})
+		}
+	}
+	nameEntries(out)
+	return out
+}
+
+// nameEntries names runs by their labels ("num_parallel=4"); runs without labels, or with
+// the same labels, are told apart by their file and then by position.
+func nameEntries(es []*entry) {
+	base := make([]string, len(es))
+	count := map[string]int{}
+	for i, e := range es {
+		base[i] = labelText(e.run.Labels)
+		if base[i] == "" {
+			base[i] = e.source
+		}
+		count[base[i]]++
+	}
+	withSource := make([]string, len(es))
+	count2 := map[string]int{}
+	for i, e := range es {
+		withSource[i] = base[i]
+		if count[base[i]] > 1 && base[i] != e.source {
+			withSource[i] = base[i] + " (" + e.source + ")"
+		}
+		count2[withSource[i]]++
+	}
+	seen := map[string]int{}
+	for i, e := range es {
+		e.name = withSource[i]
+		if count2[withSource[i]] > 1 {
+			seen[withSource[i]]++
+			e.name = fmt.Sprintf("%s #%d", withSource[i], seen[withSource[i]])
+		}
+	}
+}
+
+// maxNameLen caps a run's display name: it appears in every table and note.
+const maxNameLen = 60
+
+// nameByLabel names runs "by=value" when every run has the label and no two share a value:
+// the compared label says which run is which, and the other labels stay in the runs table.
+func nameByLabel(es []*entry, by string) {
+	seen := map[string]bool{}
+	for _, e := range es {
+		v, ok := e.run.Labels[by]
+		if !ok || seen[v] {
+			return
+		}
+		seen[v] = true
+	}
+	for _, e := range es {
+		e.name = by + "=" + e.run.Labels[by]
+	}
+}
+
+// capName shortens over-long display names; their full labels stay in the runs table.
+func capNames(es []*entry) {
+	for _, e := range es {
+		if r := []rune(e.name); len(r) > maxNameLen {
+			e.name = string(r[:maxNameLen-1]) + "…"
+		}
+	}
+}
+
+// labelText is "a=1, b=2" in key order.
+func labelText(labels map[string]string) string {
+	var parts []string
+	for _, k := range sortedKeys(labels) {
+		parts = append(parts, k+"="+labels[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// settingOrder sorts label values numerically when they all are numbers, else as text.
+func settingOrder(values []string) {
+	numeric := true
+	for _, v := range values {
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			numeric = false
+			break
+		}
+	}
+	sort.SliceStable(values, func(i, j int) bool {
+		if numeric {
+			a, _ := strconv.ParseFloat(values[i], 64)
+			b, _ := strconv.ParseFloat(values[j], 64)
+			return a < b
+		}
+		return values[i] < values[j]
+	})
+}
+
+// levelKey identifies a load level across runs: closed-loop concurrency or open-loop rate.
+type levelKey struct {
+	concurrency int
+	rate        float64
+}
+
+func keyOf(st *bench.StageResult) levelKey {
+	if st.Rate > 0 {
+		return levelKey{rate: st.Rate}
+	}
+	return levelKey{concurrency: st.Concurrency}
+}
+
+// less orders closed-loop levels by concurrency, then open-loop levels by rate.
+func (k levelKey) less(o levelKey) bool {
+	if (k.rate > 0) != (o.rate > 0) {
+		return k.rate == 0
+	}
+	if k.rate > 0 {
+		return k.rate < o.rate
+	}
+	return k.concurrency < o.concurrency
+}
+
+// String is "c=8" or "rate=2/s".
+func (k levelKey) String() string {
+	if k.rate > 0 {
+		return "rate=" + trimFloat(k.rate) + "/s"
+	}
+	return "c=" + strconv.Itoa(k.concurrency)
+}
+
+// errorTotal counts failed requests.
+func errorTotal(c bench.Counts) int {
+	n := 0
+	for _, v := range c.Errors {
+		n += v
+	}
+	return max(n, c.Total-c.OK)
+}
