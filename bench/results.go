@@ -236,6 +236,11 @@ func (f *File) Write(path string) error {
 		return fmt.Errorf("write results: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	// CreateTemp makes the file private; results are ordinary output, readable like any.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write results: %w", err)
+	}
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write results: %w", err)

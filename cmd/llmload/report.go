@@ -117,6 +117,9 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 			return usageErrorf("-o: %v", err)
 		}
 		defer os.Remove(out.Name())
+		if err := out.Chmod(0o644); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
 		w = out
 	}
 	bw := bufio.NewWriter(w)
