@@ -23,6 +23,7 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/llmload
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/llmload
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

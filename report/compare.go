@@ -187,6 +187,12 @@ func compareEntries(es []*entry, opts CompareOptions) *Comparison {
 			missing++
 			continue
 		}
+		// A server that ran another number of slots than its label says (Ollama forces 1
+		// for some model families) measured something else: reported, not compared.
+		if srv := e.run.Server; opts.By == DefaultBy && srv != nil && srv.NumParallelObserved > 0 && srv.NumParallelObserved != srv.NumParallel {
+			c.Notes = append(c.Notes, fmt.Sprintf("%s=%s left out: the server's runner reported %d parallel slots, not %d (%s).", opts.By, v, srv.NumParallelObserved, srv.NumParallel, srv.Note))
+			continue
+		}
 		if _, seen := byValue[v]; !seen {
 			values = append(values, v)
 		}

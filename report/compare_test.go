@@ -266,3 +266,27 @@ func TestCompareJSONHasNoInfinity(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCompareLeavesOutASettingTheServerDidNotApply(t *testing.T) {
+	mk := func(np string, asked, observed int, tps float64) *bench.Run {
+		return &bench.Run{
+			Labels: map[string]string{"num_parallel": np},
+			Server: &bench.ServerInfo{Managed: true, NumParallel: asked, NumParallelObserved: observed, Verified: asked == observed, Note: "forced"},
+			Stages: []*bench.StageResult{{Name: "c=4", Concurrency: 4, Requests: bench.Counts{Total: 10, OK: 10},
+				Throughput: bench.Throughput{OutputTokensPerS: tps}, LatencyMs: map[string]bench.Summary{"e2e": {N: 10, P50: 1, P95: 2}}}},
+		}
+	}
+	c := Compare([]*bench.Run{mk("1", 1, 1, 100), mk("4", 4, 1, 110)}, "", SLO{})
+	if len(c.Settings) != 1 || c.Settings[0].Value != "1" {
+		t.Fatalf("settings = %d, want only num_parallel=1 compared", len(c.Settings))
+	}
+	found := false
+	for _, n := range c.Notes {
+		if strings.Contains(n, "num_parallel=4 left out") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("notes %q do not say why num_parallel=4 was left out", c.Notes)
+	}
+}

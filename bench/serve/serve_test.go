@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/llmload/llmload/bench"
 )
 
 // llmloadBin is llmload, built once: `llmload sim serve` stands in for `ollama serve`, read
@@ -186,5 +188,27 @@ func TestMergeEnv(t *testing.T) {
 	want := "A=5 B=3 C=4"
 	if strings.Join(got, " ") != want {
 		t.Errorf("mergeEnv = %v, want %s", got, want)
+	}
+}
+
+func TestVerifyTellsForcedAndMissingSettings(t *testing.T) {
+	cases := []struct {
+		log      string
+		asked    int
+		verified bool
+		note     string
+	}{
+		{"msg=x parallel=4", 4, true, "started with 4"},
+		{"runner --parallel 1 --port 9", 4, false, "forces NUM_PARALLEL=1"},
+		{"runner --parallel 2 --port 9", 4, false, "asked for 4, the runner started with 2"},
+		{"Listening on 127.0.0.1:1", 2, false, "shows no runner"},
+	}
+	for _, c := range cases {
+		cfg := &SweepConfig{VerifyTimeout: 100 * time.Millisecond}
+		info := &bench.ServerInfo{NumParallel: c.asked}
+		verify(context.Background(), cfg, &Instance{Log: func() string { return c.log }}, info)
+		if info.Verified != c.verified || !strings.Contains(info.Note, c.note) {
+			t.Errorf("log %q asked %d: verified %v note %q; want %v and %q", c.log, c.asked, info.Verified, info.Note, c.verified, c.note)
+		}
 	}
 }
