@@ -58,14 +58,16 @@ type LoadedModel struct {
 
 // Run is one load test against one server setting.
 type Run struct {
-	Labels      map[string]string `json:"labels,omitempty"`
-	Target      Target            `json:"target"`
-	Host        Host              `json:"host"`
-	Started     time.Time         `json:"started"`
-	Ended       time.Time         `json:"ended"`
-	Interrupted bool              `json:"interrupted,omitempty"`
-	Plan        *Plan             `json:"plan"`
-	GPU         *gpu.Info         `json:"gpu,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	// Repeat numbers the runs of `run --repeat N` (1…N); 0 for a run that was not repeated.
+	Repeat      int       `json:"repeat,omitempty"`
+	Target      Target    `json:"target"`
+	Host        Host      `json:"host"`
+	Started     time.Time `json:"started"`
+	Ended       time.Time `json:"ended"`
+	Interrupted bool      `json:"interrupted,omitempty"`
+	Plan        *Plan     `json:"plan"`
+	GPU         *gpu.Info `json:"gpu,omitempty"`
 	// GPUSeries is every GPU sample of the run, on the same clock as the stage timelines.
 	GPUSeries *gpu.Series `json:"gpu_series,omitempty"`
 	Warmup    *Warmup     `json:"warmup,omitempty"`

@@ -57,6 +57,7 @@ type runOptions struct {
 	noProgress     bool
 	grace          time.Duration
 	maxErrorRate   float64
+	repeat         int
 
 	sim simFlags
 }
@@ -142,6 +143,7 @@ func (o *runOptions) register(f *pflag.FlagSet) {
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but the final summary")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar or status lines")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "on Ctrl-C, how long requests in flight may finish (a second Ctrl-C cancels them)")
+	f.IntVar(&o.repeat, "repeat", 1, "run the whole plan N times; each repeat is a run of its own in the results file (for 'llmload gate')")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "exit 1 when more than this fraction of requests failed")
 	o.sim.register(f)
 }
@@ -438,6 +440,9 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.repeat < 1 {
+		return usageErrorf("--repeat must be at least 1, got %d", o.repeat)
+	}
 	if o.maxErrorRate < 0 || o.maxErrorRate > 1 {
 		return usageErrorf("--max-error-rate must be between 0 and 1, got %v", o.maxErrorRate)
 	}
@@ -492,44 +497,61 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		StallTimeout:     time.Duration(plan.StallTimeout),
 	}
 
-	start := time.Now()
-	gpus, err := gflags.start(ctx, gpuSource, 0, start)
-	if err != nil {
-		return err
-	}
-	if !o.quiet {
-		for _, n := range gpus.Notices() {
-			fmt.Fprintln(s.err, n)
+	file := &bench.File{Schema: bench.Schema, Tool: bench.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}}
+	for rep := 1; rep <= o.repeat; rep++ {
+		if rep > 1 && ctx.Err() != nil {
+			break
 		}
-	}
-
-	live := &bench.Live{}
-	prog := newProgress(s, plan, live, o.quiet || o.noProgress)
-	run, err := bench.RunPlan(ctx, plan, client, bench.Options{
-		Records:         recordsWriter(recordsFile),
-		Live:            live,
-		Grace:           o.grace,
-		HardStop:        hardStop,
-		OnStage:         prog.stage,
-		Start:           start,
-		ServerInProcess: serverInProcess,
-	})
-	prog.finish()
-	if err != nil {
-		return err
-	}
-	run.Labels = labels
-	run.Target = bench.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
-	run.Host = hostInfo()
-	describeServer(context.WithoutCancel(ctx), client, run)
-	gpus.Finish(run)
-
-	file := &bench.File{Schema: bench.Schema, Tool: bench.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}, Runs: []*bench.Run{run}}
-	if err := file.Write(output); err != nil {
-		return err
-	}
-	if err := report.WriteSummary(s.out, run); err != nil {
-		return err
+		if o.repeat > 1 && !o.quiet {
+			fmt.Fprintf(s.err, "repeat %d/%d\n", rep, o.repeat)
+		}
+		start := time.Now()
+		gpus, err := gflags.start(ctx, gpuSource, 0, start)
+		if err != nil {
+			return err
+		}
+		if !o.quiet && rep == 1 {
+			for _, n := range gpus.Notices() {
+				fmt.Fprintln(s.err, n)
+			}
+		}
+		live := &bench.Live{}
+		prog := newProgress(s, plan, live, o.quiet || o.noProgress)
+		run, err := bench.RunPlan(ctx, plan, client, bench.Options{
+			Records:         recordsWriter(recordsFile),
+			Live:            live,
+			Grace:           o.grace,
+			HardStop:        hardStop,
+			OnStage:         prog.stage,
+			Start:           start,
+			ServerInProcess: serverInProcess,
+		})
+		prog.finish()
+		if err != nil {
+			return err
+		}
+		run.Labels = labels
+		if o.repeat > 1 {
+			run.Repeat = rep
+		}
+		run.Target = bench.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
+		run.Host = hostInfo()
+		describeServer(context.WithoutCancel(ctx), client, run)
+		gpus.Finish(run)
+		file.Runs = append(file.Runs, run)
+		// Written after every repeat: an interrupt or a crash later loses nothing measured.
+		if err := file.Write(output); err != nil {
+			return err
+		}
+		if o.repeat > 1 {
+			fmt.Fprintf(s.out, "=== repeat %d/%d ===\n", rep, o.repeat)
+		}
+		if err := report.WriteSummary(s.out, run); err != nil {
+			return err
+		}
+		if run.Interrupted {
+			break
+		}
 	}
 	if !o.quiet {
 		fmt.Fprintf(s.err, "results written to %s\n", output)
@@ -537,10 +559,15 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 			fmt.Fprintf(s.err, "records written to %s\n", o.records)
 		}
 	}
-	if run.Interrupted {
+	if last := file.Runs[len(file.Runs)-1]; last.Interrupted {
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted: results hold what was measured")}
 	}
-	return errorRateCheck(run, o.maxErrorRate)
+	for _, run := range file.Runs {
+		if err := errorRateCheck(run, o.maxErrorRate); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *runOptions) targetAPI(plan *bench.Plan) string {
