@@ -22,12 +22,17 @@ type progress struct {
 	stop  chan struct{}
 	done  chan struct{}
 	index int
+	every time.Duration // plain status lines, when stderr is not a terminal
 }
 
 const statusEvery = 10 * time.Second
 
 func newProgress(s *streams, plan *bench.Plan, live *bench.Live, off bool) *progress {
-	p := &progress{s: s, plan: plan, live: live, off: off, index: -1}
+	return startProgress(s, plan, live, off, statusEvery)
+}
+
+func startProgress(s *streams, plan *bench.Plan, live *bench.Live, off bool, every time.Duration) *progress {
+	p := &progress{s: s, plan: plan, live: live, off: off, index: -1, every: every}
 	if off {
 		return p
 	}
@@ -68,7 +73,7 @@ func (p *progress) stage(i int, st bench.Stage) {
 
 func (p *progress) loop() {
 	defer close(p.done)
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(min(250*time.Millisecond, p.every))
 	defer tick.Stop()
 	lastStatus := time.Now()
 	var lastDone int64
@@ -95,7 +100,7 @@ func (p *progress) loop() {
 			if p.bar != nil {
 				_ = p.bar.Set64(done)
 				p.bar.Describe(fmt.Sprintf("stage %d/%d %s · %s", p.index+1, len(p.plan.Stages), p.plan.Stages[p.index].Name, detail))
-			} else if !p.s.errTerminal && now.Sub(lastStatus) >= statusEvery {
+			} else if !p.s.errTerminal && now.Sub(lastStatus) >= p.every {
 				name := "warm-up"
 				if p.index >= 0 {
 					name = fmt.Sprintf("stage %d/%d %s", p.index+1, len(p.plan.Stages), p.plan.Stages[p.index].Name)
