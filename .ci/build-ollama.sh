@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Build a real, CPU-only Ollama from the Go module proxy, offline, for the e2e tests.
+#
+# Usage: .ci/build-ollama.sh            # prints the binary's path on stdout's last line
+#
+# Environment:
+#   OLLAMA_VERSION    module version to build (default v0.11.4; v0.12+ needs miniaudio.h,
+#                     which Debian does not package)
+#   OLLAMA_CFLAGS     C/C++ optimisation flags (default "-O2 -march=native", on x86-64 plus -mno-amx-*:
+#                     without SIMD the CPU backend does not gain from batching, see
+#                     docs/SERVERS.md; AMX is switched off because the module's cgo build
+#                     does not compile ggml's amx/ folder, so on an AMX CPU (Sapphire
+#                     Rapids and later) -march=native alone fails to link with "undefined
+#                     reference to ggml_backend_amx_buffer_type"; AMX only serves quantized
+#                     weights, which these tests do not use)
+#   LLMLOAD_CACHE     cache root (default $HOME/.cache/llmload); the binary lands in
+#                     $LLMLOAD_CACHE/ollama-<version>-<flavour>/bin/ollama and is reused
+#
+# The cache folder is keyed by version and flags; a BUILDINFO file next to bin/ records
+# them together with the CPU model, because -march=native binaries do not move between CPUs.
+# Progress goes to stderr; a failed build exits non-zero with the reason. It never skips.
+set -euo pipefail
+
+version="${OLLAMA_VERSION:-v0.11.4}"
+default_cflags="-O2 -march=native"
+if [ "$(uname -m)" = x86_64 ]; then
+	default_cflags="$default_cflags -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+fi
+cflags="${OLLAMA_CFLAGS:-$default_cflags}"
+cache="${LLMLOAD_CACHE:-${HOME:?HOME is not set}/.cache/llmload}"
+
+log() { printf 'build-ollama: %s\n' "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+case "$version" in
+v*) ;;
+*) version="v$version" ;;
+esac
+
+if [ "$cflags" = "$default_cflags" ]; then
+	flavour=native
+else
+	flavour="cflags-$(printf '%s' "$cflags" | sha256sum | cut -c1-12)"
+fi
+prefix="$cache/ollama-$version-$flavour"
+bin="$prefix/bin/ollama"
+cpu="$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
+want_info="version=$version
+cflags=$cflags
+cpu=$cpu"
+
+if [ -x "$bin" ] && [ -f "$prefix/BUILDINFO" ] && [ "$(cat "$prefix/BUILDINFO")" = "$want_info" ]; then
+	log "cached: $bin"
+	printf '%s\n' "$bin"
+	exit 0
+fi
+
+# Headers that the module zip lacks (it drops nested vendor/ folders).
+need_pkgs=()
+for p in nlohmann-json3-dev libstb-dev gcc g++; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		need_pkgs+=("$p")
+	fi
+done
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+	log "installing ${need_pkgs[*]}"
+	sudo=""
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null || die "need root or sudo to install ${need_pkgs[*]}"
+		sudo=sudo
+	fi
+	$sudo apt-get update >&2 || die "apt-get update"
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${need_pkgs[@]}" >&2 ||
+		die "apt-get install ${need_pkgs[*]}"
+fi
+[ -f /usr/include/stb/stb_image.h ] || die "/usr/include/stb/stb_image.h missing after installing libstb-dev"
+[ -f /usr/include/nlohmann/json.hpp ] || die "/usr/include/nlohmann/json.hpp missing after installing nlohmann-json3-dev"
+command -v go >/dev/null || die "go is not on PATH"
+
+mkdir -p "$cache"
+# One build per cache folder at a time; a second caller waits, then finds the binary.
+exec 9>"$prefix.lock"
+if command -v flock >/dev/null; then
+	log "waiting for lock $prefix.lock"
+	flock 9
+	if [ -x "$bin" ] && [ -f "$prefix/BUILDINFO" ] && [ "$(cat "$prefix/BUILDINFO")" = "$want_info" ]; then
+		log "built by another process: $bin"
+		printf '%s\n' "$bin"
+		exit 0
+	fi
+fi
+
+stage="$(mktemp -d "$cache/.ollama-build.XXXXXX")"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin"
+
+vnum="${version#v}"
+log "building github.com/ollama/ollama@$version with CGO_CFLAGS='$cflags' (several minutes)"
+start=$(date +%s)
+# Run outside any module so that the caller's go.mod plays no part; -ldflags sets the
+# version that /api/version reports (a plain go install says 0.0.0).
+if ! (
+	cd "$stage" &&
+		CGO_ENABLED=1 \
+			CGO_CPPFLAGS="-I/usr/include/stb ${CGO_CPPFLAGS:-}" \
+			CGO_CFLAGS="$cflags" \
+			CGO_CXXFLAGS="$cflags" \
+			GOBIN="$stage/bin" \
+			GOFLAGS="-buildvcs=false" \
+			GOTOOLCHAIN=local \
+			go install -trimpath \
+			-ldflags="-X=github.com/ollama/ollama/version.Version=$vnum -X=github.com/ollama/ollama/server.mode=release" \
+			"github.com/ollama/ollama@$version" >&2
+); then
+	die "go install github.com/ollama/ollama@$version (see the compiler output above)"
+fi
+[ -x "$stage/bin/ollama" ] || die "go install succeeded but $stage/bin/ollama is missing"
+# Port 1 on loopback refuses at once, so the binary reports its own (client) version.
+got="$(OLLAMA_HOST=127.0.0.1:1 "$stage/bin/ollama" --version 2>&1 | grep -o 'client version is [^ ]*' | awk '{print $4}' || true)"
+if [ "$got" != "$vnum" ]; then
+	die "built binary reports version '$got', want '$vnum'"
+fi
+log "built in $(($(date +%s) - start)) s"
+
+rm -rf "$prefix"
+mkdir -p "$prefix/bin"
+mv "$stage/bin/ollama" "$bin"
+printf '%s\n' "$want_info" >"$prefix/BUILDINFO"
+printf '%s\n' "$bin"
