@@ -41,17 +41,9 @@ func signedPct(f float64) string {
 	return "-" + pct(-f)
 }
 
-// rate prints a throughput figure: "812", "45.3", "0.52".
-func rate(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.2f", v)
-	}
-}
+// rate prints a throughput figure: "812", "45.3", "0.52" — the same precision rule as
+// latencies.
+func rate(v float64) string { return num(v) }
 
 // mib prints a memory figure.
 func mib(v float64) string { return fmt.Sprintf("%.0f MiB", v) }

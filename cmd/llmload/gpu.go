@@ -8,11 +8,6 @@ import (
 	"github.com/llmload/llmload/gpu"
 )
 
-// simGPU is what an in-process simulator offers the GPU sampler.
-type simGPU interface {
-	GPUReading() gpu.SimReading
-}
-
 // gpuFlags are the GPU sampling flags shared by run and sweep.
 type gpuFlags struct {
 	mode     string
@@ -39,13 +34,10 @@ func (g gpuFlags) check(simulated bool) (gpuFlags, error) {
 	return g, nil
 }
 
-// start begins sampling; sim is the simulator's GPU (nil for a real server), pid the
+// start begins sampling; sim reads the simulator's GPU (nil for a real server), pid is the
 // server's process when llmload started it.
-func (g gpuFlags) start(ctx context.Context, sim simGPU, pid int, clock time.Time) (*bench.GPUSampling, error) {
-	opts := gpu.Options{Indices: g.indices, PID: pid}
-	if sim != nil {
-		opts.Sim = sim.GPUReading
-	}
+func (g gpuFlags) start(ctx context.Context, sim func() gpu.SimReading, pid int, clock time.Time) (*bench.GPUSampling, error) {
+	opts := gpu.Options{Indices: g.indices, PID: pid, Sim: sim}
 	s, err := bench.StartGPU(ctx, g.mode, opts, g.interval, clock)
 	if err != nil {
 		return nil, usageErrorf("--gpu %s: %v", g.mode, err)

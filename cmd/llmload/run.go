@@ -21,6 +21,8 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/serve"
+	"github.com/llmload/llmload/gpu"
 	"github.com/llmload/llmload/report"
 )
 
@@ -464,14 +466,14 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 
 	simulated := false
 	var serverInProcess bool
-	var gpuSource simGPU
+	var gpuSource func() gpu.SimReading
 	if o.sim.enabled {
 		srv, err := o.sim.start(ctx, plan)
 		if err != nil {
 			return err
 		}
-		defer srv.Close()
-		target, simulated, serverInProcess, gpuSource = srv.URL, true, true, srv
+		defer srv.Stop()
+		target, simulated, serverInProcess, gpuSource = srv.URL, true, true, srv.GPU
 	}
 
 	var recordsFile *os.File
@@ -495,6 +497,18 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		TotalTimeout:     time.Duration(plan.Timeout),
 		FirstByteTimeout: time.Duration(plan.FirstByteTimeout),
 		StallTimeout:     time.Duration(plan.StallTimeout),
+	}
+	if !o.sim.enabled {
+		// `llmload sim` in another process: its results are simulated, and so is its GPU.
+		vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		v, err := client.Version(vctx)
+		cancel()
+		if err == nil && serve.IsSimulator(v) {
+			simulated = true
+			if gflags.mode == gpu.ModeAuto {
+				gflags.mode, gpuSource = gpu.ModeSim, serve.RemoteSimGPU(target)
+			}
+		}
 	}
 
 	file := &bench.File{Schema: bench.Schema, Tool: bench.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -13,8 +12,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/bench/sim"
-	"github.com/llmload/llmload/gpu"
 )
 
 // simFlags are the --sim flags of `run` (and `sweep`): a simulator inside the process.
@@ -36,35 +35,18 @@ func (f *simFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.seed, "sim-seed", 1, "--sim: seed of the simulator's fault draws")
 }
 
-// simServer is a simulator listening on a loopback port for the length of a run.
-type simServer struct {
-	*sim.Server
-	URL    string
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// GPUReading adapts the simulator's GPU to the sampler.
-func (s *simServer) GPUReading() gpu.SimReading {
-	g := s.GPU()
-	return gpu.SimReading{Name: g.Name, MemoryUsedMiB: g.MemoryUsedMiB, MemoryTotalMiB: g.MemoryTotalMiB, UtilizationPct: g.UtilizationPct, PowerW: g.PowerW, EnergyJ: g.EnergyJ}
-}
-
-// Close stops serving and the simulator.
-func (s *simServer) Close() {
-	s.cancel()
-	<-s.done
-	s.Server.Close()
-}
-
 // start builds a simulator that serves every model of the plan (unknown names get the
 // llama3.2:1b profile under their own name) and serves it on a free loopback port.
-func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (*simServer, error) {
+func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (*serve.Instance, error) {
 	cfg, err := f.config(plan)
 	if err != nil {
 		return nil, err
 	}
-	return startSim(ctx, cfg)
+	inst, err := (&serve.SimLauncher{Config: cfg}).Launch(ctx, cfg.NumParallel)
+	if err != nil {
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	return inst, nil
 }
 
 // config is the simulator configuration the --sim flags describe, serving the plan's models.
@@ -92,23 +74,6 @@ func (f *simFlags) config(plan *bench.Plan) (sim.Config, error) {
 	}
 	cfg.Models = profilesFor(profiles, plan.Models())
 	return cfg, nil
-}
-
-func startSim(ctx context.Context, cfg sim.Config) (*simServer, error) {
-	srv, err := sim.New(cfg)
-	if err != nil {
-		return nil, usageErrorf("simulator: %v", err)
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		return nil, fmt.Errorf("simulator: %w", err)
-	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &simServer{Server: srv, URL: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- srv.Serve(sctx, ln) }()
-	return s, nil
 }
 
 // loadProfiles returns the presets, with the profiles of a YAML file (if any) added over them.
