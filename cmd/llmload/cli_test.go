@@ -318,3 +318,33 @@ func TestHelpShowsExamplesAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestRunAgainstASimulatorInAnotherProcess(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := exec.Command(binary, "sim", "--listen", addr, "--speed", "10")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dir := t.TempDir()
+	r := llmload(t, dir, "run", "--url", "http://"+addr, "-m", "llama3.2:1b", "-n", "4", "-c", "2", "--max-tokens", "16", "-o", "out.json", "-q")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	run := readResults(t, filepath.Join(dir, "out.json")).Runs[0]
+	if !run.Target.Simulated || run.GPU == nil || !run.GPU.Simulated || run.Stages[0].GPU == nil {
+		t.Errorf("a run against llmload sim must be labelled simulated, with its GPU: target %+v gpu %+v", run.Target, run.GPU)
+	}
+}
