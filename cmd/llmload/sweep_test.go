@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"hash/fnv"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +23,8 @@ import (
 func fakeOllama(t *testing.T, speed string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "ollama")
-	body := "#!/bin/sh\nexec \"" + binary + "\" sim --speed " + speed + " \"$@\"\n"
+	// The seed is this test's mark on the server's command line (the script execs away).
+	body := "#!/bin/sh\nexec \"" + binary + "\" sim --speed " + speed + " --seed " + simMark(p) + " \"$@\"\n"
 	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -184,9 +187,8 @@ func TestSweepInterruptedStopsTheServerAndKeepsResults(t *testing.T) {
 	}
 	readResults(t, filepath.Join(dir, "out", "num_parallel-1.json"))
 	// No server may outlive the sweep: every `llmload sim` started through this wrapper is gone.
-	out, _ := exec.Command("pgrep", "-f", ollama).Output()
-	if len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("servers still running after Ctrl-C: pids %s", out)
+	if pids := processesRunning("--seed " + simMark(ollama)); len(pids) > 0 {
+		t.Errorf("servers still running after Ctrl-C: pids %v", pids)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "out", "server-num_parallel-2.log")); err == nil && !bytes.Contains(b, []byte("Listening")) {
 		t.Errorf("second server's log is empty: %s", b)
@@ -213,4 +215,28 @@ func TestSweepBadInput(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
 		}
 	}
+}
+
+// simMark is a number that only the servers started through one fake ollama carry.
+func simMark(path string) string {
+	h := fnv.New32a()
+	h.Write([]byte(path))
+	return strconv.FormatUint(uint64(h.Sum32()), 10)
+}
+
+// processesRunning lists the processes whose command line mentions s, from /proc (no pgrep:
+// a minimal Debian has none).
+func processesRunning(s string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(bytes.ReplaceAll(b, []byte{0}, []byte(" ")), []byte(s)) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }
