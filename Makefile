@@ -7,16 +7,23 @@ PKGS      := ./...
 DEMO_DIR  ?= demo
 GOFLAGS_TEST ?= -race -count=1
 
-.PHONY: all build test lint fmt demo bench bench-compare e2e clean
+.PHONY: all build test browser lint fmt demo bench bench-compare e2e clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/llmload
 
-# The README's test command: formatting, vet, and the whole suite under the race detector.
-test: lint
-	$(GO) test $(GOFLAGS_TEST) -timeout 15m $(PKGS)
+# The README's test command: formatting, vet, and the whole suite under the race detector,
+# with the report rendered in a real headless browser (Debian's chromium, installed if absent).
+test: lint browser
+	LLMLOAD_BROWSER_TEST=1 $(GO) test $(GOFLAGS_TEST) -timeout 15m $(PKGS)
+
+# Debian's chromium for the report's browser test.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the report's browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
