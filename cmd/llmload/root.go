@@ -61,6 +61,6 @@ Exit codes: 0 ok, 1 run errors above --max-error-rate (or a failed gate), 2 bad 
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newRunCmd(s), newSweepCmd(s), newReportCmd(s), newSimCmd(s))
+	root.AddCommand(newRunCmd(s), newSweepCmd(s), newReportCmd(s), newSimCmd(s), newGateCmd(s))
 	return root
 }
