@@ -229,6 +229,24 @@ func (f *File) Write(path string) error {
 		return fmt.Errorf("encode results: %w", err)
 	}
 	b = append(b, '\n')
+	return WriteAtomic(path, b)
+}
+
+// WriteAtomic writes b to path through a temp file beside it and a rename, so that a reader
+// never sees half a file. A path that exists and is not a regular file (/dev/null, a pipe,
+// /dev/stdout) is written in place: renaming over it would replace the device with a file.
+func WriteAtomic(path string, b []byte) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return fmt.Errorf("write results: %w", err)
+		}
+		return f.Close()
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write results: %w", err)

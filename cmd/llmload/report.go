@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/report"
 )
 
@@ -102,52 +103,39 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 		Format: format, By: o.by, Merge: o.merge, SLO: slo, Concurrency: o.concurrency,
 		KneeGain: o.kneeGain, Metric: o.metric, Sources: paths,
 	}
-	w := s.out
-	var out *os.File
-	if o.output != "" {
-		if !o.noCharts && (format == report.FormatMarkdown || format == report.FormatHTML) {
-			opts.ChartsDir, opts.ChartsLink = report.ChartsFor(o.output)
-		}
-		if err := os.MkdirAll(filepath.Dir(o.output), 0o755); err != nil {
-			return usageErrorf("-o: %v", err)
-		}
-		// Written beside the target and renamed, so a failed render leaves no half report.
-		out, err = os.CreateTemp(filepath.Dir(o.output), "."+filepath.Base(o.output)+".tmp*")
-		if err != nil {
-			return usageErrorf("-o: %v", err)
-		}
-		defer os.Remove(out.Name())
-		if err := out.Chmod(0o644); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		w = out
+	if o.output != "" && !o.noCharts && isFileTarget(o.output) && (format == report.FormatMarkdown || format == report.FormatHTML) {
+		opts.ChartsDir, opts.ChartsLink = report.ChartsFor(o.output)
 	}
-	bw := bufio.NewWriter(w)
-	if err := report.Render(bw, files, opts); err != nil {
-		if out != nil {
-			out.Close()
-		}
+	// Rendered whole before anything is written: a failed render leaves no half report.
+	var buf bytes.Buffer
+	if err := report.Render(&buf, files, opts); err != nil {
 		var ie *report.InputError
 		if errors.As(err, &ie) {
 			return &exitError{code: exitBadInput, err: err}
 		}
 		return fmt.Errorf("report: %w", err)
 	}
-	if err := bw.Flush(); err != nil {
+	if o.output == "" {
+		_, err := s.out.Write(buf.Bytes())
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(o.output), 0o755); err != nil {
+		return usageErrorf("-o: %v", err)
+	}
+	if err := bench.WriteAtomic(o.output, buf.Bytes()); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if out != nil {
-		if err := out.Close(); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		if err := os.Rename(out.Name(), o.output); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		fmt.Fprintf(s.err, "report written to %s", o.output)
-		if opts.ChartsDir != "" {
-			fmt.Fprintf(s.err, " (charts in %s)", opts.ChartsDir)
-		}
-		fmt.Fprintln(s.err)
+	fmt.Fprintf(s.err, "report written to %s", o.output)
+	if opts.ChartsDir != "" {
+		fmt.Fprintf(s.err, " (charts in %s)", opts.ChartsDir)
 	}
+	fmt.Fprintln(s.err)
 	return nil
+}
+
+// isFileTarget says whether path is (or will be) a regular file, beside which charts can go;
+// /dev/null or a pipe gets the report alone.
+func isFileTarget(path string) bool {
+	fi, err := os.Stat(path)
+	return err != nil || fi.Mode().IsRegular()
 }
