@@ -29,6 +29,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags e2e ./cmd/llmload/
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/llmload
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/llmload
 
@@ -43,6 +44,12 @@ demo: build
 		-c 1,2,4,8,16 -n 32 --max-tokens 64 --slo ttft_p95=500ms,tpot_p95=2.5ms --no-progress -o $(DEMO_DIR)/
 	./$(BIN) report $(DEMO_DIR)/num_parallel-*.json --slo ttft_p95=500ms,tpot_p95=2.5ms -o $(DEMO_DIR)/REPORT.md
 	@echo "open $(DEMO_DIR)/REPORT.md (charts in $(DEMO_DIR)/REPORT_files/)"
+
+# End to end against a real Ollama on loopback: installs ab if missing, builds Ollama v0.11.4
+# offline with native SIMD (cached in ~/.cache/llmload; the first build takes minutes), then
+# runs cmd/llmload/e2e_test.go (go test -tags e2e) with LLMLOAD_OLLAMA set to that binary.
+e2e:
+	GO=$(GO) bash .ci/e2e.sh
 
 # Benchmarks: parser throughput, client overhead. Figures, not pass/fail unit tests.
 bench:
