@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strconv"
+
+	"github.com/llmload/llmload/bench/internal/jsonw"
 )
 
 type ollamaMessage struct {
@@ -50,6 +53,14 @@ func (r *Request) Body() ([]byte, error) {
 	if len(r.RawBody) > 0 {
 		return r.RawBody, nil
 	}
+	if b, ok := r.plainBody(); ok {
+		return b, nil
+	}
+	return r.marshalBody()
+}
+
+// marshalBody builds the body with encoding/json.
+func (r *Request) marshalBody() ([]byte, error) {
 	var v any
 	switch r.API {
 	case OllamaGenerate:
@@ -113,4 +124,45 @@ func (r *Request) ExpectStream() bool {
 		return stream
 	}
 	return r.API.IsOllama()
+}
+
+// plainBody writes the body of a request without options (the usual case: a model, a prompt,
+// a token limit) byte for byte as marshalBody would, without reflection or a map per request.
+// Requests with options take marshalBody.
+func (r *Request) plainBody() ([]byte, bool) {
+	if len(r.Options) > 0 {
+		return nil, false
+	}
+	b := make([]byte, 0, 128+len(r.Model)+len(r.Prompt)+len(r.Prompt)/8)
+	b = append(b, `{"model":`...)
+	b = jsonw.AppendString(b, r.Model)
+	switch r.API {
+	case OllamaGenerate, OpenAICompletions:
+		b = append(b, `,"prompt":`...)
+		b = jsonw.AppendString(b, r.Prompt)
+	case OllamaChat, OpenAIChat:
+		b = append(b, `,"messages":[{"role":"user","content":`...)
+		b = jsonw.AppendString(b, r.Prompt)
+		b = append(b, `}]`...)
+	default:
+		return nil, false
+	}
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendBool(b, r.Stream)
+	if r.API.IsOllama() {
+		if r.MaxTokens != 0 {
+			b = append(b, `,"options":{"num_predict":`...)
+			b = strconv.AppendInt(b, int64(r.MaxTokens), 10)
+			b = append(b, '}')
+		}
+	} else {
+		if r.Stream {
+			b = append(b, `,"stream_options":{"include_usage":true}`...)
+		}
+		if r.MaxTokens > 0 {
+			b = append(b, `,"max_tokens":`...)
+			b = strconv.AppendInt(b, int64(r.MaxTokens), 10)
+		}
+	}
+	return append(b, '}'), true
 }

@@ -27,8 +27,10 @@ const (
 
 // Client sends Requests to one server and turns each reply into a Record.
 //
-// HTTP should carry a transport from NewTransport sized for the run's concurrency; when it is
-// nil every request gets a fresh connection (correct, but it measures connection setup too).
+// HTTP should carry a transport from NewTransport sized for the run's concurrency: requests to
+// a plain-http server then take the transport's own HTTP/1.1 path, and on Linux a chunk's
+// arrival time is the kernel's receive time (see arrivalClock). When HTTP is nil every request
+// gets a fresh connection through net/http (correct, but it measures connection setup too).
 // Header is sent with every request (API keys) and is never copied into a Record or an error.
 // Each timeout is disabled when zero: FirstByteTimeout runs from Sent to the first body byte
 // (it covers the server's queue, since Ollama sends headers only with the first chunk),
@@ -69,6 +71,9 @@ func (c *Client) endpoint(path string) string {
 // Template). A cancelled ctx gives ClassCancelled with what arrived until then. Record.Stream
 // is whether a stream was asked for: for a RawBody, its "stream" field (see ExpectStream).
 // Server token counts are used only when the reply completed; a failed one counts its chunks.
+//
+// With a Transport from NewTransport and a plain-http base URL, the request takes the
+// Transport's own HTTP/1.1 path; otherwise net/http carries it.
 func (c *Client) Do(ctx context.Context, req *Request) *Record {
 	rec := &Record{}
 	if req == nil {
@@ -84,63 +89,173 @@ func (c *Client) Do(ctx context.Context, req *Request) *Record {
 		rec.Class, rec.Error = ClassRequestError, c.clean(err.Error())
 		return rec
 	}
+	if rec.Stream && req.MaxTokens > 0 {
+		rec.TokenTimes = make([]time.Duration, 0, min(req.MaxTokens, maxPrealloc)+1)
+	}
+	if t := c.ownTransport(); t != nil {
+		if tg := t.target(c, req.API); tg.ok {
+			c.doOwn(ctx, t, tg, req, rec, body)
+			return rec
+		}
+	}
+	c.doNetHTTP(ctx, req, rec, body)
+	return rec
+}
 
+// ownTransport returns the Transport whose own path can carry this Client's requests, or nil
+// when the http.Client asks for what only net/http does (cookies, a client-wide timeout).
+func (c *Client) ownTransport() *Transport {
+	hc := c.HTTP
+	if hc == nil || hc.Jar != nil || hc.Timeout != 0 {
+		return nil
+	}
+	t, ok := hc.Transport.(*Transport)
+	if !ok || t == nil || t.Transport == nil || t.Proxy != nil {
+		return nil
+	}
+	return t
+}
+
+// netWatchdog starts the request's clock and a watchdog that cancels reqCtx with the cause.
+func (c *Client) netWatchdog(rec *Record, cancel context.CancelCauseFunc) *watchdog {
+	wd := &watchdog{onTimeout: func(te *timeoutError) { cancel(te) }}
+	rec.Sent = time.Now()
+	wd.arm(rec.Sent, c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout)
+	return wd
+}
+
+// doNetHTTP sends the request through net/http.
+func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body []byte) {
 	reqCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	hreq, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.endpoint(req.API.Path()), bytes.NewReader(body))
 	if err != nil {
 		rec.Sent = time.Now()
 		rec.Class, rec.Error = ClassRequestError, c.clean("build request: "+unwrapURL(err).Error())
-		return rec
+		return
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("User-Agent", userAgent)
 	for k, v := range c.Header {
 		hreq.Header[k] = v
 	}
-	if rec.Stream && req.MaxTokens > 0 {
-		rec.TokenTimes = make([]time.Duration, 0, min(req.MaxTokens, maxPrealloc)+1)
-	}
 
-	rec.Sent = time.Now()
-	wd := &watchdog{sent: rec.Sent, firstByte: c.FirstByteTimeout, stall: c.StallTimeout, cancel: cancel}
-	wd.start()
+	wd := c.netWatchdog(rec, cancel)
 	defer wd.stop()
-	if c.TotalTimeout > 0 {
-		total := time.AfterFunc(c.TotalTimeout, func() {
-			cancel(&timeoutError{class: ClassTimeoutTotal, after: c.TotalTimeout})
-		})
-		defer total.Stop()
-	}
-
 	resp, err := c.httpClient().Do(hreq)
 	if err != nil {
 		rec.Done = time.Since(rec.Sent)
-		rec.Class, rec.Error = c.failure(ctx, reqCtx, err, "send request")
-		return rec
+		rec.Class, rec.Error = c.failure(ctx, wd, err, "send request")
+		return
 	}
 	defer resp.Body.Close()
 	rec.Headers = time.Since(rec.Sent)
 	rec.Status = resp.StatusCode
-
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		c.readHTTPError(ctx, reqCtx, rec, resp, wd)
-		return rec
+		c.readHTTPError(ctx, rec, resp.Body, wd)
+		return
 	}
-
 	lr := newLineReader(resp.Body, wd)
-	sr := newStreamReader(rec, rec.Sent, formatOf(resp.Header.Get("Content-Type"), req.API, rec.Stream))
+	c.readReply(ctx, rec, req, lr, formatOf(resp.Header.Get("Content-Type"), req.API, rec.Stream), wd)
+}
+
+// doOwn sends the request on the Transport's own HTTP/1.1 path. No context, timer or closure
+// is made per request: the connection's watchdog aborts the connection when a timeout passes,
+// and the connection is bound to ctx (see h1Conn.bind) so that cancelling ctx aborts it too.
+func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Request, rec *Record, body []byte) {
+	rec.Sent = time.Now()
+	if err := ctx.Err(); err != nil {
+		rec.Class, rec.Error = ClassCancelled, "cancelled: "+context.Cause(ctx).Error()
+		return
+	}
+	cn, err := t.getConn(ctx, tg.addr, rec.Sent, c.dialLimit())
+	if err != nil {
+		rec.Done = time.Since(rec.Sent)
+		rec.Class, rec.Error = c.dialFailure(ctx, err)
+		return
+	}
+	wd := &cn.wd
+	wd.arm(rec.Sent, c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout)
+	reuse := false
+	defer func() {
+		wd.stop()
+		if reuse && wd.cause.Load() == nil {
+			cn.release()
+			t.putConn(tg.addr, cn)
+		} else {
+			cn.close()
+		}
+	}()
+
+	closeConn, err := cn.buildRequest(tg, c.Header, body, t.DisableKeepAlives)
+	if err != nil {
+		rec.Done = time.Since(rec.Sent)
+		rec.Class, rec.Error = ClassRequestError, c.clean("build request: "+err.Error())
+		return
+	}
+	var head h1Head
+	cn.arrived = rec.Sent
+	if _, err = cn.nc.Write(cn.wbuf); err == nil {
+		err = cn.readHead(&head)
+	}
+	if err != nil {
+		rec.Done = time.Since(rec.Sent)
+		rec.Class, rec.Error = c.failure(ctx, wd, err, "send request")
+		return
+	}
+	rec.Headers = cn.arrived.Sub(rec.Sent)
+	rec.Status = head.status
+	b := &cn.body
+	b.init(cn, &head)
+	if head.status < 200 || head.status > 299 {
+		c.readHTTPError(ctx, rec, b, wd)
+	} else {
+		lr := &cn.lines
+		*lr = lineReader{src: b, buf: lr.buf, wd: wd, arrivals: b}
+		if len(lr.buf) == 0 {
+			lr.buf = make([]byte, lineBufSize)
+		}
+		c.readReply(ctx, rec, req, lr, formatOf(string(cn.ctype), req.API, rec.Stream), wd)
+	}
+	reuse = b.clean && head.keepAlive && !closeConn && cn.r == cn.w && ctx.Err() == nil
+}
+
+// dialLimit bounds a new connection for the own path: the first byte cannot come later than
+// the first-byte and total timeouts allow, so a dial that outlasts the nearer one fails as
+// that timeout. A zero after means no bound beyond the dialer's own.
+func (c *Client) dialLimit() timeoutError {
+	switch {
+	case c.FirstByteTimeout > 0 && (c.TotalTimeout <= 0 || c.FirstByteTimeout <= c.TotalTimeout):
+		return timeoutError{class: ClassTimeoutFirstByte, after: c.FirstByteTimeout}
+	case c.TotalTimeout > 0:
+		return timeoutError{class: ClassTimeoutTotal, after: c.TotalTimeout}
+	}
+	return timeoutError{}
+}
+
+// dialFailure classifies a failure to get a connection: a dial cut short by the first-byte or
+// total timeout counts as that timeout.
+func (c *Client) dialFailure(ctx context.Context, err error) (Class, string) {
+	var te *timeoutError
+	if errors.As(err, &te) {
+		return te.class, te.Error()
+	}
+	return c.failure(ctx, nil, err, "send request")
+}
+
+// readReply reads a 2xx body and settles the record.
+func (c *Client) readReply(ctx context.Context, rec *Record, req *Request, lr *lineReader, format bodyFormat, wd *watchdog) {
+	sr := newStreamReader(rec, rec.Sent, format)
 	readErr := sr.read(lr)
 	wd.stop()
 	c.settleBody(rec, lr)
 	class, text := sr.verdict()
 	if readErr != nil && !sr.complete && sr.fail == "" {
 		rec.Done = time.Since(rec.Sent)
-		class, text = c.failure(ctx, reqCtx, readErr, "read body")
+		class, text = c.failure(ctx, wd, readErr, "read body")
 	}
 	rec.Class, rec.Error = class, c.clean(text)
 	sr.settleTokens()
-	return rec
 }
 
 // settleBody fills what the line reader saw: bytes, first byte, last byte.
@@ -154,20 +269,20 @@ func (c *Client) settleBody(rec *Record, lr *lineReader) {
 }
 
 // readHTTPError classifies a non-2xx reply by its status and keeps the server's message.
-func (c *Client) readHTTPError(ctx, reqCtx context.Context, rec *Record, resp *http.Response, wd *watchdog) {
-	lr := newLineReader(io.LimitReader(resp.Body, maxErrorBody), wd)
-	body, _, err := lr.all()
+func (c *Client) readHTTPError(ctx context.Context, rec *Record, body io.Reader, wd *watchdog) {
+	lr := newLineReader(io.LimitReader(body, maxErrorBody), wd)
+	data, _, err := lr.all()
 	wd.stop()
 	c.settleBody(rec, lr)
-	rec.Class = statusClass(resp.StatusCode)
-	msg := errorText(body)
+	rec.Class = statusClass(rec.Status)
+	msg := errorText(data)
 	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
+		msg = http.StatusText(rec.Status)
 	}
-	text := fmt.Sprintf("HTTP %d: %s", resp.StatusCode, msg)
+	text := fmt.Sprintf("HTTP %d: %s", rec.Status, msg)
 	if err != nil {
 		rec.Done = time.Since(rec.Sent)
-		_, why := c.failure(ctx, reqCtx, err, "read error body")
+		_, why := c.failure(ctx, wd, err, "read error body")
 		text += " (" + why + ")"
 	}
 	rec.Error = c.clean(text)
@@ -189,17 +304,16 @@ func statusClass(code int) Class {
 	return ClassHTTPOther
 }
 
-// failure classifies a transport error. The request context's cause says whether one of the
-// Client's own timers fired; the caller's context says whether the caller cancelled.
-func (c *Client) failure(ctx, reqCtx context.Context, err error, op string) (Class, string) {
-	if reqCtx.Err() != nil {
-		var te *timeoutError
-		if errors.As(context.Cause(reqCtx), &te) {
+// failure classifies a transport error. The watchdog's cause says whether one of the Client's
+// own timeouts fired; the caller's context says whether the caller cancelled.
+func (c *Client) failure(ctx context.Context, wd *watchdog, err error, op string) (Class, string) {
+	if wd != nil {
+		if te := wd.cause.Load(); te != nil {
 			return te.class, te.Error()
 		}
-		if ctx.Err() != nil {
-			return ClassCancelled, "cancelled: " + context.Cause(ctx).Error()
-		}
+	}
+	if ctx.Err() != nil {
+		return ClassCancelled, "cancelled: " + context.Cause(ctx).Error()
 	}
 	err = unwrapURL(err)
 	if errors.Is(err, syscall.ECONNREFUSED) {

@@ -49,14 +49,16 @@ func (s *jsonScan) error() error {
 }
 
 func (s *jsonScan) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+	i := s.i
+	for i < len(s.b) && s.b[i] <= ' ' {
+		switch s.b[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
+			i++
+			continue
 		}
+		break
 	}
+	s.i = i
 }
 
 func (s *jsonScan) peek() byte {
@@ -73,6 +75,12 @@ func (s *jsonScan) str() ([]byte, bool) {
 	}
 	s.i++
 	start := s.i
+	// Most strings hold no escape: run to the closing quote in a tight loop first.
+	i := s.i
+	for i < len(s.b) && plainStringByte[s.b[i]] {
+		i++
+	}
+	s.i = i
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
@@ -109,6 +117,15 @@ func (s *jsonScan) str() ([]byte, bool) {
 	}
 	return nil, s.fail("unterminated string")
 }
+
+// plainStringByte is true for the bytes a string may hold as they are: not the quote, not the
+// backslash, not a control character.
+var plainStringByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
@@ -456,7 +473,11 @@ func (s *jsonScan) scanMessage() (text, ok bool) {
 // scanOllamaChunk reads one line of an Ollama NDJSON stream (or a whole stream:false reply).
 // Wrong types in the members it knows make the chunk malformed; duplicate members behave as
 // in encoding/json (the last one wins).
-func scanOllamaChunk(b []byte) (chunkInfo, error) {
+func scanOllamaChunk(b []byte) (chunkInfo, error) { return scanOllamaLine(b, nil) }
+
+// scanOllamaLine is scanOllamaChunk that, given f, also reads the final chunk's members in the
+// same pass (see finalScan).
+func scanOllamaLine(b []byte, f *finalScan) (chunkInfo, error) {
 	s := jsonScan{b: b}
 	var c chunkInfo
 	if !s.beginObject() {
@@ -483,7 +504,10 @@ func scanOllamaChunk(b []byte) (chunkInfo, error) {
 			c.errored = !s.null()
 			ok = s.err == "" && (!c.errored || s.skip())
 		default:
-			ok = s.skip()
+			start := s.i
+			if ok = s.skip(); ok && f != nil {
+				f.take(key(raw), b[start:s.i])
+			}
 		}
 		if !ok {
 			return c, s.error()

@@ -19,10 +19,16 @@ type lineReader struct {
 	first time.Time // when the first byte arrived; zero until then
 	n     int64     // bytes read
 	wd    *watchdog // told about every arrival; nil outside Client.Do
+	// arrivals, when set, says when the bytes of src's last read arrived (the kernel's time);
+	// otherwise a read's time is taken when it returns.
+	arrivals arrivalSource
 }
 
+// arrivalSource is a reader that knows when the bytes of its last read arrived.
+type arrivalSource interface{ lastArrival() time.Time }
+
 const (
-	lineBufSize = 16 << 10
+	lineBufSize = 4 << 10
 	// maxEmptyReads stops a reader that keeps returning nothing, as bufio does.
 	maxEmptyReads = 100
 )
@@ -46,7 +52,15 @@ func (l *lineReader) fill() {
 	for range maxEmptyReads {
 		n, err := l.src.Read(l.buf[l.w:])
 		if n > 0 {
-			t := time.Now()
+			var t time.Time
+			if l.arrivals != nil {
+				t = l.arrivals.lastArrival()
+			} else {
+				t = time.Now()
+			}
+			if t.Before(l.at) {
+				t = l.at
+			}
 			l.at = t
 			if l.first.IsZero() {
 				l.first = t

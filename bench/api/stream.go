@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -23,14 +22,18 @@ const (
 // with plain JSON). Without a known type, the request decides.
 func formatOf(contentType string, api API, stream bool) bodyFormat {
 	mt, _, _ := strings.Cut(contentType, ";")
-	switch strings.ToLower(strings.TrimSpace(mt)) {
-	case "application/x-ndjson", "application/ndjson", "application/jsonl",
-		"application/x-jsonlines", "application/jsonlines":
-		return formatNDJSON
-	case "text/event-stream":
-		return formatSSE
-	case "application/json":
-		return formatJSON
+	mt = strings.TrimSpace(mt)
+	for _, t := range [...]struct {
+		name   string
+		format bodyFormat
+	}{
+		{"application/json", formatJSON}, {"application/x-ndjson", formatNDJSON}, {"text/event-stream", formatSSE},
+		{"application/ndjson", formatNDJSON}, {"application/jsonl", formatNDJSON},
+		{"application/x-jsonlines", formatNDJSON}, {"application/jsonlines", formatNDJSON},
+	} {
+		if equalFoldASCII(mt, t.name) {
+			return t.format
+		}
 	}
 	switch {
 	case !stream:
@@ -248,21 +251,10 @@ func (s *streamReader) readJSON(lr *lineReader) error {
 	return nil
 }
 
-// ollamaFinal is the done:true chunk. Pointers tell a missing field from a zero one, because
-// Ollama omits what is zero and a truncated reply has none of them.
-type ollamaFinal struct {
-	DoneReason         string `json:"done_reason"`
-	TotalDuration      *int64 `json:"total_duration"`
-	LoadDuration       int64  `json:"load_duration"`
-	PromptEvalCount    *int   `json:"prompt_eval_count"`
-	PromptEvalDuration int64  `json:"prompt_eval_duration"`
-	EvalCount          *int   `json:"eval_count"`
-	EvalDuration       int64  `json:"eval_duration"`
-}
-
 // ollamaObject handles one Ollama chunk; false stops reading.
 func (s *streamReader) ollamaObject(lr *lineReader, b []byte, at time.Time) bool {
-	c, err := scanOllamaChunk(b)
+	var fs finalScan
+	c, err := scanOllamaLine(b, &fs)
 	if err != nil {
 		s.malformed(err, b)
 		return false
@@ -277,34 +269,32 @@ func (s *streamReader) ollamaObject(lr *lineReader, b []byte, at time.Time) bool
 	if !c.done {
 		return true
 	}
-	var f ollamaFinal
-	if err := json.Unmarshal(b, &f); err != nil {
+	f := fs.finalChunk
+	if fs.slow {
+		f, err = decodeOllamaFinal(b)
+	}
+	if err != nil {
 		s.malformed(fmt.Errorf("final chunk: %w", err), b)
 		return false
 	}
 	s.markComplete(lr)
 	s.rec.DoneReason = f.DoneReason
 	// Preload and unload replies (done_reason load/unload) carry no metrics: Server stays nil.
-	if f.TotalDuration != nil {
-		st := &ServerTimings{
-			Total:      time.Duration(*f.TotalDuration),
-			Load:       time.Duration(f.LoadDuration),
-			PromptEval: time.Duration(f.PromptEvalDuration),
-			Eval:       time.Duration(f.EvalDuration),
+	if f.HasTotal {
+		s.rec.Server = &ServerTimings{
+			Total:           time.Duration(f.Total),
+			Load:            time.Duration(f.Load),
+			PromptEval:      time.Duration(f.PromptEval),
+			Eval:            time.Duration(f.Eval),
+			PromptEvalCount: f.PromptCount,
+			EvalCount:       f.EvalCount,
 		}
-		if f.PromptEvalCount != nil {
-			st.PromptEvalCount = *f.PromptEvalCount
-		}
-		if f.EvalCount != nil {
-			st.EvalCount = *f.EvalCount
-		}
-		s.rec.Server = st
 	}
-	if f.EvalCount != nil {
-		s.output, s.outputOK = *f.EvalCount, true
+	if f.HasEvalCount {
+		s.output, s.outputOK = f.EvalCount, true
 	}
-	if f.PromptEvalCount != nil {
-		s.prompt, s.promptOK = *f.PromptEvalCount, true
+	if f.HasPromptCount {
+		s.prompt, s.promptOK = f.PromptCount, true
 	}
 	return true
 }

@@ -1,16 +1,15 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// timeoutError is the cause a Client's own timer cancels a request with. Carrying it through
-// context.WithCancelCause is what tells "our timeout fired" from "the caller cancelled" without
-// guessing from error strings or racing two flags.
+// timeoutError is the cause a Client's own timer ends a request with. The watchdog keeps it,
+// which is what tells "our timeout fired" from "the caller cancelled" without guessing from
+// error strings or racing two flags.
 type timeoutError struct {
 	class Class
 	after time.Duration
@@ -34,74 +33,130 @@ const (
 	stopped
 )
 
-// watchdog enforces the first-byte and stall timeouts with one timer. Arrivals only store a
-// time (one atomic write per read); the timer, when it fires, checks how long the body has been
-// quiet and re-arms itself for the rest. Resetting a timer on every chunk would cost more.
+// watchdog enforces a request's three timeouts (first byte, stall, total) with one timer.
+// Arrivals only store a time (one atomic write per read); the timer, when it fires, works out
+// from the current state which deadline passed, if any, and otherwise re-arms itself for the
+// nearest one. Resetting a timer on every chunk would cost more, and so would a timer per
+// timeout per request: a connection of the own path keeps one watchdog, and its timer, for
+// every request it carries.
 type watchdog struct {
+	// onTimeout is called once when a deadline passes, with the cause (from the timer's
+	// goroutine): it cancels the request's context, or aborts its connection.
+	onTimeout func(*timeoutError)
+
+	phase atomic.Int32
+	last  atomic.Int64                 // offset of the latest arrival, ns
+	cause atomic.Pointer[timeoutError] // set when a timeout fired; nil otherwise
+
+	mu        sync.Mutex // guards timer and the request's settings below
+	timer     *time.Timer
 	sent      time.Time
 	firstByte time.Duration // 0: disabled
 	stall     time.Duration // 0: disabled
-	cancel    context.CancelCauseFunc
-
-	phase atomic.Int32
-	last  atomic.Int64 // offset of the latest arrival, ns
-
-	mu    sync.Mutex // guards timer
-	timer *time.Timer
+	total     time.Duration // 0: disabled
 }
 
-func (w *watchdog) start() {
-	if w.firstByte <= 0 {
-		return
-	}
+// arm starts watching a request sent at sent. A watchdog is armed for one request at a time.
+// The timer is set for the shortest of the three timeouts: no deadline of any phase can come
+// sooner (a stall counts from an arrival, which is after the send), so the first arrival needs
+// no new setting and a request that ends before then costs one timer reset and one stop.
+func (w *watchdog) arm(sent time.Time, firstByte, stall, total time.Duration) {
 	w.mu.Lock()
-	w.timer = time.AfterFunc(w.firstByte, w.fire)
+	w.sent, w.firstByte, w.stall, w.total = sent, firstByte, stall, total
+	w.cause.Store(nil)
+	w.last.Store(0)
+	w.phase.Store(awaitingFirstByte)
+	next := time.Duration(-1)
+	for _, d := range [...]time.Duration{firstByte, stall, total} {
+		if d > 0 && (next < 0 || d < next) {
+			next = d
+		}
+	}
+	if next >= 0 {
+		w.schedule(next - time.Since(sent))
+	}
 	w.mu.Unlock()
 }
 
-// touch records an arrival of body bytes.
+// schedule sets the timer to fire after d. Called with mu held.
+func (w *watchdog) schedule(d time.Duration) {
+	if w.timer == nil {
+		w.timer = time.AfterFunc(d, w.fire)
+		return
+	}
+	w.timer.Reset(d)
+}
+
+// nextDeadline is the time left until the nearest deadline of the current phase, at offset now
+// since the send. Called with mu held.
+func (w *watchdog) nextDeadline(now time.Duration) (time.Duration, bool) {
+	next, ok := time.Duration(0), false
+	consider := func(d time.Duration) {
+		if !ok || d < next {
+			next, ok = d, true
+		}
+	}
+	switch w.phase.Load() {
+	case awaitingFirstByte:
+		if w.firstByte > 0 {
+			consider(w.firstByte - now)
+		}
+	case streaming:
+		if w.stall > 0 {
+			consider(w.stall - (now - time.Duration(w.last.Load())))
+		}
+	default:
+		return 0, false
+	}
+	if w.total > 0 {
+		consider(w.total - now)
+	}
+	return max(next, 0), ok
+}
+
+// touch records an arrival of body bytes. It runs on the request's goroutine, as arm does.
 func (w *watchdog) touch(t time.Time) {
 	w.last.Store(int64(t.Sub(w.sent)))
-	if w.phase.Load() == awaitingFirstByte && w.phase.CompareAndSwap(awaitingFirstByte, streaming) {
-		w.mu.Lock()
-		switch {
-		case w.stall <= 0:
-			if w.timer != nil {
-				w.timer.Stop()
-			}
-		case w.timer == nil:
-			w.timer = time.AfterFunc(w.stall, w.fire)
-		default:
-			w.timer.Reset(w.stall)
-		}
-		w.mu.Unlock()
+	if w.phase.Load() == awaitingFirstByte {
+		w.phase.CompareAndSwap(awaitingFirstByte, streaming)
 	}
 }
 
 func (w *watchdog) fire() {
-	switch w.phase.Load() {
-	case awaitingFirstByte:
-		w.cancel(&timeoutError{class: ClassTimeoutFirstByte, after: w.firstByte})
-	case streaming:
-		if w.stall <= 0 {
-			return
-		}
-		quiet := time.Since(w.sent) - time.Duration(w.last.Load())
-		if quiet >= w.stall {
-			w.cancel(&timeoutError{class: ClassTimeoutStall, after: w.stall})
-			return
-		}
-		w.mu.Lock()
-		if w.phase.Load() == streaming {
-			w.timer.Reset(w.stall - quiet)
+	w.mu.Lock()
+	phase := w.phase.Load()
+	if phase == stopped {
+		w.mu.Unlock()
+		return
+	}
+	now := time.Since(w.sent)
+	var cause *timeoutError
+	switch {
+	case phase == awaitingFirstByte && w.firstByte > 0 && now >= w.firstByte:
+		cause = &timeoutError{class: ClassTimeoutFirstByte, after: w.firstByte}
+	case phase == streaming && w.stall > 0 && now-time.Duration(w.last.Load()) >= w.stall:
+		cause = &timeoutError{class: ClassTimeoutStall, after: w.stall}
+	case w.total > 0 && now >= w.total:
+		cause = &timeoutError{class: ClassTimeoutTotal, after: w.total}
+	}
+	if cause == nil {
+		// Bytes arrived since the timer was set, or it fired early: wait for the rest.
+		if next, ok := w.nextDeadline(now); ok {
+			w.schedule(next)
 		}
 		w.mu.Unlock()
+		return
 	}
+	w.phase.Store(stopped)
+	w.cause.Store(cause)
+	w.mu.Unlock()
+	w.onTimeout(cause)
 }
 
+// stop ends the watch; a timeout that has not fired by now never will.
 func (w *watchdog) stop() {
-	w.phase.Store(stopped)
 	w.mu.Lock()
+	w.phase.Store(stopped)
 	if w.timer != nil {
 		w.timer.Stop()
 	}
