@@ -34,6 +34,21 @@ const (
 	metricTokenWaitRaw = "first_token_wait_raw"
 )
 
+// Indexes of a stage's histograms, and their names.
+const (
+	histE2E = iota
+	histService
+	histTTFT
+	histITL
+	histTPOT
+	histSendLag
+	histResidual
+	histTokenWaitRaw
+	numHists
+)
+
+var histNames = [numHists]string{MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT, MetricSendLag, MetricResidual, metricTokenWaitRaw}
+
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
 func recordDur(h *hdrhistogram.Histogram, d time.Duration) {
@@ -79,7 +94,7 @@ func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // stageMetrics accumulates one stage. It is owned by the collector goroutine alone.
 type stageMetrics struct {
-	hists      map[string]*hdrhistogram.Histogram
+	hists      [numHists]*hdrhistogram.Histogram // by histE2E…
 	counts     map[api.Class]int
 	samples    map[api.Class]string
 	total, ok  int
@@ -109,14 +124,13 @@ type modelMetrics struct {
 
 func newStageMetrics() *stageMetrics {
 	m := &stageMetrics{
-		hists:    map[string]*hdrhistogram.Histogram{},
 		counts:   map[api.Class]int{},
 		samples:  map[api.Class]string{},
 		timeline: map[int]*TimelinePoint{},
 		byModel:  map[string]*modelMetrics{},
 	}
-	for _, k := range []string{MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT, MetricSendLag, MetricResidual, metricTokenWaitRaw} {
-		m.hists[k] = newHist()
+	for i := range m.hists {
+		m.hists[i] = newHist()
 	}
 	return m
 }
@@ -137,7 +151,7 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 	}
 	e2e := lag + service
 	m.serviceSum += service
-	recordDur(m.hists[MetricSendLag], lag)
+	recordDur(m.hists[histSendLag], lag)
 
 	mm := m.byModel[r.Model]
 	if mm == nil {
@@ -161,20 +175,20 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 	} else {
 		m.fromChunks++
 	}
-	recordDur(m.hists[MetricE2E], e2e)
-	recordDur(m.hists[MetricService], service)
+	recordDur(m.hists[histE2E], e2e)
+	recordDur(m.hists[histService], service)
 	recordDur(mm.e2e, e2e)
 
 	if r.Stream && len(r.TokenTimes) > 0 {
-		recordDur(m.hists[MetricTTFT], r.FirstToken)
+		recordDur(m.hists[histTTFT], r.FirstToken)
 		recordDur(mm.ttft, r.FirstToken)
-		itl := m.hists[MetricITL]
+		itl := m.hists[histITL]
 		for i := 1; i < len(r.TokenTimes); i++ {
 			recordDur(itl, r.TokenTimes[i]-r.TokenTimes[i-1])
 		}
 		decode := r.Done - r.FirstToken
 		if r.OutputTokens > 1 && decode > 0 {
-			recordDur(m.hists[MetricTPOT], decode/time.Duration(r.OutputTokens-1))
+			recordDur(m.hists[histTPOT], decode/time.Duration(r.OutputTokens-1))
 			m.decodeSum += float64(r.OutputTokens) / decode.Seconds()
 			m.decodeN++
 		}
@@ -184,13 +198,13 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 		if res < 0 {
 			res = 0
 		}
-		recordDur(m.hists[MetricResidual], res)
+		recordDur(m.hists[histResidual], res)
 		if r.Stream && len(r.TokenTimes) > 0 {
 			w := r.FirstToken - s.Load - s.PromptEval
 			if w < 0 {
 				w = 0
 			}
-			recordDur(m.hists[metricTokenWaitRaw], w)
+			recordDur(m.hists[histTokenWaitRaw], w)
 		}
 		m.decompN++
 		m.sumE2E += e2e
@@ -268,12 +282,13 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 	if m.decodeN > 0 {
 		res.Throughput.DecodeTokensPerS = round3(m.decodeSum / float64(m.decodeN))
 	}
-	for _, k := range []string{MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT, MetricSendLag} {
-		if h := m.hists[k]; h.TotalCount() > 0 {
+	for i, k := range histNames[:histSendLag+1] {
+		if h := m.hists[i]; h.TotalCount() > 0 {
 			res.LatencyMs[k] = summarize(h)
 		}
 	}
-	for k, h := range m.hists {
+	for i, h := range m.hists {
+		k := histNames[i]
 		if h.TotalCount() == 0 || k == metricTokenWaitRaw {
 			continue
 		}
@@ -293,12 +308,12 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 			Residual:       ms(m.sumR),
 			ClientOverhead: ms(m.sumClient),
 		}
-		res.LatencyMs[MetricResidual] = summarize(m.hists[MetricResidual])
+		res.LatencyMs[MetricResidual] = summarize(m.hists[histResidual])
 		if baseline != nil {
 			d.Overhead = round3(math.Min(baseline.ResidualMs, d.Residual))
 			d.QueueWait = round3(d.Residual - d.Overhead)
-			res.LatencyMs[MetricQueueWait] = summarize(m.hists[MetricResidual]).shift(baseline.ResidualMs)
-			if h := m.hists[metricTokenWaitRaw]; h.TotalCount() > 0 {
+			res.LatencyMs[MetricQueueWait] = summarize(m.hists[histResidual]).shift(baseline.ResidualMs)
+			if h := m.hists[histTokenWaitRaw]; h.TotalCount() > 0 {
 				res.LatencyMs[MetricFirstTokenWait] = summarize(h).shift(baseline.ResidualMs)
 			}
 		}

@@ -2,43 +2,78 @@ package bench
 
 import (
 	"context"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/perf/instant"
 )
 
-// instantReply is a whole non-streamed Ollama reply, as small as a real one gets.
-const instantReply = `{"model":"m","created_at":"2026-11-25T00:00:00Z","response":"ok","done":true,"done_reason":"stop","total_duration":1000,"load_duration":10,"prompt_eval_count":1,"prompt_eval_duration":10,"eval_count":1,"eval_duration":10}`
+// startInstant serves an instant server on a loopback port for the benchmark's length.
+func startInstant(b *testing.B, cfg instant.Config) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		_ = instant.NewServer(cfg).Serve(ctx, ln)
+		close(done)
+	}()
+	b.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return "http://" + ln.Addr().String()
+}
 
-// BenchmarkClosedLoopInstant measures what the whole client (runner, HTTP client, parser,
-// collector with full per-request metrics) sustains at c=50 against a server that answers at
-// once: the ceiling above which llmload itself would be the bottleneck.
-func BenchmarkClosedLoopInstant(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_, _ = w.Write([]byte(instantReply))
-	}))
-	defer srv.Close()
-	client := &api.Client{BaseURL: srv.URL, HTTP: &http.Client{Transport: api.NewTransport(64)}, TotalTimeout: time.Minute}
+// runInstant runs one closed-loop stage of n requests at concurrency c against url, with full
+// per-request metrics and the records file (to a discarding writer), and reports its rate.
+func runInstant(b *testing.B, url string, c, n int, stream bool, tokens int) *StageResult {
+	b.Helper()
+	client := &api.Client{BaseURL: url, HTTP: &http.Client{Transport: api.NewTransport(c)},
+		TotalTimeout: 5 * time.Minute, FirstByteTimeout: 5 * time.Minute, StallTimeout: time.Minute}
 	p := &Plan{
-		Stages: []Stage{{Concurrency: 50, Requests: max(b.N, 50)}},
-		Mix:    []*Template{{Model: "m", Prompt: "hi", MaxTokens: 1, Stream: false}},
+		Stages: []Stage{{Concurrency: c, Requests: max(n, c), Duration: Duration(10 * time.Minute)}},
+		Mix:    []*Template{{Model: "instant", Prompt: "hi", MaxTokens: tokens, Stream: stream}},
 	}
 	if err := p.Prepare(""); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	run, err := RunPlan(context.Background(), p, client, Options{})
+	run, err := RunPlan(context.Background(), p, client, Options{Records: discard{}})
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.StopTimer()
 	st := run.Stages[0]
 	if st.Requests.OK != st.Requests.Total {
-		b.Fatalf("errors: %v", st.Requests.Errors)
+		b.Fatalf("errors: %v", st.Requests.ErrorSamples)
 	}
 	b.ReportMetric(st.Throughput.RequestsPerS, "req/s")
+	return st
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkClosedLoopInstant measures what the whole client (runner, HTTP client, parser,
+// collector with full per-request metrics and records) sustains at c=50 against a server that
+// answers at once, in this process: the ceiling above which llmload itself would be the
+// bottleneck. One op is one request.
+func BenchmarkClosedLoopInstant(b *testing.B) {
+	runInstant(b, startInstant(b, instant.Config{}), 50, b.N, false, 1)
+}
+
+// BenchmarkClosedLoopInstantStream is the streaming counterpart: 256 streams of 64 chunks.
+// One op is one request; chunks/s counts every chunk the client timestamped.
+func BenchmarkClosedLoopInstantStream(b *testing.B) {
+	st := runInstant(b, startInstant(b, instant.Config{}), 256, b.N, true, 64)
+	b.ReportMetric(st.Throughput.OutputTokensPerS, "chunks/s")
 }

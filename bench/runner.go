@@ -312,14 +312,7 @@ func (r *runner) openLoop(ctx context.Context, st Stage, seq *sequence, start ti
 			return
 		}
 		intended := start.Add(offset)
-		if wait := time.Until(intended); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		} else if ctx.Err() != nil {
+		if !waitUntil(ctx, timer, intended) {
 			return
 		}
 		req, t := seq.next()
@@ -341,13 +334,42 @@ func (r *runner) openLoop(ctx context.Context, st Stage, seq *sequence, start ti
 	}
 }
 
+// coarseWaitSlack is how late a runtime timer may fire: up to a millisecond on Linux, plus a
+// margin. Waits longer than this run on a timer (which ctx can interrupt) up to this much
+// before the intended time; the rest is slept precisely.
+const coarseWaitSlack = 2 * time.Millisecond
+
+// waitUntil waits until t, or until ctx ends (false).
+func waitUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
+	for {
+		wait := time.Until(t)
+		switch {
+		case wait <= 0:
+			return ctx.Err() == nil
+		case wait > coarseWaitSlack:
+			timer.Reset(wait - coarseWaitSlack)
+			select {
+			case <-ctx.Done():
+				return false
+			case <-timer.C:
+			}
+		default:
+			if ctx.Err() != nil {
+				return false
+			}
+			sleepPrecise(wait)
+		}
+	}
+}
+
 // collector owns every histogram: records arrive on one channel and only its goroutine
 // touches the metrics.
 type collector struct {
 	stages   []*stageMetrics
 	runStart time.Time
 	out      *bufio.Writer
-	enc      *json.Encoder
+	enc      *json.Encoder // for a line AppendJSON cannot write
+	line     []byte
 	err      error
 	warmup   []*api.Record
 	// residuals of closed-loop stages at concurrency 1, for the queue-wait baseline
@@ -365,13 +387,24 @@ func newCollector(stages int, runStart time.Time, w io.Writer) *collector {
 	return c
 }
 
+// write appends one record to the records file.
+func (c *collector) write(rec *api.Record) error {
+	var l RecordLine
+	var server [4]float64
+	l.fill(rec, c.runStart, &server)
+	var ok bool
+	if c.line, ok = l.AppendJSON(c.line[:0]); ok {
+		_, err := c.out.Write(c.line)
+		return err
+	}
+	return c.enc.Encode(NewRecordLine(rec, c.runStart))
+}
+
 func (c *collector) loop(records <-chan *api.Record) {
 	for rec := range records {
 		c.stages[rec.Stage].add(rec, c.runStart)
-		if c.enc != nil && c.err == nil {
-			if err := c.enc.Encode(NewRecordLine(rec, c.runStart)); err != nil {
-				c.err = err
-			}
+		if c.out != nil && c.err == nil {
+			c.err = c.write(rec)
 		}
 	}
 	if c.out != nil && c.err == nil {
@@ -387,7 +420,7 @@ func (c *collector) baseline(stages []Stage) *Baseline {
 		if st.OpenLoop() || st.Concurrency != 1 {
 			continue
 		}
-		h := c.stages[i].hists[MetricResidual]
+		h := c.stages[i].hists[histResidual]
 		if h.TotalCount() > 0 {
 			return &Baseline{ResidualMs: float64(h.ValueAtQuantile(50)) / 1000, Source: "stage " + st.Name, Samples: int(h.TotalCount())}
 		}
