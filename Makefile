@@ -51,13 +51,16 @@ demo: build
 e2e:
 	GO=$(GO) bash .ci/e2e.sh
 
-# Benchmarks: parser throughput, client overhead. Figures, not pass/fail unit tests.
+# Benchmarks: llmload's own performance as one table (figure, target, measured, ok): parsers,
+# client overhead against ab -k and hey, timing accuracy, open-loop send lag, memory per stream.
+# Figures, not pass/fail tests; kept in bin/bench/. About three minutes on two cores; installs ab
+# and hey when absent.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./bench/...
+	GO=$(GO) bash .ci/bench.sh
 
-# llmload, ab -k and hey side by side against the same instant server (installs ab and hey).
+# llmload, ab -k and hey side by side against the same instant server and the simulator.
 bench-compare:
-	bash .ci/bench-compare.sh
+	GO=$(GO) bash .ci/bench-compare.sh
 
 clean:
 	rm -rf bin $(DEMO_DIR)

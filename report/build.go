@@ -888,7 +888,7 @@ func (b *builder) collectNotes() {
 		add(fmt.Sprintf("Interrupted (Ctrl-C): %s. Their figures cover what was measured before.", joinAnd(interrupted)))
 	}
 	if len(overloaded) > 0 {
-		add(fmt.Sprintf("Client overloaded — the client may have added latency, so these figures are unreliable: %s.", strings.Join(overloaded, "; ")))
+		add(fmt.Sprintf("Client overloaded: results unreliable — the client may have added latency: %s.", strings.Join(overloaded, "; ")))
 	}
 	if len(sim) > 0 {
 		add(fmt.Sprintf("Simulated server (%s): the figures show the simulator's model of a server, not real hardware.", whichRuns(sim, len(b.es))))

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package perf
+
+import "time"
+
+func sleepPrecise(d time.Duration) { time.Sleep(d) }
