@@ -72,18 +72,7 @@ func checkRecord(t *testing.T, rec *Record) {
 }
 
 func TestFixtures(t *testing.T) {
-	type want struct {
-		class      Class
-		status     int
-		tokens     int  // OutputTokens
-		fromServer bool // TokensFromServer
-		times      int  // len(TokenTimes)
-		prompt     int
-		reason     string
-		server     bool   // Server != nil
-		total      int64  // Server.Total in ns, when server
-		errHas     string // substring of Error
-	}
+	type want = fixtureWant
 	tests := []struct {
 		file   string
 		api    API
@@ -111,52 +100,7 @@ func TestFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			f := loadFixture(t, tt.file)
-			srv := replay(t, f, time.Millisecond)
-			rec := testClient(srv).Do(context.Background(), &Request{API: tt.api, Model: "rand-tiny", Prompt: "count to ten", MaxTokens: 8, Stream: tt.stream})
-			checkRecord(t, rec)
-			w := tt.want
-			if rec.Class != w.class || rec.Status != w.status {
-				t.Fatalf("class %s status %d, want %s %d (error %q)", rec.Class, rec.Status, w.class, w.status, rec.Error)
-			}
-			if rec.OutputTokens != w.tokens || rec.TokensFromServer != w.fromServer {
-				t.Errorf("output tokens %d (server %v), want %d (server %v)", rec.OutputTokens, rec.TokensFromServer, w.tokens, w.fromServer)
-			}
-			if len(rec.TokenTimes) != w.times {
-				t.Errorf("%d token times, want %d", len(rec.TokenTimes), w.times)
-			}
-			if rec.PromptTokens != w.prompt {
-				t.Errorf("prompt tokens %d, want %d", rec.PromptTokens, w.prompt)
-			}
-			if rec.DoneReason != w.reason {
-				t.Errorf("done reason %q, want %q", rec.DoneReason, w.reason)
-			}
-			if (rec.Server != nil) != w.server {
-				t.Fatalf("server timings %+v, want present=%v", rec.Server, w.server)
-			}
-			if w.server {
-				if int64(rec.Server.Total) != w.total || rec.Server.EvalCount != w.tokens || rec.Server.PromptEvalCount != w.prompt {
-					t.Errorf("server timings %+v", rec.Server)
-				}
-				if rec.Server.Load <= 0 || rec.Server.Eval <= 0 || rec.Server.PromptEval <= 0 || rec.Server.Residual() <= 0 {
-					t.Errorf("server timings missing parts: %+v", rec.Server)
-				}
-			}
-			if !strings.Contains(rec.Error, w.errHas) {
-				t.Errorf("error %q, want it to contain %q", rec.Error, w.errHas)
-			}
-			if w.times > 0 && (rec.FirstToken <= 0 || rec.FirstToken < rec.FirstByte) {
-				t.Errorf("first token %v, first byte %v", rec.FirstToken, rec.FirstByte)
-			}
-			if rec.BytesIn != int64(len(f.body)) {
-				t.Errorf("BytesIn %d, body is %d", rec.BytesIn, len(f.body))
-			}
-			if rec.FirstByte < rec.Headers && rec.BytesIn > 0 {
-				t.Errorf("first byte %v before headers %v", rec.FirstByte, rec.Headers)
-			}
-			if rec.API != tt.api || rec.Model != "rand-tiny" || rec.Stream != tt.stream {
-				t.Errorf("identity %s %s %v", rec.API, rec.Model, rec.Stream)
-			}
+			checkFixture(t, loadFixture(t, tt.file), tt.api, tt.stream, tt.want)
 		})
 	}
 }
@@ -703,5 +647,68 @@ func TestNewTransport(t *testing.T) {
 	}
 	if NewTransport(0).MaxIdleConnsPerHost < 1 {
 		t.Error("zero connections")
+	}
+}
+
+// fixtureWant is what replaying one recorded response must give.
+type fixtureWant struct {
+	class      Class
+	status     int
+	tokens     int  // OutputTokens
+	fromServer bool // TokensFromServer
+	times      int  // len(TokenTimes)
+	prompt     int
+	reason     string
+	server     bool   // Server != nil
+	total      int64  // Server.Total in ns, when server
+	errHas     string // substring of Error
+}
+
+// checkFixture replays a recorded response through the client and checks the record.
+func checkFixture(t *testing.T, f fixture, api API, stream bool, w fixtureWant) {
+	t.Helper()
+	srv := replay(t, f, time.Millisecond)
+	rec := testClient(srv).Do(context.Background(), &Request{API: api, Model: "rand-tiny", Prompt: "count to ten", MaxTokens: 8, Stream: stream})
+	checkRecord(t, rec)
+	if rec.Class != w.class || rec.Status != w.status {
+		t.Fatalf("class %s status %d, want %s %d (error %q)", rec.Class, rec.Status, w.class, w.status, rec.Error)
+	}
+	if rec.OutputTokens != w.tokens || rec.TokensFromServer != w.fromServer {
+		t.Errorf("output tokens %d (server %v), want %d (server %v)", rec.OutputTokens, rec.TokensFromServer, w.tokens, w.fromServer)
+	}
+	if len(rec.TokenTimes) != w.times {
+		t.Errorf("%d token times, want %d", len(rec.TokenTimes), w.times)
+	}
+	if rec.PromptTokens != w.prompt {
+		t.Errorf("prompt tokens %d, want %d", rec.PromptTokens, w.prompt)
+	}
+	if rec.DoneReason != w.reason {
+		t.Errorf("done reason %q, want %q", rec.DoneReason, w.reason)
+	}
+	if (rec.Server != nil) != w.server {
+		t.Fatalf("server timings %+v, want present=%v", rec.Server, w.server)
+	}
+	if w.server {
+		if int64(rec.Server.Total) != w.total || rec.Server.EvalCount != w.tokens || rec.Server.PromptEvalCount != w.prompt {
+			t.Errorf("server timings %+v", rec.Server)
+		}
+		if rec.Server.Load <= 0 || rec.Server.Eval <= 0 || rec.Server.PromptEval <= 0 || rec.Server.Residual() <= 0 {
+			t.Errorf("server timings missing parts: %+v", rec.Server)
+		}
+	}
+	if !strings.Contains(rec.Error, w.errHas) {
+		t.Errorf("error %q, want it to contain %q", rec.Error, w.errHas)
+	}
+	if w.times > 0 && (rec.FirstToken <= 0 || rec.FirstToken < rec.FirstByte) {
+		t.Errorf("first token %v, first byte %v", rec.FirstToken, rec.FirstByte)
+	}
+	if rec.BytesIn != int64(len(f.body)) {
+		t.Errorf("BytesIn %d, body is %d", rec.BytesIn, len(f.body))
+	}
+	if rec.FirstByte < rec.Headers && rec.BytesIn > 0 {
+		t.Errorf("first byte %v before headers %v", rec.FirstByte, rec.Headers)
+	}
+	if rec.API != api || rec.Model != "rand-tiny" || rec.Stream != stream {
+		t.Errorf("identity %s %s %v", rec.API, rec.Model, rec.Stream)
 	}
 }
