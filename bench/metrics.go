@@ -62,8 +62,9 @@ func recordDur(h *hdrhistogram.Histogram, d time.Duration) {
 	_ = h.RecordValue(us) // cannot fail: the value is clamped into range
 }
 
-// summarize reads a histogram as milliseconds. ValueAtQuantile takes percents.
-func summarize(h *hdrhistogram.Histogram) Summary {
+// SummarizeHistogram reads a histogram of microseconds as a Summary in milliseconds.
+// (ValueAtQuantile takes percents.)
+func SummarizeHistogram(h *hdrhistogram.Histogram) Summary {
 	if h == nil || h.TotalCount() == 0 {
 		return Summary{}
 	}
@@ -80,14 +81,35 @@ func summarize(h *hdrhistogram.Histogram) Summary {
 	}
 }
 
-// shift subtracts a constant from every figure of a summary, flooring at zero: queue wait is
+// Shift subtracts a constant from every figure of a summary, flooring at zero: queue wait is
 // the residual distribution moved down by the baseline.
-func (s Summary) shift(ms float64) Summary {
+func (s Summary) Shift(ms float64) Summary {
 	if s.N == 0 {
 		return s
 	}
 	f := func(v float64) float64 { return round3(math.Max(0, v-ms)) }
 	return Summary{N: s.N, Min: f(s.Min), Mean: f(s.Mean), P50: f(s.P50), P90: f(s.P90), P95: f(s.P95), P99: f(s.P99), Max: f(s.Max)}
+}
+
+// Stat reads one statistic by name: p50, p90, p95, p99, max, mean or min; NaN for others.
+func (s Summary) Stat(name string) float64 {
+	switch name {
+	case "p50":
+		return s.P50
+	case "p90":
+		return s.P90
+	case "p95":
+		return s.P95
+	case "p99":
+		return s.P99
+	case "max":
+		return s.Max
+	case "mean":
+		return s.Mean
+	case "min":
+		return s.Min
+	}
+	return math.NaN()
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
@@ -284,7 +306,7 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 	}
 	for i, k := range histNames[:histSendLag+1] {
 		if h := m.hists[i]; h.TotalCount() > 0 {
-			res.LatencyMs[k] = summarize(h)
+			res.LatencyMs[k] = SummarizeHistogram(h)
 		}
 	}
 	for i, h := range m.hists {
@@ -308,13 +330,13 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 			Residual:       ms(m.sumR),
 			ClientOverhead: ms(m.sumClient),
 		}
-		res.LatencyMs[MetricResidual] = summarize(m.hists[histResidual])
+		res.LatencyMs[MetricResidual] = SummarizeHistogram(m.hists[histResidual])
 		if baseline != nil {
 			d.Overhead = round3(math.Min(baseline.ResidualMs, d.Residual))
 			d.QueueWait = round3(d.Residual - d.Overhead)
-			res.LatencyMs[MetricQueueWait] = summarize(m.hists[histResidual]).shift(baseline.ResidualMs)
+			res.LatencyMs[MetricQueueWait] = SummarizeHistogram(m.hists[histResidual]).Shift(baseline.ResidualMs)
 			if h := m.hists[histTokenWaitRaw]; h.TotalCount() > 0 {
-				res.LatencyMs[MetricFirstTokenWait] = summarize(h).shift(baseline.ResidualMs)
+				res.LatencyMs[MetricFirstTokenWait] = SummarizeHistogram(h).Shift(baseline.ResidualMs)
 			}
 		}
 		if d.E2E > 0 {
@@ -330,10 +352,10 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 				md.OutputTokensPerS = round3(float64(mm.outTokens) / w)
 			}
 			if mm.e2e.TotalCount() > 0 {
-				md.LatencyMs[MetricE2E] = summarize(mm.e2e)
+				md.LatencyMs[MetricE2E] = SummarizeHistogram(mm.e2e)
 			}
 			if mm.ttft.TotalCount() > 0 {
-				md.LatencyMs[MetricTTFT] = summarize(mm.ttft)
+				md.LatencyMs[MetricTTFT] = SummarizeHistogram(mm.ttft)
 			}
 			res.ByModel[name] = md
 		}

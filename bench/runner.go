@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/internal/clock"
 )
 
 // Doer sends one request and returns its record. *api.Client is the real one.
@@ -357,7 +358,7 @@ func waitUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
 			if ctx.Err() != nil {
 				return false
 			}
-			sleepPrecise(wait)
+			clock.Sleep(wait)
 		}
 	}
 }

@@ -350,7 +350,7 @@ func (l *Level) latency(metric, statName string) (float64, bool) {
 	var vals []float64
 	for _, smp := range l.samples {
 		if s, ok := smp.st.LatencyMs[metric]; ok && s.N > 0 {
-			vals = append(vals, stat(s, statName))
+			vals = append(vals, s.Stat(statName))
 		}
 	}
 	if len(vals) == 0 {

@@ -386,10 +386,10 @@ func mergeStage(sts []*bench.StageResult, sources []string, baseline *bench.Base
 		}
 		out.Histograms[k] = string(b)
 		if k != bench.MetricResidual || hasLatency(sts, bench.MetricResidual) {
-			out.LatencyMs[k] = summaryOf(acc)
+			out.LatencyMs[k] = bench.SummarizeHistogram(acc)
 		}
 		if k == bench.MetricResidual && baseline != nil {
-			out.LatencyMs[bench.MetricQueueWait] = shiftSummary(summaryOf(acc), baseline.ResidualMs)
+			out.LatencyMs[bench.MetricQueueWait] = bench.SummarizeHistogram(acc).Shift(baseline.ResidualMs)
 		}
 	}
 	// Summaries without a histogram cannot be merged exactly: leave them out, and say so.
@@ -478,35 +478,6 @@ func mergeModels(sts []*bench.StageResult, wallS float64, dropped *[]string) map
 		}
 	}
 	return out
-}
-
-// summaryOf reads a histogram of microseconds as a summary in milliseconds, as the engine
-// does.
-func summaryOf(h *hdrhistogram.Histogram) bench.Summary {
-	if h == nil || h.TotalCount() == 0 {
-		return bench.Summary{}
-	}
-	ms := func(us int64) float64 { return float64(us) / 1000 }
-	return bench.Summary{
-		N:    h.TotalCount(),
-		Min:  ms(h.Min()),
-		Mean: round3(h.Mean() / 1000),
-		P50:  ms(h.ValueAtQuantile(50)),
-		P90:  ms(h.ValueAtQuantile(90)),
-		P95:  ms(h.ValueAtQuantile(95)),
-		P99:  ms(h.ValueAtQuantile(99)),
-		Max:  ms(h.Max()),
-	}
-}
-
-// shiftSummary moves a summary down by ms, flooring at zero: queue wait is the residual
-// less the calibrated overhead.
-func shiftSummary(s bench.Summary, ms float64) bench.Summary {
-	if s.N == 0 {
-		return s
-	}
-	f := func(v float64) float64 { return round3(math.Max(0, v-ms)) }
-	return bench.Summary{N: s.N, Min: f(s.Min), Mean: f(s.Mean), P50: f(s.P50), P90: f(s.P90), P95: f(s.P95), P99: f(s.P99), Max: f(s.Max)}
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -32,7 +32,7 @@ func hostStage(t *testing.T, from, to int, tps float64) *bench.StageResult {
 		OutputTokens:         int64(tps * 10),
 		EffectiveParallelism: 3.5,
 		LatencyMs: map[string]bench.Summary{
-			bench.MetricE2E:            summaryOf(h),
+			bench.MetricE2E:            bench.SummarizeHistogram(h),
 			bench.MetricFirstTokenWait: {N: int64(n), P50: 1},
 		},
 		Histograms:    map[string]string{bench.MetricE2E: string(enc)},

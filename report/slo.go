@@ -140,25 +140,6 @@ func parseRate(val string) (float64, error) {
 	return f, nil
 }
 
-// stat reads one statistic of a summary, in milliseconds.
-func stat(s bench.Summary, name string) float64 {
-	switch name {
-	case "p50":
-		return s.P50
-	case "p90":
-		return s.P90
-	case "p95":
-		return s.P95
-	case "p99":
-		return s.P99
-	case "max":
-		return s.Max
-	case "mean":
-		return s.Mean
-	}
-	return math.NaN()
-}
-
 // Miss is one bound a level did not keep.
 type Miss struct {
 	Bound Bound

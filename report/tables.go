@@ -112,7 +112,7 @@ func csvColumns() []csvColumn {
 			st := st
 			cols = append(cols, csvColumn{m + "_" + st + "_ms", func(r csvRow) string {
 				if s, ok := r.st.LatencyMs[m]; ok && s.N > 0 {
-					return csvFloat(stat(s, st))
+					return csvFloat(s.Stat(st))
 				}
 				return ""
 			}})

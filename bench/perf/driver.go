@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/internal/clock"
 )
 
 // Figure is one row of the benchmark table.
@@ -486,7 +487,7 @@ func timerJitter(n int, period time.Duration) [4]float64 {
 	for i := 1; i <= n; i++ {
 		target := start.Add(time.Duration(i) * period)
 		if d := time.Until(target); d > 0 {
-			sleepPrecise(d)
+			clock.Sleep(d)
 		}
 		lags = append(lags, float64(time.Since(target))/1e6)
 	}

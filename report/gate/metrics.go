@@ -102,7 +102,7 @@ func Metrics() []Metric {
 					if !ok || sum.N == 0 {
 						return 0, false
 					}
-					return summaryStat(sum, s), true
+					return sum.Stat(s), true
 				},
 			})
 		}
@@ -170,26 +170,6 @@ func gpuMetric(name string, unit Unit, better Better, help string, field func(*g
 			}
 			return *p, true
 		}}
-}
-
-func summaryStat(s bench.Summary, stat string) float64 {
-	switch stat {
-	case "p50":
-		return s.P50
-	case "p90":
-		return s.P90
-	case "p95":
-		return s.P95
-	case "p99":
-		return s.P99
-	case "max":
-		return s.Max
-	case "mean":
-		return s.Mean
-	case "min":
-		return s.Min
-	}
-	return math.NaN()
 }
 
 // failed counts failed requests: the classes' sum, or total − ok when that is larger (a
