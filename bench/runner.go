@@ -467,6 +467,10 @@ const (
 	overloadCPUPct    = 80
 )
 
+// minCPUJudgeWall is the shortest stage whose CPU share says anything: over a few
+// milliseconds, process start-up and one GC cycle look like a saturated core.
+const minCPUJudgeWall = 500 * time.Millisecond
+
 func clientCheck(res *StageResult, u usage, wall time.Duration, serverInProcess bool) ClientCheck {
 	c := ClientCheck{GCPauseMs: round3(float64(u.gc) / 1e6)}
 	if wall > 0 {
@@ -479,7 +483,7 @@ func clientCheck(res *StageResult, u usage, wall time.Duration, serverInProcess 
 	case c.SendLagP99Ms > overloadSendLagMs:
 		c.Overloaded = true
 		c.Reason = fmt.Sprintf("send lag p99 %.1f ms > %d ms", c.SendLagP99Ms, overloadSendLagMs)
-	case !serverInProcess && c.CPUPct > overloadCPUPct:
+	case !serverInProcess && c.CPUPct > overloadCPUPct && wall >= minCPUJudgeWall:
 		// A client busy for most of a core starts to delay reads and sends: its timestamps
 		// then measure its own scheduling as much as the server.
 		c.Overloaded = true

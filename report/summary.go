@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/api"
 )
 
 // WriteSummary prints the end-of-run summary of one run for a terminal: per stage the outcome
@@ -46,6 +47,9 @@ func WriteSummary(w io.Writer, run *bench.Run) error {
 	for _, n := range run.Notes {
 		ew.printf("note: %s\n", n)
 	}
+	if unreachable(run) {
+		ew.printf("\nNo request reached %s: is the server running (ollama serve), and is --url right? 'llmload run --sim' needs no server.\n", run.Target.URL)
+	}
 	return ew.err
 }
 
@@ -71,27 +75,9 @@ func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline) 
 		ew.printf(" · speed-up vs first stage: x%.2f", st.Speedup)
 	}
 	ew.printf("\n")
-	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "  latency ms\tp50\tp90\tp95\tp99\tmax\tmean\tn\t\n")
-	for _, m := range []struct{ key, label string }{
-		{bench.MetricE2E, "E2E"},
-		{bench.MetricTTFT, "TTFT"},
-		{bench.MetricITL, "ITL"},
-		{bench.MetricTPOT, "TPOT"},
-		{bench.MetricQueueWait, "queue wait"},
-		{bench.MetricFirstTokenWait, "wait for 1st token"},
-		{bench.MetricSendLag, "send lag"},
-	} {
-		s, ok := st.LatencyMs[m.key]
-		if !ok || s.N == 0 {
-			continue
-		}
-		if m.key == bench.MetricSendLag && st.Rate == 0 {
-			continue // closed loop sends at once; lag is only news for an open loop
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.label, num(s.P50), num(s.P90), num(s.P95), num(s.P99), num(s.Max), num(s.Mean), s.N)
+	if st.Requests.OK > 0 {
+		writeLatencyTable(ew, st)
 	}
-	_ = tw.Flush()
 	if d := st.Decomposition; d != nil {
 		ew.printf("  where the mean E2E of %s ms went (Ollama's timings):", num(d.E2E))
 		ew.printf(" load %s · prompt eval %s · eval %s", num(d.Load), num(d.PromptEval), num(d.Eval))
@@ -154,6 +140,31 @@ func simulatedTag(st *bench.StageResult) string {
 		}
 	}
 	return ""
+}
+
+// writeLatencyTable prints the stage's latency percentiles, one line per metric measured.
+func writeLatencyTable(ew *errWriter, st *bench.StageResult) {
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  latency ms\tp50\tp90\tp95\tp99\tmax\tmean\tn\t\n")
+	for _, m := range []struct{ key, label string }{
+		{bench.MetricE2E, "E2E"},
+		{bench.MetricTTFT, "TTFT"},
+		{bench.MetricITL, "ITL"},
+		{bench.MetricTPOT, "TPOT"},
+		{bench.MetricQueueWait, "queue wait"},
+		{bench.MetricFirstTokenWait, "wait for 1st token"},
+		{bench.MetricSendLag, "send lag"},
+	} {
+		s, ok := st.LatencyMs[m.key]
+		if !ok || s.N == 0 {
+			continue
+		}
+		if m.key == bench.MetricSendLag && st.Rate == 0 {
+			continue // closed loop sends at once; lag is only news for an open loop
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.label, num(s.P50), num(s.P90), num(s.P95), num(s.P99), num(s.Max), num(s.Mean), s.N)
+	}
+	_ = tw.Flush()
 }
 
 func writeComparison(ew *errWriter, stages []*bench.StageResult) {
@@ -254,4 +265,16 @@ func (e *errWriter) Write(p []byte) (int, error) {
 
 func (e *errWriter) printf(format string, args ...any) {
 	fmt.Fprintf(e, format, args...)
+}
+
+// unreachable says whether every request of the run was refused a connection.
+func unreachable(run *bench.Run) bool {
+	total := 0
+	for _, st := range run.Stages {
+		if st.Requests.Errors[string(api.ClassConnRefused)] != st.Requests.Total {
+			return false
+		}
+		total += st.Requests.Total
+	}
+	return total > 0
 }
