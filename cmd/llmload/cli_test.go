@@ -188,6 +188,12 @@ func TestRunConnectionRefusedStillWritesResults(t *testing.T) {
 	if st.Requests.Errors["connection_refused"] != 3 {
 		t.Errorf("errors = %v", st.Requests.Errors)
 	}
+	if !strings.Contains(r.stdout, "No request reached http://"+addr) {
+		t.Errorf("no hint that the server is down:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "client overloaded") {
+		t.Errorf("a run of refused connections judged the client overloaded:\n%s", r.stdout)
+	}
 }
 
 func TestBadInputNamesTheFlagAndExitsTwo(t *testing.T) {
