@@ -216,6 +216,23 @@ func ollamaJobError(w http.ResponseWriter, err error) {
 	ollamaError(w, http.StatusBadRequest, err.Error())
 }
 
+// ollamaJob makes the job of a native request, answering the error itself when there is one.
+func (s *Server) ollamaJob(w http.ResponseWriter, r *http.Request, start time.Time, model string, options map[string]any, ka *keepAliveField) (*job, bool) {
+	j, err := s.newJob(start, model, r)
+	if err != nil {
+		ollamaJobError(w, err)
+		return nil, false
+	}
+	if err := j.applyOptions(options); err != nil {
+		ollamaError(w, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	if ka != nil {
+		j.keepAlive = ka.d
+	}
+	return j, true
+}
+
 func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var req generateRequest
@@ -223,17 +240,9 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		ollamaError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	j, err := s.newJob(start, req.Model, r)
-	if err != nil {
-		ollamaJobError(w, err)
+	j, ok := s.ollamaJob(w, r, start, req.Model, req.Options, req.KeepAlive)
+	if !ok {
 		return
-	}
-	if err := j.applyOptions(req.Options); err != nil {
-		ollamaError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if req.KeepAlive != nil {
-		j.keepAlive = req.KeepAlive.d
 	}
 	if req.Prompt == "" {
 		s.loadOrUnload(w, r, j, req.KeepAlive, func(reason string) any {
@@ -255,17 +264,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		ollamaError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	j, err := s.newJob(start, req.Model, r)
-	if err != nil {
-		ollamaJobError(w, err)
+	j, ok := s.ollamaJob(w, r, start, req.Model, req.Options, req.KeepAlive)
+	if !ok {
 		return
-	}
-	if err := j.applyOptions(req.Options); err != nil {
-		ollamaError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if req.KeepAlive != nil {
-		j.keepAlive = req.KeepAlive.d
 	}
 	if len(req.Messages) == 0 {
 		s.loadOrUnload(w, r, j, req.KeepAlive, func(reason string) any {
