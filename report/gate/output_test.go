@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"encoding/xml"
 	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/llmload/llmload/bench"
+	goldenfile "github.com/llmload/llmload/report/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -18,23 +17,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // golden compares got with testdata/golden/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./report/gate -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./report/gate -update rewrites it after review):\ngot:\n%s\nwant:\n%s", name, got, want)
-	}
+	goldenfile.Check(t, "./report/gate", name, got, *update)
 }
 
 // scenario is a build whose c=8 stage decodes 50 % slower than the baseline's, judged with
