@@ -27,23 +27,26 @@ func ollamaMux(t *testing.T) *httptest.Server {
 }
 
 func TestDiscovery(t *testing.T) {
-	c := testClient(ollamaMux(t))
+	checkDiscovery(t, testClient(ollamaMux(t)), "0.17.4-native", LoadedModel{
+		Name: "rand-tiny:latest", Size: 40412160, SizeVRAM: 0, ContextLength: 4096,
+		ExpiresAt:     time.Date(2026, 11, 25, 1, 17, 25, 210750081, time.UTC),
+		ParameterSize: "3.69M", Quantization: "F16",
+	})
+}
+
+// checkDiscovery checks what a client reads from a server's discovery endpoints.
+func checkDiscovery(t *testing.T, c *Client, version string, want LoadedModel) {
+	t.Helper()
 	ctx := context.Background()
 	if err := c.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
-	v, err := c.Version(ctx)
-	if err != nil || v != "0.17.4-native" {
-		t.Errorf("Version: %q, %v", v, err)
+	if v, err := c.Version(ctx); err != nil || v != version {
+		t.Errorf("Version: %q, %v; want %q", v, err, version)
 	}
 	models, err := c.Loaded(ctx)
 	if err != nil {
 		t.Fatalf("Loaded: %v", err)
-	}
-	want := LoadedModel{
-		Name: "rand-tiny:latest", Size: 40412160, SizeVRAM: 0, ContextLength: 4096,
-		ExpiresAt:     time.Date(2026, 11, 25, 1, 17, 25, 210750081, time.UTC),
-		ParameterSize: "3.69M", Quantization: "F16",
 	}
 	if len(models) != 1 || !models[0].ExpiresAt.Equal(want.ExpiresAt) {
 		t.Fatalf("Loaded: %+v", models)

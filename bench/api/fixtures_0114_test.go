@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -92,31 +91,12 @@ func TestDiscovery0114(t *testing.T) {
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	c := testClient(srv)
-	ctx := context.Background()
-	if err := c.Ping(ctx); err != nil {
-		t.Errorf("Ping: %v", err)
-	}
-	if v, err := c.Version(ctx); err != nil || v != "0.11.4" {
-		t.Errorf("Version: %q, %v", v, err)
-	}
-	models, err := c.Loaded(ctx)
-	if err != nil {
-		t.Fatalf("Loaded: %v", err)
-	}
 	// keep_alive -1 shows as an expiry in the year 2319 on 0.11.4.
-	want := LoadedModel{
+	checkDiscovery(t, testClient(srv), "0.11.4", LoadedModel{
 		Name: "rand-tiny:latest", Size: 36713472, SizeVRAM: 0, ContextLength: 2048,
 		ExpiresAt:     time.Date(2319, 3, 7, 1, 15, 16, 382248953, time.UTC),
 		ParameterSize: "3.67M", Quantization: "F16",
-	}
-	if len(models) != 1 || !models[0].ExpiresAt.Equal(want.ExpiresAt) {
-		t.Fatalf("Loaded: %+v", models)
-	}
-	models[0].ExpiresAt = want.ExpiresAt
-	if models[0] != want {
-		t.Errorf("Loaded:\n got %+v\nwant %+v", models[0], want)
-	}
+	})
 	for _, name := range []string{"head-root.http", "show.http"} {
 		if f := loadFixture0114(t, name); f.status != http.StatusOK {
 			t.Errorf("%s: status %d", name, f.status)
