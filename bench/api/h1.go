@@ -57,6 +57,7 @@ func newH1Conn(nc net.Conn) *h1Conn {
 	cn.probe.init(nc)
 	cn.clock.init(nc)
 	cn.wd.onTimeout = func(*timeoutError) { cn.abort() }
+	cn.wd.lazy = true
 	return cn
 }
 
@@ -85,7 +86,7 @@ func (cn *h1Conn) close() {
 		cn.unbind()
 		cn.unbind = nil
 	}
-	cn.wd.stop()
+	cn.wd.close()
 	cn.nc.Close()
 }
 

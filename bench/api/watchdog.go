@@ -48,8 +48,15 @@ type watchdog struct {
 	last  atomic.Int64                 // offset of the latest arrival, ns
 	cause atomic.Pointer[timeoutError] // set when a timeout fired; nil otherwise
 
-	mu        sync.Mutex // guards timer and the request's settings below
+	// lazy leaves the timer set when a request stops (see stop). A connection's watchdog is
+	// lazy: its next request almost always has a later deadline than the one the timer is
+	// set for, so the timer need not move at all; when it fires early it finds the request
+	// of the moment (or none) and sets itself for that. A request costs no timer operation.
+	lazy bool
+
+	mu        sync.Mutex // guards timer, due and the request's settings below
 	timer     *time.Timer
+	due       time.Time // when the timer fires; zero when it is not set
 	sent      time.Time
 	firstByte time.Duration // 0: disabled
 	stall     time.Duration // 0: disabled
@@ -73,13 +80,17 @@ func (w *watchdog) arm(sent time.Time, firstByte, stall, total time.Duration) {
 		}
 	}
 	if next >= 0 {
-		w.schedule(next - time.Since(sent))
+		// A timer set to fire sooner fires early (see fire) and needs no move.
+		if deadline := sent.Add(next); w.due.IsZero() || w.due.After(deadline) {
+			w.schedule(time.Until(deadline))
+		}
 	}
 	w.mu.Unlock()
 }
 
 // schedule sets the timer to fire after d. Called with mu held.
 func (w *watchdog) schedule(d time.Duration) {
+	w.due = time.Now().Add(d)
 	if w.timer == nil {
 		w.timer = time.AfterFunc(d, w.fire)
 		return
@@ -124,6 +135,7 @@ func (w *watchdog) touch(t time.Time) {
 
 func (w *watchdog) fire() {
 	w.mu.Lock()
+	w.due = time.Time{}
 	phase := w.phase.Load()
 	if phase == stopped {
 		w.mu.Unlock()
@@ -153,12 +165,29 @@ func (w *watchdog) fire() {
 	w.onTimeout(cause)
 }
 
-// stop ends the watch; a timeout that has not fired by now never will.
+// stop ends the watch of the current request; a timeout that has not fired by now never will
+// (fire checks the phase under mu). A lazy watchdog's timer stays set for the next request.
 func (w *watchdog) stop() {
 	w.mu.Lock()
 	w.phase.Store(stopped)
+	if !w.lazy {
+		w.halt()
+	}
+	w.mu.Unlock()
+}
+
+// halt stops the timer. Called with mu held.
+func (w *watchdog) halt() {
 	if w.timer != nil {
 		w.timer.Stop()
+		w.due = time.Time{}
 	}
+}
+
+// close ends the watch for good: the timer is stopped whatever lazy says.
+func (w *watchdog) close() {
+	w.mu.Lock()
+	w.phase.Store(stopped)
+	w.halt()
 	w.mu.Unlock()
 }
