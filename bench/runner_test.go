@@ -382,3 +382,39 @@ func TestWarmupExcludedFromStages(t *testing.T) {
 		t.Errorf("requests sent = %d, want 5", f.n.Load())
 	}
 }
+
+// Records go to the collector in batches of batchSize, but a record of a slow request is not
+// held back for requests that may be minutes away.
+func TestRecordBatch(t *testing.T) {
+	out := make(chan []*api.Record, 1000)
+	start := time.Now()
+	b := &recordBatch{out: out, last: start}
+	at := func(d time.Duration) *api.Record { return &api.Record{Sent: start, Done: d} }
+	for i := range 2*batchSize + 3 {
+		b.add(at(time.Duration(i) * time.Microsecond)) // fast: all within flushEvery
+	}
+	if len(out) != 2 {
+		t.Fatalf("%d batches after %d fast records, want 2 full ones", len(out), 2*batchSize+3)
+	}
+	for range 2 {
+		if n := len(<-out); n != batchSize {
+			t.Errorf("batch of %d, want %d", n, batchSize)
+		}
+	}
+	b.add(at(flushEvery + time.Millisecond)) // a slow one: goes at once, with the 3 waiting
+	if len(out) != 1 || len(<-out) != 4 {
+		t.Fatal("a record flushEvery after the last batch was held back")
+	}
+	b.add(at(flushEvery + 2*time.Millisecond))
+	if len(out) != 0 {
+		t.Fatal("a record right after a batch went alone")
+	}
+	b.flush()
+	if len(out) != 1 || len(<-out) != 1 {
+		t.Fatal("flush did not hand over the last record")
+	}
+	b.flush()
+	if len(out) != 0 {
+		t.Fatal("an empty flush sent a batch")
+	}
+}
