@@ -9,7 +9,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -201,9 +203,14 @@ func (d *Driver) writeBody(name string, stream bool, tokens int) (string, error)
 
 // llmloadRun runs `llmload run` with args and returns its first stage and the process's CPU.
 func (d *Driver) llmloadRun(ctx context.Context, url, body string, args ...string) (*bench.StageResult, time.Duration, error) {
+	return d.llmloadRunOn(ctx, nil, url, body, args...)
+}
+
+// llmloadRunOn is llmloadRun with the command behind a prefix (taskset, see layout).
+func (d *Driver) llmloadRunOn(ctx context.Context, prefix []string, url, body string, args ...string) (*bench.StageResult, time.Duration, error) {
 	out := filepath.Join(d.Dir, "results.json")
 	full := append([]string{"run", "--url", url, "--body", body, "--warmup", "0", "--gpu", "off", "-q", "-o", out}, args...)
-	_, cpu, _, err := Run(ctx, d.LLMLoad, full...)
+	_, cpu, _, err := runOn(ctx, prefix, d.LLMLoad, full...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -221,59 +228,141 @@ func (d *Driver) llmloadRun(ctx context.Context, url, body string, args ...strin
 	return st, cpu, nil
 }
 
+// prefixed puts a command behind a prefix: ("taskset", "-c", "1") and ab -k … give taskset
+// -c 1 ab -k ….
+func prefixed(prefix []string, name string, args []string) (string, []string) {
+	if len(prefix) == 0 {
+		return name, args
+	}
+	return prefix[0], append(append(slices.Clone(prefix[1:]), name), args...)
+}
+
+// runOn is Run behind a prefix.
+func runOn(ctx context.Context, prefix []string, name string, args ...string) (string, time.Duration, time.Duration, error) {
+	name, args = prefixed(prefix, name, args)
+	return Run(ctx, name, args...)
+}
+
 // toolRound is one paired round of the comparison.
 type toolRound struct {
 	rate map[string]float64
 	cpu  map[string]time.Duration // per request
 }
 
+// layout is where the processes of a comparison run. Shared: anywhere, as the kernel
+// schedules them, so that the client and the server compete for the same cores and a client's
+// CPU per request shows in the server's rate. Own cores: the server on CPU 0 and each client,
+// in turn, on CPU 1 (taskset), so that each side has a core of its own as a GPU server and its
+// client do; then a client that keeps up with ab is not the bottleneck, the server is.
+type layout struct {
+	name           string
+	server, client []string // command prefixes; empty when shared
+}
+
+var sharedCores = layout{name: "shared cores"}
+
+// ownCores is the pinned layout, when the machine has two CPUs and taskset.
+func ownCores() (layout, bool) {
+	if runtime.NumCPU() < 2 {
+		return layout{}, false
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return layout{}, false
+	}
+	return layout{name: "own cores", server: []string{"taskset", "-c", "0"}, client: []string{"taskset", "-c", "1"}}, true
+}
+
+// comparison is one server and layout llmload, ab -k and hey are compared on.
+type comparison struct {
+	server string   // how the table names it
+	sim    bool     // the simulator's instant model rather than instantserver
+	args   []string // instantserver's arguments
+	at     layout
+	n      int  // requests per tool per round
+	judge  bool // whether the table judges the ratios and the self-check on llmload's saturated run
+}
+
+// compare measures llmload against ab -k and hey at c=50, stream:false. The targets are
+// judged on the cheapest server there is (bench/perf/instant), with the server on one core and
+// each client in turn on the other: there the clients, not the server, set the rate, so the
+// ratios are ratios of what each client can do on one core (on one CPU, or without taskset,
+// the same server on shared cores is judged instead). Reported beside it: that server on shared
+// cores; the same replies through Go's net/http, the HTTP stack of Ollama itself, on own and
+// shared cores (what a user sees against Ollama's HTTP layer with no model); the simulator.
 func (d *Driver) compare(ctx context.Context) error {
 	body, err := d.writeBody("nostream.json", false, 1)
 	if err != nil {
 		return err
 	}
-	srv, url, err := StartServer(ctx, d.Instant)
-	if err != nil {
-		return err
+	own, pinned := ownCores()
+	netHTTP := []string{"-stack", "net/http"}
+	var runs []comparison
+	if pinned {
+		runs = append(runs, comparison{server: "own instant server", at: own, n: d.N, judge: true})
 	}
-	err = d.compareOn(ctx, "instant server", url, body, d.N, true)
-	srv.Stop()
-	if err != nil {
-		return err
+	runs = append(runs, comparison{server: "own instant server", at: sharedCores, n: d.N, judge: !pinned})
+	if pinned {
+		runs = append(runs, comparison{server: "net/http instant server", args: netHTTP, at: own, n: d.N / 2})
 	}
+	runs = append(runs, comparison{server: "net/http instant server", args: netHTTP, at: sharedCores, n: d.N / 2})
 	// The simulator does real work per request (scheduler, batch loop, JSON): there the server
-	// is the bottleneck, so its figures show what a user sees against a real server's code,
-	// not the client's ceiling, and are reported rather than judged.
-	sim, url, err := StartSim(ctx, d.LLMLoad, "--model", "instant", "--num-parallel", "64")
+	// is the bottleneck, so its figures show what a user sees against a real server's code.
+	runs = append(runs, comparison{server: "simulator", sim: true, at: sharedCores, n: d.N / 4})
+	for _, cmp := range runs {
+		if err := d.compareOne(ctx, cmp, body); err != nil {
+			return fmt.Errorf("%s, %s: %w", cmp.server, cmp.at.name, err)
+		}
+	}
+	return nil
+}
+
+func (d *Driver) compareOne(ctx context.Context, cmp comparison, body string) error {
+	var srv *Process
+	var url string
+	var err error
+	if cmp.sim {
+		srv, url, err = StartSim(ctx, cmp.at.server, d.LLMLoad, "--model", "instant", "--num-parallel", "64")
+	} else {
+		name, args := prefixed(cmp.at.server, d.Instant, cmp.args)
+		srv, url, err = StartServer(ctx, name, args...)
+	}
 	if err != nil {
 		return err
 	}
-	defer sim.Stop()
-	return d.compareOn(ctx, "simulator", url, body, max(d.N/4, 1000), false)
+	defer srv.Stop()
+	return d.compareOn(ctx, cmp, url, body)
 }
 
 // compareOn runs llmload, ab -k and hey in turn, Rounds times, at c=50 on one server, and
 // reports the median of the per-round ratios (the rounds are paired: the machine's state moves
-// between them, not within one).
-func (d *Driver) compareOn(ctx context.Context, server, url, body string, n int, judge bool) error {
+// between them, not within one; each round starts with the next tool, so that no tool always
+// runs first).
+func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string) error {
 	const c = 50
+	n := max(cmp.n, 1000)
+	where := cmp.server + ", " + cmp.at.name
 	endpoint := url + "/api/generate"
 	// Warm the server and its model.
-	if _, _, err := d.llmloadRun(ctx, url, body, "-n", "100", "-c", "4"); err != nil {
+	if _, _, err := d.llmloadRunOn(ctx, cmp.at.client, url, body, "-n", "100", "-c", "4"); err != nil {
 		return err
 	}
-	var rounds []toolRound
+	var tools []string
+	runTool := map[string]func(*toolRound) error{}
 	var lastStage *bench.StageResult
-	for r := range d.Rounds {
-		tr := toolRound{rate: map[string]float64{}, cpu: map[string]time.Duration{}}
-		st, cpu, err := d.llmloadRun(ctx, url, body, "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-d", "5m")
+	tools = append(tools, "llmload")
+	runTool["llmload"] = func(tr *toolRound) error {
+		st, cpu, err := d.llmloadRunOn(ctx, cmp.at.client, url, body, "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-d", "5m")
 		if err != nil {
 			return err
 		}
 		lastStage = st
 		tr.rate["llmload"], tr.cpu["llmload"] = st.Throughput.RequestsPerS, cpu/time.Duration(n)
-		if d.AB != "" {
-			out, cpu, _, err := Run(ctx, d.AB, "-k", "-l", "-q", "-s", "60", "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-p", body, "-T", "application/json", endpoint)
+		return nil
+	}
+	if d.AB != "" {
+		tools = append(tools, "ab -k")
+		runTool["ab -k"] = func(tr *toolRound) error {
+			out, cpu, _, err := runOn(ctx, cmp.at.client, d.AB, "-k", "-l", "-q", "-s", "60", "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-p", body, "-T", "application/json", endpoint)
 			if err != nil {
 				return err
 			}
@@ -281,9 +370,13 @@ func (d *Driver) compareOn(ctx context.Context, server, url, body string, n int,
 				return err
 			}
 			tr.cpu["ab -k"] = cpu / time.Duration(n)
+			return nil
 		}
-		if d.Hey != "" {
-			out, cpu, _, err := Run(ctx, d.Hey, "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-t", "60", "-m", "POST", "-T", "application/json", "-D", body, endpoint)
+	}
+	if d.Hey != "" {
+		tools = append(tools, "hey")
+		runTool["hey"] = func(tr *toolRound) error {
+			out, cpu, _, err := runOn(ctx, cmp.at.client, d.Hey, "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-t", "60", "-m", "POST", "-T", "application/json", "-D", body, endpoint)
 			if err != nil {
 				return err
 			}
@@ -291,8 +384,18 @@ func (d *Driver) compareOn(ctx context.Context, server, url, body string, n int,
 				return err
 			}
 			tr.cpu["hey"] = cpu / time.Duration(n)
+			return nil
 		}
-		d.logf("   %s round %d: %s", server, r+1, formatRates(tr.rate))
+	}
+	var rounds []toolRound
+	for r := range d.Rounds {
+		tr := toolRound{rate: map[string]float64{}, cpu: map[string]time.Duration{}}
+		for i := range tools {
+			if err := runTool[tools[(r+i)%len(tools)]](&tr); err != nil {
+				return err
+			}
+		}
+		d.logf("   %s round %d: %s", where, r+1, formatRates(tr.rate))
 		rounds = append(rounds, tr)
 	}
 	med := func(f func(toolRound) float64) float64 {
@@ -312,25 +415,22 @@ func (d *Driver) compareOn(ctx context.Context, server, url, body string, n int,
 		}
 		ratio := med(func(r toolRound) float64 { return r.rate["llmload"] / r.rate[o.tool] })
 		f := Figure{
-			Name:   fmt.Sprintf("req/s, c=50, stream:false vs %s (%s)", o.tool, server),
+			Name:   fmt.Sprintf("req/s, c=50, stream:false vs %s (%s)", o.tool, where),
 			Target: fmt.Sprintf("≥ %.2f×", o.want),
 			Measured: fmt.Sprintf("%.2f× (llmload %s, %s %s req/s; median of %d)", ratio, si(rate("llmload")), o.tool,
 				si(rate(o.tool)), len(rounds)),
 			Values: map[string]float64{"ratio": ratio, "llmload_req_per_s": rate("llmload"), "other_req_per_s": rate(o.tool)},
 		}
-		if judge {
+		if cmp.judge {
 			f.OK = judged(ratio >= o.want)
 		} else {
-			f.Target = "reported (server-bound)"
+			f.Target = "reported"
 		}
 		d.add(f)
 	}
 	var parts []string
 	values := map[string]float64{}
-	for _, tool := range []string{"llmload", "ab -k", "hey"} {
-		if _, ok := rounds[0].cpu[tool]; !ok {
-			continue
-		}
+	for _, tool := range tools {
 		us := med(func(r toolRound) float64 { return float64(r.cpu[tool]) / 1e3 })
 		parts = append(parts, fmt.Sprintf("%s %.1f", tool, us))
 		values[strings.ReplaceAll(tool, " -k", "")+"_cpu_us"] = us
@@ -338,15 +438,15 @@ func (d *Driver) compareOn(ctx context.Context, server, url, body string, n int,
 	if lastStage != nil {
 		parts = append(parts, fmt.Sprintf("(llmload at %.0f%% of a core)", lastStage.Client.CPUPct))
 	}
-	d.add(Figure{Name: fmt.Sprintf("client CPU per request, µs (%s)", server), Target: "reported", Measured: strings.Join(parts, " · "), Values: values})
-	if lastStage != nil && judge {
+	d.add(Figure{Name: fmt.Sprintf("client CPU per request, µs (%s)", where), Target: "reported", Measured: strings.Join(parts, " · "), Values: values})
+	if lastStage != nil && cmp.judge {
 		cc := lastStage.Client
 		measured := "not flagged"
 		if cc.Overloaded {
 			measured = "flagged: " + cc.Reason
 		}
 		d.add(Figure{
-			Name: fmt.Sprintf("self-check on the saturated c=50 run (%s)", server), Target: "flags the client",
+			Name: fmt.Sprintf("self-check on the saturated c=50 run (%s)", where), Target: "flags the client",
 			Measured: fmt.Sprintf("%s (GC pauses %.1f ms)", measured, cc.GCPauseMs), OK: judged(cc.Overloaded),
 			Values: map[string]float64{"cpu_pct": cc.CPUPct, "send_lag_p99_ms": cc.SendLagP99Ms, "gc_pause_ms": cc.GCPauseMs},
 		})
@@ -392,7 +492,7 @@ func (d *Driver) stream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sim, url, err := StartSim(ctx, d.LLMLoad, "--model", "instant", "--num-parallel", "256")
+	sim, url, err := StartSim(ctx, nil, d.LLMLoad, "--model", "instant", "--num-parallel", "256")
 	if err != nil {
 		return err
 	}

@@ -68,13 +68,15 @@ func StartServer(ctx context.Context, name string, args ...string) (*Process, st
 	return p, strings.TrimSpace(line), nil
 }
 
-// StartSim starts `llmload sim` on a free loopback port and waits until it answers.
-func StartSim(ctx context.Context, llmload string, args ...string) (*Process, string, error) {
+// StartSim starts `llmload sim` on a free loopback port, behind prefix (taskset; nil for
+// none), and waits until it answers.
+func StartSim(ctx context.Context, prefix []string, llmload string, args ...string) (*Process, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := Start(ctx, llmload, append([]string{"sim", "--listen", addr}, args...)...)
+	name, full := prefixed(prefix, llmload, append([]string{"sim", "--listen", addr}, args...))
+	p, err := Start(ctx, name, full...)
 	if err != nil {
 		return nil, "", err
 	}

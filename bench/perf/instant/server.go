@@ -211,6 +211,37 @@ func (cn *conn) readRequest() (request, int, error) {
 	return req, 0, nil
 }
 
+// route is the reply format of an endpoint; false for a path the server does not answer.
+func route(path string) (wire, bool) {
+	switch path {
+	case "/api/generate":
+		return wire{ollama: true}, true
+	case "/api/chat":
+		return wire{ollama: true, chat: true}, true
+	case "/v1/chat/completions":
+		return wire{chat: true}, true
+	case "/v1/completions":
+		return wire{}, true
+	}
+	return wire{}, false
+}
+
+// shape reads what a request body asks for: a stream or not (Ollama streams by default,
+// OpenAI servers do not) and how many tokens.
+func (cfg Config) shape(w wire, body []byte) (stream bool, tokens int) {
+	stream, found := boolField(body, `"stream"`)
+	if !found {
+		stream = w.ollama
+	}
+	tokens = max(cfg.Tokens, 1)
+	if n, ok := intField(body, `"num_predict"`); ok && n > 0 {
+		tokens = n
+	} else if n, ok := intField(body, `"max_tokens"`); ok && n > 0 {
+		tokens = n
+	}
+	return stream, tokens
+}
+
 func trimEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	return bytes.TrimSuffix(b, []byte("\r"))
@@ -228,30 +259,12 @@ func (cn *conn) serve(req request) bool {
 		cn.plain(404, "404 page not found", req.keepAlive)
 		return true
 	}
-	var w wire
-	switch path {
-	case "/api/generate":
-		w = wire{ollama: true}
-	case "/api/chat":
-		w = wire{ollama: true, chat: true}
-	case "/v1/chat/completions":
-		w = wire{chat: true}
-	case "/v1/completions":
-		w = wire{}
-	default:
+	w, ok := route(path)
+	if !ok {
 		cn.plain(404, "404 page not found", req.keepAlive)
 		return true
 	}
-	stream, found := boolField(req.body, `"stream"`)
-	if !found {
-		stream = w.ollama // Ollama streams by default, OpenAI servers do not
-	}
-	tokens := cn.s.cfg.Tokens
-	if n, ok := intField(req.body, `"num_predict"`); ok && n > 0 {
-		tokens = n
-	} else if n, ok := intField(req.body, `"max_tokens"`); ok && n > 0 {
-		tokens = n
-	}
+	stream, tokens := cn.s.cfg.shape(w, req.body)
 	if !stream {
 		cn.out = w.whole(cn.out[:0], tokens)
 		cn.head(200, w.jsonType(), len(cn.out), req.keepAlive)

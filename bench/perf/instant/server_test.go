@@ -32,10 +32,27 @@ func start(t *testing.T, cfg Config) string {
 	return ln.Addr().String()
 }
 
+// startNetHTTP serves Handler on a loopback port.
+func startNetHTTP(t *testing.T, cfg Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: Handler(cfg)}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
 // TestReplies checks every endpoint, streamed and not, through llmload's own client: the
-// replies must read as complete, with the server's token counts.
+// replies must read as complete, with the server's token counts, from both servers.
 func TestReplies(t *testing.T) {
-	addr := start(t, Config{Tokens: 3})
+	t.Run("own", func(t *testing.T) { checkReplies(t, start(t, Config{Tokens: 3})) })
+	t.Run("net/http", func(t *testing.T) { checkReplies(t, startNetHTTP(t, Config{Tokens: 3})) })
+}
+
+func checkReplies(t *testing.T, addr string) {
 	for _, a := range api.APIs {
 		for _, stream := range []bool{false, true} {
 			c := api.NewClient("http://"+addr, 2)
