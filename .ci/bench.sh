@@ -16,4 +16,5 @@ mkdir -p bin
 $GO build -o bin/llmload ./cmd/llmload
 $GO build -o bin/instantserver ./bench/perf/instantserver
 $GO build -o bin/benchtable ./bench/perf/benchtable
-exec ./bin/benchtable -go "$GO" -ab "${AB:-}" -hey "${HEY:-}" ${BENCH_ONLY:+-only "$BENCH_ONLY"} "$@"
+$GO build -o bin/floorclient ./bench/perf/floorclient
+exec ./bin/benchtable -go "$GO" -floor bin/floorclient -ab "${AB:-}" -hey "${HEY:-}" ${BENCH_ONLY:+-only "$BENCH_ONLY"} "$@"

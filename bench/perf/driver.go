@@ -40,6 +40,7 @@ type Driver struct {
 	Go       string // the go command
 	LLMLoad  string // the llmload binary
 	Instant  string // the instantserver binary
+	Floor    string // the floorclient binary; empty skips it
 	AB, Hey  string // the other tools; empty skips their comparisons
 	Dir      string // scratch files
 	N        int    // requests per tool per round against the instant server
@@ -387,6 +388,20 @@ func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string
 			return nil
 		}
 	}
+	if d.Floor != "" && cmp.judge {
+		tools = append(tools, "Go floor")
+		runTool["Go floor"] = func(tr *toolRound) error {
+			out, cpu, _, err := runOn(ctx, cmp.at.client, d.Floor, "-url", endpoint, "-body", body, "-c", strconv.Itoa(c), "-n", strconv.Itoa(n))
+			if err != nil {
+				return err
+			}
+			if tr.rate["Go floor"], err = ParseFloor(out); err != nil {
+				return err
+			}
+			tr.cpu["Go floor"] = cpu / time.Duration(n)
+			return nil
+		}
+	}
 	var rounds []toolRound
 	for r := range d.Rounds {
 		tr := toolRound{rate: map[string]float64{}, cpu: map[string]time.Duration{}}
@@ -428,12 +443,22 @@ func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string
 		}
 		d.add(f)
 	}
+	if _, ok := rounds[0].rate["Go floor"]; ok && d.AB != "" {
+		ratio := med(func(r toolRound) float64 { return r.rate["Go floor"] / r.rate["ab -k"] })
+		d.add(Figure{
+			Name:   fmt.Sprintf("req/s of the Go floor (one epoll loop, no timing or parsing) vs ab -k (%s)", where),
+			Target: "reported",
+			Measured: fmt.Sprintf("%.2f× (Go floor %s, ab -k %s req/s; median of %d)", ratio, si(rate("Go floor")), si(rate("ab -k")),
+				len(rounds)),
+			Values: map[string]float64{"ratio": ratio, "floor_req_per_s": rate("Go floor"), "other_req_per_s": rate("ab -k")},
+		})
+	}
 	var parts []string
 	values := map[string]float64{}
 	for _, tool := range tools {
 		us := med(func(r toolRound) float64 { return float64(r.cpu[tool]) / 1e3 })
 		parts = append(parts, fmt.Sprintf("%s %.1f", tool, us))
-		values[strings.ReplaceAll(tool, " -k", "")+"_cpu_us"] = us
+		values[strings.ReplaceAll(strings.ReplaceAll(strings.ToLower(tool), " -k", ""), " ", "_")+"_cpu_us"] = us
 	}
 	if lastStage != nil {
 		parts = append(parts, fmt.Sprintf("(llmload at %.0f%% of a core)", lastStage.Client.CPUPct))
@@ -456,7 +481,7 @@ func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string
 
 func formatRates(m map[string]float64) string {
 	var parts []string
-	for _, tool := range []string{"llmload", "ab -k", "hey"} {
+	for _, tool := range []string{"llmload", "ab -k", "hey", "Go floor"} {
 		if v, ok := m[tool]; ok {
 			parts = append(parts, fmt.Sprintf("%s %s", tool, si(v)))
 		}

@@ -37,6 +37,12 @@ func TestParseTools(t *testing.T) {
 	if _, err := ParseHey(heyOutput + "  [503]\t4 responses\n"); err == nil {
 		t.Error("hey 503s not reported")
 	}
+	if r, err := ParseFloor("200000 requests in 1.005 s: 199041.3 req/s\n"); err != nil || r != 199041.3 {
+		t.Errorf("floorclient: %v %v", r, err)
+	}
+	if _, err := ParseFloor("floorclient: read: connection reset by peer\n"); err == nil {
+		t.Error("floorclient: an error line read as a rate")
+	}
 	if _, err := ParseHey(heyOutput + "Error distribution:\n  [4]\tdial tcp: connection refused\n"); err == nil {
 		t.Error("hey errors not reported")
 	}

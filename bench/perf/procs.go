@@ -238,7 +238,18 @@ var (
 	heyRate     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 	heyStatus   = regexp.MustCompile(`\[(\d+)\]\s+(\d+) responses`)
 	heyErrorSec = regexp.MustCompile(`Error distribution:`)
+	floorRate   = regexp.MustCompile(`(?m)^\d+ requests in [0-9.]+ s: ([0-9.]+) req/s$`)
 )
+
+// ParseFloor reads floorclient's one line: requests per second. floorclient stops at the first
+// failed request, with a non-zero exit, so a line is a run without failures.
+func ParseFloor(out string) (float64, error) {
+	m := floorRate.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("floorclient: no rate in its output: %s", tail(out, 300))
+	}
+	return strconv.ParseFloat(m[1], 64)
+}
 
 // ParseAB reads `ab` output: requests per second, and an error when any request failed.
 func ParseAB(out string) (float64, error) {

@@ -23,6 +23,7 @@ func main() {
 	flag.StringVar(&d.Go, "go", "go", "the go command, for the Go benchmarks")
 	flag.StringVar(&d.LLMLoad, "llmload", "bin/llmload", "the llmload binary")
 	flag.StringVar(&d.Instant, "instant", "bin/instantserver", "the instantserver binary")
+	flag.StringVar(&d.Floor, "floor", "", "the floorclient binary; empty skips it")
 	flag.StringVar(&d.AB, "ab", "", "ab (apache2-utils); empty skips it")
 	flag.StringVar(&d.Hey, "hey", "", "hey; empty skips it")
 	flag.StringVar(&out, "out", "bin/bench", "directory for scratch files and the tracked figures")
