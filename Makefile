@@ -58,7 +58,7 @@ e2e:
 bench:
 	GO=$(GO) bash .ci/bench.sh
 
-# llmload, ab -k and hey side by side against the same instant server and the simulator.
+# llmload, ab -k and hey side by side against the same servers (see README, "What the client costs").
 bench-compare:
 	GO=$(GO) bash .ci/bench-compare.sh
 
