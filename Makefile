@@ -7,7 +7,7 @@ PKGS      := ./...
 DEMO_DIR  ?= demo
 GOFLAGS_TEST ?= -race -count=1
 
-.PHONY: all build test browser lint fmt demo bench bench-compare e2e clean
+.PHONY: all build test browser lint fmt demo bench bench-compare profile e2e clean
 
 all: build
 
@@ -61,6 +61,10 @@ bench:
 # llmload, ab -k and hey side by side against the same servers (see README, "What the client costs").
 bench-compare:
 	GO=$(GO) bash .ci/bench-compare.sh
+
+# Where llmload's CPU goes per request (perf record, kernel included), against the instant server.
+profile:
+	GO=$(GO) bash .ci/profile.sh
 
 clean:
 	rm -rf bin $(DEMO_DIR)

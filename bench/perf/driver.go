@@ -360,45 +360,31 @@ func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string
 		tr.rate["llmload"], tr.cpu["llmload"] = st.Throughput.RequestsPerS, cpu/time.Duration(n)
 		return nil
 	}
-	if d.AB != "" {
-		tools = append(tools, "ab -k")
-		runTool["ab -k"] = func(tr *toolRound) error {
-			out, cpu, _, err := runOn(ctx, cmp.at.client, d.AB, "-k", "-l", "-q", "-s", "60", "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-p", body, "-T", "application/json", endpoint)
-			if err != nil {
-				return err
-			}
-			if tr.rate["ab -k"], err = ParseAB(out); err != nil {
-				return err
-			}
-			tr.cpu["ab -k"] = cpu / time.Duration(n)
-			return nil
-		}
+	// The other tools: each prints its rate, which parse reads (and fails on any failed request).
+	others := []struct {
+		name, bin string
+		args      []string
+		parse     func(string) (float64, error)
+		use       bool
+	}{
+		{"ab -k", d.AB, []string{"-k", "-l", "-q", "-s", "60", "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-p", body, "-T", "application/json", endpoint}, ParseAB, true},
+		{"hey", d.Hey, []string{"-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-t", "60", "-m", "POST", "-T", "application/json", "-D", body, endpoint}, ParseHey, true},
+		{"Go floor", d.Floor, []string{"-url", endpoint, "-body", body, "-c", strconv.Itoa(c), "-n", strconv.Itoa(n)}, ParseFloor, cmp.judge},
 	}
-	if d.Hey != "" {
-		tools = append(tools, "hey")
-		runTool["hey"] = func(tr *toolRound) error {
-			out, cpu, _, err := runOn(ctx, cmp.at.client, d.Hey, "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-t", "60", "-m", "POST", "-T", "application/json", "-D", body, endpoint)
-			if err != nil {
-				return err
-			}
-			if tr.rate["hey"], err = ParseHey(out); err != nil {
-				return err
-			}
-			tr.cpu["hey"] = cpu / time.Duration(n)
-			return nil
+	for _, o := range others {
+		if o.bin == "" || !o.use {
+			continue
 		}
-	}
-	if d.Floor != "" && cmp.judge {
-		tools = append(tools, "Go floor")
-		runTool["Go floor"] = func(tr *toolRound) error {
-			out, cpu, _, err := runOn(ctx, cmp.at.client, d.Floor, "-url", endpoint, "-body", body, "-c", strconv.Itoa(c), "-n", strconv.Itoa(n))
+		tools = append(tools, o.name)
+		runTool[o.name] = func(tr *toolRound) error {
+			out, cpu, _, err := runOn(ctx, cmp.at.client, o.bin, o.args...)
 			if err != nil {
 				return err
 			}
-			if tr.rate["Go floor"], err = ParseFloor(out); err != nil {
+			if tr.rate[o.name], err = o.parse(out); err != nil {
 				return err
 			}
-			tr.cpu["Go floor"] = cpu / time.Duration(n)
+			tr.cpu[o.name] = cpu / time.Duration(n)
 			return nil
 		}
 	}
