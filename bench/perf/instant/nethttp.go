@@ -1,6 +1,7 @@
 package instant
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strconv"
@@ -16,13 +17,19 @@ import (
 // layer, against Server how much the client can do at most.
 func Handler(cfg Config) http.Handler {
 	h := &handler{cfg: cfg}
-	h.bufs.New = func() any { return new([]byte) }
+	h.scratch.New = func() any { return new(scratch) }
 	return h
 }
 
 type handler struct {
-	cfg  Config
-	bufs sync.Pool // *[]byte: request bodies and replies
+	cfg     Config
+	scratch sync.Pool // *scratch
+}
+
+// scratch is one request's buffers, reused from request to request.
+type scratch struct {
+	body bytes.Buffer
+	out  []byte
 }
 
 func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -36,22 +43,19 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.NotFound(rw, r)
 		return
 	}
-	bp := h.bufs.Get().(*[]byte)
-	defer h.bufs.Put(bp)
-	body, err := readAll((*bp)[:0], http.MaxBytesReader(rw, r.Body, maxBody))
-	*bp = body
-	if err != nil {
+	sc := h.scratch.Get().(*scratch)
+	defer h.scratch.Put(sc)
+	sc.body.Reset()
+	if _, err := sc.body.ReadFrom(http.MaxBytesReader(rw, r.Body, maxBody)); err != nil {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
 	}
-	stream, tokens := h.cfg.shape(w, body)
-	out := body[len(body):]
+	stream, tokens := h.cfg.shape(w, sc.body.Bytes())
 	if !stream {
-		out = w.whole(out, tokens)
+		sc.out = w.whole(sc.out[:0], tokens)
 		rw.Header().Set("Content-Type", w.jsonType())
-		rw.Header().Set("Content-Length", strconv.Itoa(len(out)))
-		_, _ = rw.Write(out)
-		*bp = out
+		rw.Header().Set("Content-Length", strconv.Itoa(len(sc.out)))
+		_, _ = rw.Write(sc.out)
 		return
 	}
 	rw.Header().Set("Content-Type", w.streamType())
@@ -69,28 +73,10 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if d := h.cfg.Delay; d > 0 {
 			time.Sleep(d)
 		}
-		if out = w.chunk(out[:0]); !send(out) {
+		if sc.out = w.chunk(sc.out[:0]); !send(sc.out) {
 			return
 		}
 	}
-	out = w.final(out[:0], tokens)
-	send(out)
-	*bp = out
-}
-
-// readAll appends what r holds to b.
-func readAll(b []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
+	sc.out = w.final(sc.out[:0], tokens)
+	send(sc.out)
 }

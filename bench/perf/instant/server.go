@@ -41,7 +41,6 @@ type Server struct {
 
 // NewServer returns a server with the given replies.
 func NewServer(cfg Config) *Server {
-	cfg.Tokens = max(cfg.Tokens, 1)
 	return &Server{cfg: cfg, conns: map[net.Conn]struct{}{}}
 }
 
