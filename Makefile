@@ -64,7 +64,7 @@ bench-compare:
 
 # Where llmload's CPU goes per request (perf record, kernel included), against the instant server.
 profile:
-	GO=$(GO) bash .ci/profile.sh
+	GO=$(GO) PROFILE_CLIENT=$(PROFILE_CLIENT) bash .ci/profile.sh
 
 clean:
 	rm -rf bin $(DEMO_DIR)
