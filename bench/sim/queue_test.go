@@ -130,7 +130,9 @@ func TestTwoModelsRunInParallel(t *testing.T) {
 func TestQueueFullOnlyWhileLoading(t *testing.T) {
 	t.Parallel()
 	p := testProfile("m")
-	p.LoadTime = 5 * time.Second // 500 ms at Speed 10: time to fill the queue
+	// 3 s at Speed 10: time to fill the queue. 500 ms was not always enough under -race on two
+	// busy cores: the 9 requests then all came after the load, and none was refused.
+	p.LoadTime = 30 * time.Second
 	srv, ts := startServer(t, Config{NumParallel: 1, MaxQueue: 2, Speed: 10, Models: []Profile{p}})
 	ctx := context.Background()
 	body := generate("m", map[string]any{"options": map[string]any{"num_predict": 2}})
