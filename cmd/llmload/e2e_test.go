@@ -83,6 +83,16 @@ type e2eSuite struct {
 	home   string // HOME for every server and client (Ollama writes a key pair there)
 	ctx    context.Context
 	np1    *serve.Server
+	// missed: the timing bounds the last attempt still missed, by subtest, repeated after
+	// the servers' log tails so that the end of a CI log says what failed.
+	missed []string
+}
+
+// miss fails t with a timing bound its last attempt missed.
+func (e *e2eSuite) miss(t *testing.T, msg string) {
+	t.Helper()
+	t.Error(msg)
+	e.missed = append(e.missed, t.Name()+": "+msg)
 }
 
 func TestE2EOllama(t *testing.T) {
@@ -113,6 +123,22 @@ func TestE2EOllama(t *testing.T) {
 		home:   filepath.Join(work, "home"),
 		ctx:    ctx,
 	}
+	var failed []string
+	// Registered before any server's cleanup, so it runs after them all: last in the log.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		if len(failed) == 0 {
+			t.Log("e2e summary: the suite's set-up failed, before any subtest (its message is above the server log)")
+			return
+		}
+		missed := "no timing bound missed: the failure is a correctness check, in the subtest's own log above"
+		if len(e.missed) > 0 {
+			missed = "timing bounds missed on the last attempt:\n  " + strings.Join(e.missed, "\n  ")
+		}
+		t.Logf("e2e summary: failed %s; %s", strings.Join(failed, ", "), missed)
+	})
 	for _, d := range []string{e.models, e.home} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -131,10 +157,19 @@ func TestE2EOllama(t *testing.T) {
 	}
 	t.Logf("ollama create: %d models in %.1f s", len(e2eModels), time.Since(start).Seconds())
 
-	t.Run("Protocols", e.testProtocols)
-	t.Run("Queueing", e.testQueueing)
-	t.Run("AgreesWithServerAndAb", e.testAgreement)
-	t.Run("ManagedSweep", e.testSweep)
+	for _, st := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"Protocols", e.testProtocols},
+		{"Queueing", e.testQueueing},
+		{"AgreesWithServerAndAb", e.testAgreement},
+		{"ManagedSweep", e.testSweep},
+	} {
+		if !t.Run(st.name, st.f) {
+			failed = append(failed, st.name)
+		}
+	}
 }
 
 // env is the environment for servers and clients: the caller's, without any OLLAMA_*
@@ -202,11 +237,23 @@ func (e *e2eSuite) startServer(t, owner *testing.T, np int) *serve.Server {
 		unwatch()
 		s.Stop()
 		if owner.Failed() {
-			owner.Logf("NUM_PARALLEL=%d server log (%s) ends:\n%s", np, logPath, s.LogTail(30))
+			owner.Logf("NUM_PARALLEL=%d server log (%s) ends, without its [GIN] access lines:\n%s", np, logPath, withoutAccessLines(s.LogTail(1000), 30))
 		}
 	})
 	t.Logf("ollama serve at %s, NUM_PARALLEL=%d, pid %d", s.URL, np, s.PID)
 	return s
+}
+
+// withoutAccessLines keeps the last n lines of an Ollama log that are not [GIN] access lines
+// (one per request: they would push the runner's own lines out of a short tail).
+func withoutAccessLines(log string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "[GIN]") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep[max(0, len(keep)-n):], "\n")
 }
 
 // create runs `ollama create NAME -f DIR/Modelfile` against a server.
@@ -369,7 +416,7 @@ func (e *e2eSuite) testQueueing(t *testing.T) {
 		}
 		if attempt == attempts {
 			for _, m := range missed {
-				t.Error(m)
+				e.miss(t, m)
 			}
 			break
 		}
@@ -462,22 +509,24 @@ func (q queueing) check(t *testing.T, attempt int) (missed []string) {
 	// NUM_PARALLEL=2 against NUM_PARALLEL=1, both at c=2: no wait, a shared batch.
 	qw2 := b2.Decomposition.QueueWait
 	ttftRatio := b2.LatencyMs["ttft"].P50 / a2.LatencyMs["ttft"].P50
-	dec1, dec2 := decodeMedian(q.rec1, 1), decodeMedian(q.rec2, 1)
-	decodeRatio := dec2 / dec1
 	gain := b2.Throughput.OutputTokensPerS / a2.Throughput.OutputTokensPerS
-	t.Logf("#%d NP=2 vs NP=1 at c=2: mean queue wait %.1f vs %.0f ms (×%.3f, want ≤ 0.1) · TTFT p50 %.0f vs %.0f ms (×%.3f, want ≤ 0.25) · per-request decode median %.1f vs %.1f tok/s (×%.3f, want < 1; stage means ×%.3f) · total throughput NP2/NP1 ×%.2f (want > 1.15)",
-		attempt, qw2, qw1, qw2/qw1, b2.LatencyMs["ttft"].P50, a2.LatencyMs["ttft"].P50, ttftRatio,
-		dec2, dec1, decodeRatio, b2.Throughput.DecodeTokensPerS/a2.Throughput.DecodeTokensPerS, gain)
+	// Per-request decode, each server against its own c=1 stage: two server processes decode
+	// the same request at rates up to ~10% apart (measured: 38.9 and 43.1 tok/s alone), more
+	// than batching costs a request with one runner thread, so only a ratio within one server
+	// shows the drop. NUM_PARALLEL=1 serves one request at a time (its ratio stays near 1);
+	// NUM_PARALLEL=2 puts two in each batch step (its ratio falls, ×0.85–0.90 measured).
+	drop1 := decodeMedian(q.rec1, 1) / decodeMedian(q.rec1, 0)
+	drop2 := decodeMedian(q.rec2, 1) / decodeMedian(q.rec2, 0)
+	t.Logf("#%d NP=2 vs NP=1 at c=2: mean queue wait %.1f vs %.0f ms (×%.3f, want ≤ 0.1) · TTFT p50 %.0f vs %.0f ms (×%.3f, want ≤ 0.25) · per-request decode median c=2/c=1 ×%.3f vs ×%.3f (want NP=2's < 1 and below NP=1's) · total throughput NP2/NP1 ×%.2f (want > 1.15)",
+		attempt, qw2, qw1, qw2/qw1, b2.LatencyMs["ttft"].P50, a2.LatencyMs["ttft"].P50, ttftRatio, drop2, drop1, gain)
 	if qw2 > 0.1*qw1 {
 		miss("NUM_PARALLEL=2, c=2: mean queue wait %.1f ms is not near zero (NUM_PARALLEL=1: %.0f ms)", qw2, qw1)
 	}
 	if ttftRatio > 0.25 {
 		miss("NUM_PARALLEL=2, c=2: TTFT p50 %.0f ms is ×%.2f NUM_PARALLEL=1's %.0f ms, want ≤ 0.25", b2.LatencyMs["ttft"].P50, ttftRatio, a2.LatencyMs["ttft"].P50)
 	}
-	// With one runner thread a step for two sequences costs only a little more than for one
-	// (×0.90–0.96 per request measured on 2 cores), so the bound is only "drops".
-	if decodeRatio >= 1 {
-		miss("NUM_PARALLEL=2, c=2: per-request decode (median %.1f tok/s) did not drop below NUM_PARALLEL=1's %.1f (two requests share each batch step)", dec2, dec1)
+	if !(drop2 < 1 && drop2 < drop1) {
+		miss("NUM_PARALLEL=2: per-request decode median at c=2 is ×%.3f its c=1 value (NUM_PARALLEL=1: ×%.3f), want below 1 and below NUM_PARALLEL=1's (two requests share each batch step)", drop2, drop1)
 	}
 	if gain <= 1.15 {
 		miss("NUM_PARALLEL=2, c=2: total throughput %.1f tok/s is ×%.2f NUM_PARALLEL=1's %.1f, want > 1.15 (a SIMD build gains from batching)",
@@ -528,7 +577,7 @@ func (e *e2eSuite) testAgreement(t *testing.T) {
 		}
 		msg := fmt.Sprintf("llmload's mean E2E %.1f ms and ab's mean %.0f ms differ by %+.1f%%, want within 10%%", mean, abc.meanMs, 100*diff)
 		if attempt == attempts {
-			t.Error(msg)
+			e.miss(t, msg)
 			break
 		}
 		t.Logf("attempt %d: %s; measuring again", attempt, msg)
