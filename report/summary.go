@@ -29,6 +29,9 @@ func WriteSummary(w io.Writer, run *bench.Run) error {
 		}
 		ew.printf("\n")
 	}
+	if models := namedModels(run.Plan); len(models) > 0 {
+		ew.printf("Model%s: %s\n", plural(len(models)), strings.Join(models, ", "))
+	}
 	if run.Warmup != nil {
 		ew.printf("Warm-up: %d requests, %d ok in %.2f s", run.Warmup.Requests, run.Warmup.OK, run.Warmup.WallS)
 		if run.Warmup.LoadMs > 0 {
@@ -277,4 +280,19 @@ func unreachable(run *bench.Run) bool {
 		total += st.Requests.Total
 	}
 	return total > 0
+}
+
+// namedModels lists the models a plan names; a template whose model comes from its --body file
+// names none.
+func namedModels(p *bench.Plan) []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range p.Models() {
+		if m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -316,6 +316,28 @@ func TestRunOnSimulatorShowsQueueing(t *testing.T) {
 	}
 }
 
+// `--sim` alone, as the README's quick tour and run --help write it: the simulator's first
+// preset is the model.
+func TestSimNeedsNoModelFlag(t *testing.T) {
+	dir := t.TempDir()
+	r := llmload(t, dir, "run", "--sim", "--sim-speed", "8", "-n", "2", "--max-tokens", "8", "-o", "out.json", "-q")
+	if r.code != 0 {
+		t.Fatalf("run --sim without -m: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	run := readResults(t, filepath.Join(dir, "out.json")).Runs[0]
+	if got := run.Plan.Models(); len(got) != 1 || got[0] != "llama3.2:1b" || run.Stages[0].Requests.OK != 2 {
+		t.Errorf("models %q, requests %+v; want llama3.2:1b, 2 ok", got, run.Stages[0].Requests)
+	}
+	if !strings.Contains(r.stdout, "Model: llama3.2:1b") {
+		t.Errorf("summary does not name the model:\n%s", r.stdout)
+	}
+	// Without --sim a model is still required, and the error says which flag.
+	r = llmload(t, dir, "run", "--url", "http://127.0.0.1:1", "-n", "1")
+	if r.code != 2 || !strings.Contains(r.stderr, "-m/--model") {
+		t.Errorf("run without -m against a real server: exit %d, stderr %q; want 2 naming -m/--model", r.code, r.stderr)
+	}
+}
+
 func TestHelpShowsExamplesAndMetrics(t *testing.T) {
 	r := llmload(t, t.TempDir(), "run", "--help")
 	for _, want := range []string{"-c 1,10", "--rate 2 --arrival poisson", "TTFT", "Queue wait", "--max-error-rate"} {

@@ -22,6 +22,7 @@ import (
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/serve"
+	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/gpu"
 	"github.com/llmload/llmload/report"
 )
@@ -291,6 +292,10 @@ func (o *runOptions) mix() ([]*bench.Template, error) {
 		return nil, usageErrorf("--synthetic-words must not be negative")
 	}
 	models := o.models
+	if len(models) == 0 && o.bodyFile == "" && o.sim.enabled {
+		// The simulator serves any name; without one, its first preset (as `llmload sim`).
+		models = []string{sim.Presets()[0].Name}
+	}
 	if len(models) == 0 {
 		if o.bodyFile == "" {
 			return nil, usageErrorf("no model: give -m/--model (or --body with a \"model\" field, or --plan)")

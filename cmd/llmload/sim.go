@@ -27,7 +27,7 @@ type simFlags struct {
 }
 
 func (f *simFlags) register(fs *pflag.FlagSet) {
-	fs.BoolVar(&f.enabled, "sim", false, "run against a simulated Ollama inside llmload (no server or GPU needed)")
+	fs.BoolVar(&f.enabled, "sim", false, "run against a simulated Ollama inside llmload (no server or GPU needed; the model defaults to "+sim.Presets()[0].Name+")")
 	fs.IntVar(&f.numParallel, "sim-num-parallel", 1, "--sim: OLLAMA_NUM_PARALLEL of the simulated server")
 	fs.Float64Var(&f.speed, "sim-speed", 1, "--sim: run the simulated models this many times faster than real time")
 	fs.StringVar(&f.profileFile, "sim-profile", "", "--sim: YAML file of model profiles (cost model, memory) for the simulator")
