@@ -30,8 +30,10 @@ const (
 	// MetricResidual is total − load − prompt_eval − eval before calibration. Its histogram is
 	// stored so that queue wait can be recomputed against another baseline.
 	MetricResidual = "residual"
-	// metricTokenWaitRaw is TTFT − load − prompt_eval before the baseline is subtracted.
-	metricTokenWaitRaw = "first_token_wait_raw"
+	// MetricFirstTokenWaitRaw is TTFT − load − prompt_eval before the baseline is subtracted.
+	// Like the residual's, its histogram is stored so that first_token_wait can be recomputed
+	// (report --merge) against another baseline.
+	MetricFirstTokenWaitRaw = "first_token_wait_raw"
 )
 
 // Indexes of a stage's histograms, and their names.
@@ -47,7 +49,7 @@ const (
 	numHists
 )
 
-var histNames = [numHists]string{MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT, MetricSendLag, MetricResidual, metricTokenWaitRaw}
+var histNames = [numHists]string{MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT, MetricSendLag, MetricResidual, MetricFirstTokenWaitRaw}
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
@@ -311,7 +313,7 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 	}
 	for i, h := range m.hists {
 		k := histNames[i]
-		if h.TotalCount() == 0 || k == metricTokenWaitRaw {
+		if h.TotalCount() == 0 {
 			continue
 		}
 		if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {

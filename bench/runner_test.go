@@ -161,6 +161,13 @@ func TestQueueWaitAtOneSlot(t *testing.T) {
 	if _, ok := par.LatencyMs[MetricQueueWait]; !ok {
 		t.Error("no queue_wait summary")
 	}
+	// The raw first-token wait is kept as a histogram (report --merge recomputes from it) and
+	// the summary is it less the baseline.
+	if raw, err := DecodeHistogram(par.Histograms[MetricFirstTokenWaitRaw]); err != nil {
+		t.Errorf("first_token_wait_raw histogram: %v", err)
+	} else if got, want := par.LatencyMs[MetricFirstTokenWait], SummarizeHistogram(raw).Shift(run.Baseline.ResidualMs); got != want || got.N != 10 {
+		t.Errorf("first_token_wait = %+v, want %+v (raw histogram less the baseline), n 10", got, want)
+	}
 	if par.Speedup > 1.3 {
 		t.Errorf("speed-up with one slot = %.2f, want about 1", par.Speedup)
 	}

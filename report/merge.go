@@ -385,7 +385,13 @@ func mergeStage(sts []*bench.StageResult, sources []string, baseline *bench.Base
 			return nil, nil, fmt.Errorf("stage %s: encode merged histogram %s: %w", first.Name, k, err)
 		}
 		out.Histograms[k] = string(b)
-		if k != bench.MetricResidual || hasLatency(sts, bench.MetricResidual) {
+		switch {
+		case k == bench.MetricFirstTokenWaitRaw:
+			// Kept only to be shifted by the baseline, as the engine does.
+			if baseline != nil {
+				out.LatencyMs[bench.MetricFirstTokenWait] = bench.SummarizeHistogram(acc).Shift(baseline.ResidualMs)
+			}
+		case k != bench.MetricResidual || hasLatency(sts, bench.MetricResidual):
 			out.LatencyMs[k] = bench.SummarizeHistogram(acc)
 		}
 		if k == bench.MetricResidual && baseline != nil {

@@ -126,6 +126,41 @@ func TestMergeRefusesDifferentPlans(t *testing.T) {
 	}
 }
 
+// Files that keep the raw first-token wait (TTFT − load − prompt_eval) as a histogram have
+// their first_token_wait merged exactly: the union, less the merged baseline, as the engine
+// computes it.
+func TestMergeRecomputesFirstTokenWait(t *testing.T) {
+	file := func(host string, from, to int) *bench.File {
+		st := hostStage(t, from, to, 100)
+		// The raw wait: the same values as E2E, so the expected union is hostStage(1, 300)'s.
+		st.Histograms[bench.MetricFirstTokenWaitRaw] = st.Histograms[bench.MetricE2E]
+		return &bench.File{Schema: bench.Schema, Runs: []*bench.Run{{
+			Labels:   map[string]string{"num_parallel": "4"},
+			Host:     bench.Host{Hostname: host},
+			Baseline: &bench.Baseline{ResidualMs: 20, Samples: 10},
+			Stages:   []*bench.StageResult{st},
+		}}}
+	}
+	merged, notes, err := Merge([]*bench.File{file("a", 1, 100), file("b", 101, 300)}, []string{"a.json", "b.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := merged.Runs[0].Stages[0]
+	want := hostStage(t, 1, 300, 0).LatencyMs[bench.MetricE2E].Shift(20)
+	if got, ok := st.LatencyMs[bench.MetricFirstTokenWait]; !ok || got != want {
+		t.Errorf("merged first_token_wait = %+v (present %v), want %+v", got, ok, want)
+	}
+	if _, ok := st.LatencyMs[bench.MetricFirstTokenWaitRaw]; ok {
+		t.Error("the raw first-token wait is shown as a latency of its own")
+	}
+	if strings.Contains(strings.Join(notes, "\n"), "Not merged") {
+		t.Errorf("notes say something was not merged: %q", notes)
+	}
+	if _, err := bench.DecodeHistogram(st.Histograms[bench.MetricFirstTokenWaitRaw]); err != nil {
+		t.Errorf("merged raw histogram not kept (a merged file must merge again): %v", err)
+	}
+}
+
 func TestMergeFixtures(t *testing.T) {
 	paths, names := readFixtures(t, "merge-host-a.json", "merge-host-b.json")
 	files, err := ReadFiles(paths)
