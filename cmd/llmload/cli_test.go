@@ -320,7 +320,7 @@ func TestRunOnSimulatorShowsQueueing(t *testing.T) {
 // preset is the model.
 func TestSimNeedsNoModelFlag(t *testing.T) {
 	dir := t.TempDir()
-	r := llmload(t, dir, "run", "--sim", "--sim-speed", "8", "-n", "2", "--max-tokens", "8", "-o", "out.json", "-q")
+	r := llmload(t, dir, "run", "--sim", "--sim-speed", "50", "-n", "2", "--max-tokens", "8", "-o", "out.json", "-q")
 	if r.code != 0 {
 		t.Fatalf("run --sim without -m: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -330,6 +330,11 @@ func TestSimNeedsNoModelFlag(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "Model: llama3.2:1b") {
 		t.Errorf("summary does not name the model:\n%s", r.stdout)
+	}
+	// At speed 50 a decode step is 80 µs, under twice any timer's granularity (a timer asked
+	// for 50 µs waits at least that): the results and the summary carry the caveat.
+	if len(run.Notes) != 1 || !strings.Contains(run.Notes[0], "80µs (llama3.2:1b at speed 50)") || !strings.Contains(r.stdout, "note: simulator: a decode step") {
+		t.Errorf("notes %q; summary:\n%s", run.Notes, r.stdout)
 	}
 	// Without --sim a model is still required, and the error says which flag.
 	r = llmload(t, dir, "run", "--url", "http://127.0.0.1:1", "-n", "1")

@@ -472,13 +472,15 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 	simulated := false
 	var serverInProcess bool
 	var gpuSource func() gpu.SimReading
+	var simNote string
 	if o.sim.enabled {
-		srv, err := o.sim.start(ctx, plan)
+		srv, note, err := o.sim.start(ctx, plan)
 		if err != nil {
 			return err
 		}
 		defer srv.Stop()
-		target, simulated, serverInProcess, gpuSource = srv.URL, true, true, srv.GPU
+		// The caveat goes into the results, and so into the summary and the report.
+		target, simulated, serverInProcess, gpuSource, simNote = srv.URL, true, true, srv.GPU, note
 	}
 
 	var recordsFile *os.File
@@ -555,6 +557,9 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		}
 		run.Target = bench.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
 		run.Host = hostInfo()
+		if simNote != "" {
+			run.Notes = append(run.Notes, simNote)
+		}
 		describeServer(context.WithoutCancel(ctx), client, run)
 		gpus.Finish(run)
 		file.Runs = append(file.Runs, run)

@@ -36,17 +36,18 @@ func (f *simFlags) register(fs *pflag.FlagSet) {
 }
 
 // start builds a simulator that serves every model of the plan (unknown names get the
-// llama3.2:1b profile under their own name) and serves it on a free loopback port.
-func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (*serve.Instance, error) {
+// llama3.2:1b profile under their own name) and serves it on a free loopback port. note is
+// the caveat of sim.StepNote for this machine, or "".
+func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (inst *serve.Instance, note string, err error) {
 	cfg, err := f.config(plan)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	inst, err := (&serve.SimLauncher{Config: cfg}).Launch(ctx, cfg.NumParallel)
+	inst, err = (&serve.SimLauncher{Config: cfg}).Launch(ctx, cfg.NumParallel)
 	if err != nil {
-		return nil, fmt.Errorf("simulator: %w", err)
+		return nil, "", fmt.Errorf("simulator: %w", err)
 	}
-	return inst, nil
+	return inst, sim.StepNote(cfg, sim.TimerGranularity()), nil
 }
 
 // config is the simulator configuration the --sim flags describe, serving the plan's models.
@@ -175,6 +176,10 @@ flags. 'llmload sim serve' accepts the argument 'ollama serve' takes, so it can 
 Faults (--fault KIND[=ARG]:RATE, or per request with the X-Llmload-Fault header): status=CODE,
 midstream-error, cut, garbage, slow-first-byte=DUR, stall=DUR, reset.
 
+--speed divides every duration. A decode step has to be longer than the machine's timers are
+coarse (tens of µs on most Linux hosts, about 1 ms in some VMs): below twice that, tokens leave
+in bursts and only means stay right. llmload measures it at start and says so when it happens.
+
 Everything it reports is labelled simulated (version ` + sim.Version + `).`,
 		Example: simExamples,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -273,6 +278,9 @@ func runSim(cmd *cobra.Command, s *streams, o *simOptions) error {
 	}
 	fmt.Fprintf(s.err, "llmload sim: simulated Ollama %s on http://%s, NUM_PARALLEL=%d, speed x%g, models: %s (Ctrl-C stops)\n",
 		sim.Version, cfg.Addr, max(cfg.NumParallel, 1), cfg.Speed, strings.Join(names, ", "))
+	if note := sim.StepNote(cfg, sim.TimerGranularity()); note != "" {
+		fmt.Fprintf(s.err, "llmload sim: note: %s\n", strings.TrimPrefix(note, "simulator: "))
+	}
 	start := time.Now()
 	if err := srv.ListenAndServe(ctx, cfg.Addr); err != nil {
 		return fmt.Errorf("llmload sim: %w", err)

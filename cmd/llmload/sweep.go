@@ -16,6 +16,7 @@ import (
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/serve"
+	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/report"
 )
 
@@ -137,12 +138,14 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 	out := newSweepOutput(o.output)
 
 	var launcher serve.Launcher
+	var simNote string
 	if o.sim.enabled {
 		cfg, err := o.sim.config(plan)
 		if err != nil {
 			return err
 		}
 		launcher = &serve.SimLauncher{Config: cfg}
+		simNote = sim.StepNote(cfg, sim.TimerGranularity()) // into every run's notes
 	} else {
 		bin := o.ollama
 		if bin == "" {
@@ -218,6 +221,9 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		},
 		OnRun: func(run *bench.Run) error {
 			run.Host = hostInfo()
+			if simNote != "" {
+				run.Notes = append(run.Notes, simNote)
+			}
 			file.Runs = append(file.Runs, run)
 			return out.write(file, run)
 		},
