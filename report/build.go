@@ -938,15 +938,27 @@ func (b *builder) collectNotes() {
 				add(fmt.Sprintf("%s: %s", e.name, n))
 			}
 		}
+	}
+	// A note several runs carry (the simulator's timer caveat on every setting of a sweep) is
+	// written once, naming the runs.
+	var order []string
+	carriers := map[string][]string{}
+	for _, e := range b.es {
 		for _, n := range e.run.Notes {
-			if containsString(b.mergeNotes, n) {
+			if containsString(b.mergeNotes, n) || containsString(carriers[n], e.name) {
 				continue
 			}
-			if len(b.es) > 1 {
-				n = e.name + ": " + n
+			if carriers[n] == nil {
+				order = append(order, n)
 			}
-			add(n)
+			carriers[n] = append(carriers[n], e.name)
 		}
+	}
+	for _, n := range order {
+		if len(b.es) > 1 {
+			n = whichRuns(carriers[n], len(b.es)) + ": " + n
+		}
+		add(n)
 	}
 }
 

@@ -53,3 +53,40 @@ func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
 		t.Errorf("a body-only run prints a model line:\n%s", b.String())
 	}
 }
+
+// A note several runs carry is written once in a report's notes, naming the runs; a note of
+// one run names that run.
+func TestReportGroupsRunNotes(t *testing.T) {
+	paths, names := readFixtures(t, "run-np1.json", "run-np2.json", "run-np4.json")
+	files, err := ReadFiles(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, own := "the simulator's steps were short", "only the last run saw this"
+	for i, f := range files {
+		f.Runs[0].Notes = []string{shared}
+		if i == 2 {
+			f.Runs[0].Notes = append(f.Runs[0].Notes, own, shared) // a repeat within a run
+		}
+	}
+	var b strings.Builder
+	if err := Render(&b, files, Options{Format: FormatMarkdown, Sources: names}); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	if n := strings.Count(md, shared); n != 1 || !strings.Contains(md, "- all runs: "+shared) {
+		t.Errorf("shared note written %d times, want once for all runs:\n%s", n, md)
+	}
+	if !strings.Contains(md, "- num_parallel=4: "+own) {
+		t.Errorf("one run's note does not name its run:\n%s", md)
+	}
+	// Two of three: both named.
+	files[0].Runs[0].Notes = nil
+	b.Reset()
+	if err := Render(&b, files, Options{Format: FormatMarkdown, Sources: names}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "- num_parallel=2 and num_parallel=4: "+shared) {
+		t.Errorf("a note of two runs:\n%s", b.String())
+	}
+}
