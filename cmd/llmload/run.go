@@ -127,7 +127,8 @@ func (o *runOptions) register(f *pflag.FlagSet) {
 	f.IntVarP(&o.requests, "requests", "n", 0, "requests per stage (default 10 when no --duration)")
 	f.IntSliceVarP(&o.concurrency, "concurrency", "c", nil, "closed-loop workers; a list gives one stage each, e.g. 1,2,4,8 (default 1)")
 	f.DurationVarP(&o.duration, "duration", "d", 0, "length of each stage, e.g. 60s (requests in flight at the end are awaited)")
-	f.Float64SliceVar(&o.rates, "rate", nil, "open loop: requests per second; a list gives one stage each")
+	f.Float64SliceVar(&o.rates, "rate", nil, "open loop: arrival `rate`s in requests per second; a list gives one stage each, e.g. 2,4,8")
+	f.Lookup("rate").DefValue = "" // no "(default [])" in --help: closed loop is the default
 	f.StringVar(&o.arrival, "arrival", "constant", "open-loop arrivals: constant or poisson (seeded)")
 	f.IntVar(&o.maxConcurrency, "max-concurrency", 0, "open loop: cap on requests in flight; waiting for a place counts in latency")
 	f.IntVar(&o.warmup, "warmup", 1, "warm-up requests per model, sent at once before the first stage and not measured (0 = none)")
