@@ -28,6 +28,9 @@ type Instance struct {
 	GPU func() gpu.SimReading
 	// Stop ends the server and waits for it.
 	Stop func()
+	// Notes are caveats about this server that every run against it carries (the
+	// simulator's, when this machine's timers are too coarse for its decode step).
+	Notes []string
 }
 
 // Launcher starts a server with a given number of parallel slots.
@@ -84,7 +87,12 @@ func (l *SimLauncher) Launch(ctx context.Context, numParallel int) (*Instance, e
 		close(done)
 	}()
 	var once sync.Once
+	var notes []string
+	if n := sim.StepNote(cfg, sim.TimerGranularity()); n != "" {
+		notes = append(notes, n)
+	}
 	return &Instance{
+		Notes:     notes,
 		URL:       "http://" + ln.Addr().String(),
 		Simulated: true,
 		Log:       log.String,
@@ -260,6 +268,7 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 			run.Target.Models = append(run.Target.Models, bench.LoadedModel{Name: m.Name, SizeBytes: m.Size, SizeVRAMBytes: m.SizeVRAM, ContextLength: m.ContextLength})
 		}
 	}
+	run.Notes = append(run.Notes, inst.Notes...)
 	if !info.Verified {
 		run.Notes = append(run.Notes, "NUM_PARALLEL not verified: "+info.Note)
 	}

@@ -473,15 +473,14 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 	simulated := false
 	var serverInProcess bool
 	var gpuSource func() gpu.SimReading
-	var simNote string
+	var serverNotes []string
 	if o.sim.enabled {
-		srv, note, err := o.sim.start(ctx, plan)
+		srv, err := o.sim.start(ctx, plan)
 		if err != nil {
 			return err
 		}
 		defer srv.Stop()
-		// The caveat goes into the results, and so into the summary and the report.
-		target, simulated, serverInProcess, gpuSource, simNote = srv.URL, true, true, srv.GPU, note
+		target, simulated, serverInProcess, gpuSource, serverNotes = srv.URL, true, true, srv.GPU, srv.Notes
 	}
 
 	var recordsFile *os.File
@@ -558,9 +557,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		}
 		run.Target = bench.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
 		run.Host = hostInfo()
-		if simNote != "" {
-			run.Notes = append(run.Notes, simNote)
-		}
+		run.Notes = append(run.Notes, serverNotes...)
 		describeServer(context.WithoutCancel(ctx), client, run)
 		gpus.Finish(run)
 		file.Runs = append(file.Runs, run)

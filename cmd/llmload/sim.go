@@ -36,18 +36,17 @@ func (f *simFlags) register(fs *pflag.FlagSet) {
 }
 
 // start builds a simulator that serves every model of the plan (unknown names get the
-// llama3.2:1b profile under their own name) and serves it on a free loopback port. note is
-// the caveat of sim.StepNote for this machine, or "".
-func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (inst *serve.Instance, note string, err error) {
+// llama3.2:1b profile under their own name) and serves it on a free loopback port.
+func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (*serve.Instance, error) {
 	cfg, err := f.config(plan)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	inst, err = (&serve.SimLauncher{Config: cfg}).Launch(ctx, cfg.NumParallel)
+	inst, err := (&serve.SimLauncher{Config: cfg}).Launch(ctx, cfg.NumParallel)
 	if err != nil {
-		return nil, "", fmt.Errorf("simulator: %w", err)
+		return nil, fmt.Errorf("simulator: %w", err)
 	}
-	return inst, sim.StepNote(cfg, sim.TimerGranularity()), nil
+	return inst, nil
 }
 
 // config is the simulator configuration the --sim flags describe, serving the plan's models.

@@ -16,7 +16,6 @@ import (
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/serve"
-	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/report"
 )
 
@@ -138,14 +137,12 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 	out := newSweepOutput(o.output)
 
 	var launcher serve.Launcher
-	var simNote string
 	if o.sim.enabled {
 		cfg, err := o.sim.config(plan)
 		if err != nil {
 			return err
 		}
 		launcher = &serve.SimLauncher{Config: cfg}
-		simNote = sim.StepNote(cfg, sim.TimerGranularity()) // into every run's notes
 	} else {
 		bin := o.ollama
 		if bin == "" {
@@ -221,9 +218,6 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		},
 		OnRun: func(run *bench.Run) error {
 			run.Host = hostInfo()
-			if simNote != "" {
-				run.Notes = append(run.Notes, simNote)
-			}
 			file.Runs = append(file.Runs, run)
 			return out.write(file, run)
 		},

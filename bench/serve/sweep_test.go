@@ -1,0 +1,47 @@
+package serve
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/sim"
+)
+
+// A simulator whose decode step is shorter than any timer can keep (80 µs at speed 50; a
+// timer asked for 50 µs waits at least that) carries the caveat on its instance, and every
+// run a sweep makes against it carries it in its notes.
+func TestSimulatorCaveatReachesEveryRun(t *testing.T) {
+	cfg := sim.DefaultConfig()
+	cfg.Speed = 50
+	cfg.Models = []sim.Profile{sim.Presets()[0]}
+	p := &bench.Plan{Stages: []bench.Stage{{Concurrency: 1, Requests: 1}},
+		Mix: []*bench.Template{{Model: cfg.Models[0].Name, Stream: true, MaxTokens: 4}}, Seed: 1}
+	if err := p.Prepare(""); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := Sweep(context.Background(), SweepConfig{
+		Settings: []int{1, 2},
+		Plan:     p,
+		Launcher: &SimLauncher{Config: cfg},
+		NewClient: func(url string) *api.Client {
+			return &api.Client{BaseURL: url, HTTP: &http.Client{}}
+		},
+		GPUMode: "off",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(runs))
+	}
+	for _, r := range runs {
+		n := strings.Join(r.Notes, "\n")
+		if strings.Count(n, "timer granularity") != 1 || !strings.Contains(n, "80µs (llama3.2:1b at speed 50)") {
+			t.Errorf("num_parallel=%s: notes %q, want the simulator's timer caveat once", r.Labels["num_parallel"], r.Notes)
+		}
+	}
+}
