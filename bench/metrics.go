@@ -129,6 +129,8 @@ type stageMetrics struct {
 	serviceSum time.Duration
 	decodeSum  float64 // Σ per-request decode tok/s
 	decodeN    int
+	newConns   int // requests carried by a connection opened for them
+	reconnects int // requests sent again after their kept-alive connection was found closed
 
 	// Ollama decomposition sums over successful requests with server timings.
 	decompN                                   int
@@ -176,6 +178,12 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 	e2e := lag + service
 	m.serviceSum += service
 	recordDur(m.hists[histSendLag], lag)
+	if r.NewConn {
+		m.newConns++
+	}
+	if r.Reconnected {
+		m.reconnects++
+	}
 
 	mm := m.byModel[r.Model]
 	if mm == nil {

@@ -37,6 +37,8 @@ type RecordLine struct {
 	PromptEvalMs     *float64 `json:"prompt_eval_duration_ms,omitempty"`
 	EvalMs           *float64 `json:"eval_duration_ms,omitempty"`
 	BytesIn          int64    `json:"bytes_in"`
+	NewConn          bool     `json:"new_conn,omitempty"`    // a connection was opened for it
+	Reconnected      bool     `json:"reconnected,omitempty"` // sent again: its kept-alive connection was closed
 }
 
 func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
@@ -59,6 +61,7 @@ func (l *RecordLine) fill(r *api.Record, runStart time.Time, server *[4]float64)
 		Status: r.Status, Class: string(r.Class), Error: r.Error,
 		OutputTokens: r.OutputTokens, TokensFromServer: r.TokensFromServer, PromptTokens: r.PromptTokens,
 		Chunks: len(r.TokenTimes), DoneReason: r.DoneReason, BytesIn: r.BytesIn,
+		NewConn: r.NewConn, Reconnected: r.Reconnected,
 	}
 	if len(r.TokenTimes) > 0 {
 		l.TTFTMs = ms(r.FirstToken)
@@ -138,5 +141,11 @@ func (l *RecordLine) AppendJSON(b []byte) (out []byte, ok bool) {
 	}
 	b = append(b, `,"bytes_in":`...)
 	b = strconv.AppendInt(b, l.BytesIn, 10)
+	if l.NewConn {
+		b = append(b, `,"new_conn":true`...)
+	}
+	if l.Reconnected {
+		b = append(b, `,"reconnected":true`...)
+	}
 	return append(b, "}\n"...), ok
 }

@@ -37,6 +37,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			Stream: rng.IntN(2) == 0, IntendedMs: f(), SendLagMs: f(), E2EMs: f(), ServiceMs: f(), HeadersMs: f(), TTFTMs: f(),
 			Status: []int{0, 200, 503}[rng.IntN(3)], Class: s(), Error: s(), OutputTokens: rng.IntN(5000), TokensFromServer: rng.IntN(2) == 0,
 			PromptTokens: rng.IntN(3), Chunks: rng.IntN(100), DoneReason: s(), BytesIn: rng.Int64N(1 << 40),
+			NewConn: rng.IntN(2) == 0, Reconnected: rng.IntN(2) == 0,
 		}
 		if i%2 == 0 {
 			v := []float64{f(), f(), f(), f()}

@@ -202,6 +202,11 @@ type ClientCheck struct {
 	CPUPct       float64 `json:"cpu_pct"` // of one core, for the whole process
 	Overloaded   bool    `json:"overloaded"`
 	Reason       string  `json:"reason,omitempty"`
+	// NewConnections counts requests carried by a connection opened for them; Reconnects the
+	// requests sent a second time because the kept-alive connection they went out on had been
+	// closed by the server before any reply (they never reached it: not errors).
+	NewConnections int `json:"new_connections"`
+	Reconnects     int `json:"reconnects,omitempty"`
 }
 
 // TimelinePoint is one second of the run's clock.

@@ -140,12 +140,40 @@ func (r *runner) run(ctx context.Context) (*Run, error) {
 		st := r.plan.Stages[i]
 		res := col.stages[i].result(st, span.start.Sub(runStart), span.end.Sub(span.start), out.Baseline)
 		res.Client = clientCheck(res, usages[i], span.end.Sub(span.start), r.opts.ServerInProcess)
+		res.Client.NewConnections, res.Client.Reconnects = col.stages[i].newConns, col.stages[i].reconnects
 		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
 			res.Speedup = round3(res.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
 		}
 		out.Stages = append(out.Stages, res)
 	}
+	if note := keepAliveNote(out.Stages); note != "" {
+		out.Notes = append(out.Notes, note)
+	}
 	return out, nil
+}
+
+// keepAliveNote says when the server closed the kept-alive connections after (nearly) every
+// reply: each request then pays a TCP handshake, and on the own path often a lost first
+// attempt. A server that keeps them needs a new connection only per worker, so the judged
+// stages are those whose number of workers is known (closed loop, or a capped open loop).
+func keepAliveNote(stages []*StageResult) string {
+	requests, fresh, workers := 0, 0, 0
+	for _, s := range stages {
+		w := s.Concurrency
+		if s.Rate > 0 {
+			w = s.MaxConcurrency
+		}
+		if w <= 0 {
+			continue
+		}
+		requests += s.Requests.Total
+		fresh += s.Client.NewConnections
+		workers += w
+	}
+	if requests < 4 || fresh-workers <= requests/2 {
+		return ""
+	}
+	return fmt.Sprintf("the server closes keep-alive connections: each request pays a new TCP connection (%d of %d requests opened one)", fresh, requests)
 }
 
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load

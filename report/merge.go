@@ -315,6 +315,8 @@ func mergeStage(sts []*bench.StageResult, sources []string, baseline *bench.Base
 		out.Client.SendLagP99Ms = math.Max(out.Client.SendLagP99Ms, c.SendLagP99Ms)
 		out.Client.GCPauseMs = math.Max(out.Client.GCPauseMs, c.GCPauseMs)
 		out.Client.CPUPct = math.Max(out.Client.CPUPct, c.CPUPct)
+		out.Client.NewConnections += c.NewConnections
+		out.Client.Reconnects += c.Reconnects
 		if c.Overloaded {
 			out.Client.Overloaded = true
 			reasons = append(reasons, c.Reason)

@@ -141,6 +141,8 @@ func csvColumns() []csvColumn {
 		flt("client_gc_pause_ms", func(r csvRow) float64 { return r.st.Client.GCPauseMs }),
 		flt("client_cpu_pct", func(r csvRow) float64 { return r.st.Client.CPUPct }),
 		str("client_overloaded", func(r csvRow) string { return strconv.FormatBool(r.st.Client.Overloaded) }),
+		flt("client_new_connections", func(r csvRow) float64 { return float64(r.st.Client.NewConnections) }),
+		flt("client_reconnects", func(r csvRow) float64 { return float64(r.st.Client.Reconnects) }),
 		opt("gpu_memory_peak_mib", func(r csvRow) *float64 {
 			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.MemoryUsedPeakMiB })
 		}),

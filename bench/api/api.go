@@ -151,6 +151,13 @@ type Record struct {
 	DoneReason       string
 	Server           *ServerTimings // Ollama only, and only when the final chunk carried them
 	BytesIn          int64
+
+	// NewConn is whether the request went out on a connection opened for it rather than a
+	// kept-alive one. Reconnected is whether its first attempt went out on a kept-alive
+	// connection the server had already closed, so that it was sent again on a new one: the
+	// attempt reached no server, so it is not an error (see staleConn).
+	NewConn     bool
+	Reconnected bool
 }
 
 // OK reports whether the request succeeded.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"syscall"
@@ -124,31 +125,51 @@ func (c *Client) netWatchdog(rec *Record, cancel context.CancelCauseFunc) *watch
 	return wd
 }
 
-// doNetHTTP sends the request through net/http.
+// doNetHTTP sends the request through net/http. net/http sends a POST again by itself only
+// when nothing of it was written; one that was written on a kept-alive connection the server
+// had closed fails with EOF, and is sent once more here, as on the own path.
 func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body []byte) {
 	reqCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	hreq, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.endpoint(req.API.Path()), bytes.NewReader(body))
+	var reused bool
+	traced := httptrace.WithClientTrace(reqCtx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+	})
+	newRequest := func() (*http.Request, error) {
+		hreq, err := http.NewRequestWithContext(traced, http.MethodPost, c.endpoint(req.API.Path()), bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		hreq.Header.Set("Content-Type", "application/json")
+		hreq.Header.Set("User-Agent", userAgent)
+		for k, v := range c.Header {
+			hreq.Header[k] = v
+		}
+		return hreq, nil
+	}
+	hreq, err := newRequest()
 	if err != nil {
 		rec.Sent = time.Now()
 		rec.Class, rec.Error = ClassRequestError, c.clean("build request: "+unwrapURL(err).Error())
 		return
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("User-Agent", userAgent)
-	for k, v := range c.Header {
-		hreq.Header[k] = v
-	}
 
 	wd := c.netWatchdog(rec, cancel)
 	defer wd.stop()
 	resp, err := c.httpClient().Do(hreq)
+	if err != nil && reused && staleConn(unwrapURL(err)) && wd.cause.Load() == nil && ctx.Err() == nil {
+		rec.Reconnected = true
+		if hreq, err = newRequest(); err == nil {
+			resp, err = c.httpClient().Do(hreq)
+		}
+	}
 	if err != nil {
 		rec.Done = time.Since(rec.Sent)
 		rec.Class, rec.Error = c.failure(ctx, wd, err, "send request")
 		return
 	}
 	defer resp.Body.Close()
+	rec.NewConn = !reused
 	rec.Headers = time.Since(rec.Sent)
 	rec.Status = resp.StatusCode
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -162,47 +183,55 @@ func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body 
 // doOwn sends the request on the Transport's own HTTP/1.1 path. No context, timer or closure
 // is made per request: the connection's watchdog aborts the connection when a timeout passes,
 // and the connection is bound to ctx (see h1Conn.bind) so that cancelling ctx aborts it too.
+//
+// A request whose write or head read fails on a reused connection before any byte of a reply
+// arrived is sent once more on a new connection (see staleConn); its clock keeps running from
+// the first send, so the lost attempt counts in its latency.
 func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Request, rec *Record, body []byte) {
 	rec.Sent = time.Now()
 	if err := ctx.Err(); err != nil {
 		rec.Class, rec.Error = ClassCancelled, "cancelled: "+context.Cause(ctx).Error()
 		return
 	}
-	cn, err := t.getConn(ctx, tg.addr, rec.Sent, c.dialLimit())
-	if err != nil {
-		rec.Done = time.Since(rec.Sent)
-		rec.Class, rec.Error = c.dialFailure(ctx, err)
-		return
-	}
-	wd := &cn.wd
-	wd.arm(rec.Sent, c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout)
-	reuse := false
-	defer func() {
-		wd.stop()
-		if reuse && wd.cause.Load() == nil {
-			cn.release()
-			t.putConn(tg.addr, cn)
-		} else {
-			cn.close()
-		}
-	}()
-
-	closeConn, err := cn.buildRequest(tg, c.Header, body, t.DisableKeepAlives)
-	if err != nil {
-		rec.Done = time.Since(rec.Sent)
-		rec.Class, rec.Error = ClassRequestError, c.clean("build request: "+err.Error())
-		return
-	}
+	limit := c.dialLimit()
+	cn, reused, err := t.getConn(ctx, tg.addr, rec.Sent, limit, false)
 	var head h1Head
-	cn.arrived = rec.Sent
-	if _, err = cn.nc.Write(cn.wbuf); err == nil {
-		err = cn.readHead(&head)
+	var closeConn bool
+	for {
+		if err != nil {
+			rec.Done = time.Since(rec.Sent)
+			rec.Class, rec.Error = c.dialFailure(ctx, err)
+			return
+		}
+		cn.wd.arm(rec.Sent, c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout)
+		closeConn, err = cn.buildRequest(tg, c.Header, body, t.DisableKeepAlives)
+		if err != nil {
+			cn.wd.stop()
+			cn.close()
+			rec.Done = time.Since(rec.Sent)
+			rec.Class, rec.Error = ClassRequestError, c.clean("build request: "+err.Error())
+			return
+		}
+		cn.arrived = rec.Sent
+		rx := cn.rx
+		if _, err = cn.nc.Write(cn.wbuf); err == nil {
+			err = cn.readHead(&head)
+		}
+		if err == nil {
+			break
+		}
+		cn.wd.stop()
+		cn.close()
+		if !reused || cn.rx != rx || !staleConn(err) || cn.wd.cause.Load() != nil || ctx.Err() != nil {
+			rec.Done = time.Since(rec.Sent)
+			rec.Class, rec.Error = c.failure(ctx, &cn.wd, err, "send request")
+			return
+		}
+		rec.Reconnected = true
+		cn, reused, err = t.getConn(ctx, tg.addr, rec.Sent, limit, true)
 	}
-	if err != nil {
-		rec.Done = time.Since(rec.Sent)
-		rec.Class, rec.Error = c.failure(ctx, wd, err, "send request")
-		return
-	}
+	rec.NewConn = !reused
+	wd := &cn.wd
 	rec.Headers = cn.arrived.Sub(rec.Sent)
 	rec.Status = head.status
 	b := &cn.body
@@ -217,7 +246,23 @@ func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Reque
 		}
 		c.readReply(ctx, rec, req, lr, formatOf(string(cn.ctype), req.API, rec.Stream), wd)
 	}
-	reuse = b.clean && head.keepAlive && !closeConn && cn.r == cn.w && ctx.Err() == nil
+	wd.stop()
+	if b.clean && head.keepAlive && !closeConn && cn.r == cn.w && ctx.Err() == nil && wd.cause.Load() == nil {
+		cn.release()
+		t.putConn(tg.addr, cn)
+	} else {
+		cn.close()
+	}
+}
+
+// staleConn reports whether a request failed the way a request on a kept-alive connection the
+// server had already closed fails: the write is refused, or the read ends or is reset before
+// any reply. Such a request never reached the server (servers that close after each reply
+// without "Connection: close" make this common: llama.cpp's llama-server after a stream), so
+// sending it again is neither a retry of a failure nor a duplicate.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNABORTED)
 }
 
 // dialLimit bounds a new connection for the own path: the first byte cannot come later than

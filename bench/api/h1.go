@@ -41,6 +41,7 @@ type h1Conn struct {
 	lines     lineReader // its lines; the buffer is kept between requests
 	ctype     []byte     // the reply's Content-Type, copied out of buf
 	idleSince time.Time
+	rx        int64 // bytes read over the connection's life: did a reply begin?
 	probe     probe
 	clock     arrivalClock
 	// arrived is when the bytes of the latest read arrived; doOwn sets it to the send time
@@ -133,6 +134,7 @@ func (cn *h1Conn) fill() error {
 	for range maxEmptyReads {
 		n, at, err := cn.clock.read(cn.nc, cn.buf[cn.w:])
 		cn.w += n
+		cn.rx += int64(n)
 		if n > 0 {
 			cn.arrived = cn.arrival(at)
 			return nil // an error comes back on the next read

@@ -132,10 +132,11 @@ func (t *Transport) maxIdle() int {
 }
 
 // getConn takes the most recently used idle connection that is still open, or dials one, and
-// binds it to ctx. A dial that outlasts limit (when its after is set) fails with limit as its
-// error.
-func (t *Transport) getConn(ctx context.Context, addr string, sent time.Time, limit timeoutError) (*h1Conn, error) {
-	for {
+// binds it to ctx; reused says which. fresh skips the idle connections: a request sent again
+// after a reused connection failed goes out on a new one. A dial that outlasts limit (when its
+// after is set) fails with limit as its error.
+func (t *Transport) getConn(ctx context.Context, addr string, sent time.Time, limit timeoutError, fresh bool) (cn *h1Conn, reused bool, err error) {
+	for !fresh {
 		t.mu.Lock()
 		list := t.idle[addr]
 		n := len(list)
@@ -148,7 +149,7 @@ func (t *Transport) getConn(ctx context.Context, addr string, sent time.Time, li
 		t.idle[addr] = list[:n-1]
 		t.mu.Unlock()
 		if cn.reusable(t.IdleConnTimeout) && cn.bind(ctx) {
-			return cn, nil
+			return cn, true, nil
 		}
 		cn.close()
 	}
@@ -166,13 +167,13 @@ func (t *Transport) getConn(ctx context.Context, addr string, sent time.Time, li
 	if err != nil {
 		if limit.after > 0 && ctx.Err() == nil && dialCtx.Err() == context.DeadlineExceeded {
 			te := limit
-			return nil, &te
+			return nil, false, &te
 		}
-		return nil, err
+		return nil, false, err
 	}
-	cn := newH1Conn(nc)
+	cn = newH1Conn(nc)
 	cn.bind(ctx)
-	return cn, nil
+	return cn, false, nil
 }
 
 // putConn keeps a connection whose last reply ended cleanly, or closes it when the pool for
