@@ -90,7 +90,7 @@ log "built in $(($(date +%s) - start)) s"
 
 rm -rf "$prefix"
 mkdir -p "$prefix"
-cp "$stage/build/bin/llama-server" "$stage"/build/bin/lib*.so* "$prefix/"
+cp -P "$stage/build/bin/llama-server" "$stage"/build/bin/lib*.so* "$prefix/"
 printf '%s\n' "$want_info" >"$prefix/BUILDINFO"
 printf 'commit=%s\n' "$commit" >"$prefix/COMMIT"
 printf '%s\n' "$prefix"

@@ -3,9 +3,17 @@
 #
 # Usage: .ci/build-ollama.sh            # prints the binary's path on stdout's last line
 #
+# Two kinds of Ollama:
+#   - up to v0.2x the engine is compiled in with cgo (vendored ggml/llama.cpp): v0.11.4 builds
+#     with Debian's nlohmann-json3-dev and libstb-dev (v0.12-v0.17 also need miniaudio.h, which
+#     Debian does not package);
+#   - from v0.30 Ollama runs upstream llama.cpp `llama-server` processes: the Go build has no
+#     engine, and .ci/build-llama-server.sh's binary and libraries are put in
+#     <prefix>/lib/ollama/ beside <prefix>/bin/ollama, where Ollama looks for them.
+#
 # Environment:
-#   OLLAMA_VERSION    module version to build (default v0.11.4; v0.12+ needs miniaudio.h,
-#                     which Debian does not package)
+#   OLLAMA_VERSION    module version to build (default v0.11.4; v0.34.4 is the newest the
+#                     module proxy serves)
 #   OLLAMA_CFLAGS     C/C++ optimisation flags (default "-O2 -march=native", on x86-64 plus -mno-amx-*:
 #                     without SIMD the CPU backend does not gain from batching, see
 #                     docs/SERVERS.md; AMX is switched off because the module's cgo build
@@ -37,7 +45,17 @@ v*) ;;
 *) version="v$version" ;;
 esac
 
-if [ "$cflags" = "$default_cflags" ]; then
+# The minor version decides the kind (see above).
+minor="$(printf '%s' "${version#v}" | cut -d. -f2)"
+minor="${minor%%[!0-9]*}"
+engine=cgo
+if [ "${version#v}" != "${version#v0.}" ] && [ -n "$minor" ] && [ "$minor" -ge 30 ]; then
+	engine=llama-server
+fi
+
+if [ "$engine" = llama-server ]; then
+	flavour=llama-server
+elif [ "$cflags" = "$default_cflags" ]; then
 	flavour=native
 else
 	flavour="cflags-$(printf '%s' "$cflags" | sha256sum | cut -c1-12)"
@@ -45,9 +63,18 @@ fi
 prefix="$cache/ollama-$version-$flavour"
 bin="$prefix/bin/ollama"
 cpu="$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
-want_info="version=$version
+if [ "$engine" = llama-server ]; then
+	# The engine first: its own script caches it, and its BUILDINFO becomes part of ours.
+	llama_dir="$(bash "$(dirname "$0")/build-llama-server.sh" | tail -n 1)"
+	[ -x "$llama_dir/llama-server" ] || die "build-llama-server.sh printed '$llama_dir', which holds no llama-server"
+	want_info="version=$version
+engine=llama-server
+$(cat "$llama_dir/BUILDINFO")"
+else
+	want_info="version=$version
 cflags=$cflags
 cpu=$cpu"
+fi
 
 if [ -x "$bin" ] && [ -f "$prefix/BUILDINFO" ] && [ "$(cat "$prefix/BUILDINFO")" = "$want_info" ]; then
 	log "cached: $bin"
@@ -57,7 +84,9 @@ fi
 
 # Headers that the module zip lacks (it drops nested vendor/ folders).
 need_pkgs=()
-for p in nlohmann-json3-dev libstb-dev gcc g++; do
+headers=(nlohmann-json3-dev libstb-dev)
+[ "$engine" = llama-server ] && headers=()
+for p in "${headers[@]}" gcc g++; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		need_pkgs+=("$p")
 	fi
@@ -73,8 +102,10 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${need_pkgs[@]}" >&2 ||
 		die "apt-get install ${need_pkgs[*]}"
 fi
-[ -f /usr/include/stb/stb_image.h ] || die "/usr/include/stb/stb_image.h missing after installing libstb-dev"
-[ -f /usr/include/nlohmann/json.hpp ] || die "/usr/include/nlohmann/json.hpp missing after installing nlohmann-json3-dev"
+if [ "$engine" = cgo ]; then
+	[ -f /usr/include/stb/stb_image.h ] || die "/usr/include/stb/stb_image.h missing after installing libstb-dev"
+	[ -f /usr/include/nlohmann/json.hpp ] || die "/usr/include/nlohmann/json.hpp missing after installing nlohmann-json3-dev"
+fi
 command -v go >/dev/null || die "go is not on PATH"
 
 mkdir -p "$cache"
@@ -95,7 +126,13 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin"
 
 vnum="${version#v}"
-log "building github.com/ollama/ollama@$version with CGO_CFLAGS='$cflags' (several minutes)"
+if [ "$engine" = llama-server ]; then
+	# No engine to compile: the default flags do (and ggml's SIMD flags would mean nothing).
+	cflags="${CGO_CFLAGS:--O2 -g}"
+	log "building github.com/ollama/ollama@$version (no cgo engine; several minutes)"
+else
+	log "building github.com/ollama/ollama@$version with CGO_CFLAGS='$cflags' (several minutes)"
+fi
 start=$(date +%s)
 # Run outside any module so that the caller's go.mod plays no part; -ldflags sets the
 # version that /api/version reports (a plain go install says 0.0.0).
@@ -125,5 +162,9 @@ log "built in $(($(date +%s) - start)) s"
 rm -rf "$prefix"
 mkdir -p "$prefix/bin"
 mv "$stage/bin/ollama" "$bin"
+if [ "$engine" = llama-server ]; then
+	mkdir -p "$prefix/lib/ollama"
+	cp -P "$llama_dir"/llama-server "$llama_dir"/lib*.so* "$prefix/lib/ollama/"
+fi
 printf '%s\n' "$want_info" >"$prefix/BUILDINFO"
 printf '%s\n' "$bin"

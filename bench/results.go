@@ -41,11 +41,16 @@ type Host struct {
 
 // Target is the server a run measured. URL never carries credentials.
 type Target struct {
-	URL           string        `json:"url"`
-	API           string        `json:"api"`
-	ServerVersion string        `json:"server_version,omitempty"`
-	Simulated     bool          `json:"simulated"`
-	Models        []LoadedModel `json:"models,omitempty"` // from /api/ps after warm-up
+	URL           string `json:"url"`
+	API           string `json:"api"`
+	ServerVersion string `json:"server_version,omitempty"`
+	// Server is the kind of server discovery found: "ollama", "llama-server", "llmload-sim";
+	// empty for other OpenAI-compatible servers. Engine is what ran the model when known
+	// ("llama-server" for Ollama 0.30 and later): timings differ between engines.
+	Server    string        `json:"server,omitempty"`
+	Engine    string        `json:"engine,omitempty"`
+	Simulated bool          `json:"simulated"`
+	Models    []LoadedModel `json:"models,omitempty"` // from /api/ps after warm-up
 }
 
 // LoadedModel is one entry of Ollama's /api/ps.
@@ -88,10 +93,13 @@ type ServerInfo struct {
 	LogFile   string `json:"log_file,omitempty"`
 	// NumParallel is the setting asked for; NumParallelObserved what the runner's log line
 	// said; Verified that the two agree.
-	NumParallel         int    `json:"num_parallel"`
-	NumParallelObserved int    `json:"num_parallel_observed,omitempty"`
-	Verified            bool   `json:"num_parallel_verified"`
-	Note                string `json:"note,omitempty"`
+	NumParallel         int  `json:"num_parallel"`
+	NumParallelObserved int  `json:"num_parallel_observed,omitempty"`
+	Verified            bool `json:"num_parallel_verified"`
+	// SlotContext is the context each slot got (the runner's whole context ÷ its slots), when
+	// the server said.
+	SlotContext int    `json:"slot_context,omitempty"`
+	Note        string `json:"note,omitempty"`
 	// LoadMs is the preload time per model; MemoryAfterLoadMiB the GPU memory right after.
 	LoadMs             map[string]float64 `json:"load_ms,omitempty"`
 	MemoryAfterLoadMiB *float64           `json:"memory_after_load_mib,omitempty"`

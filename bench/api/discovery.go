@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -112,4 +114,93 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: read body: %w", path, err)
 	}
 	return body, nil
+}
+
+// Server kinds that discovery tells apart.
+const (
+	ServerOllama      = "ollama"
+	ServerLlamaServer = "llama-server"
+	ServerSimulator   = "llmload-sim"
+)
+
+// Identity is what a server says about itself.
+type Identity struct {
+	// Kind is ServerOllama, ServerLlamaServer or ServerSimulator; empty for a server that
+	// answers neither Ollama's nor llama-server's endpoints (vLLM, LM Studio …).
+	Kind string
+	// Version is as people should read it: Ollama's release ("0.34.4"), "built from source"
+	// for an Ollama that reports 0.0.0 (a plain `go install` build), llama-server's build
+	// ("b1-80fb11a").
+	Version string
+	// Engine is what runs the model, when the server says: Ollama 0.30 and later run llama.cpp's
+	// llama-server.
+	Engine string
+	// Props is llama-server's own description (GET /props); nil for other servers.
+	Props *LlamaProps
+}
+
+// LlamaProps is the part of llama-server's GET /props that llmload uses.
+type LlamaProps struct {
+	TotalSlots int    `json:"total_slots"`
+	ModelPath  string `json:"model_path"`
+	ModelAlias string `json:"model_alias"`
+	BuildInfo  string `json:"build_info"`
+	// SlotContext is default_generation_settings.n_ctx: the context of each slot.
+	SlotContext int `json:"-"`
+}
+
+// Identify asks the server what it is: Ollama's GET /api/version, else llama-server's GET
+// /props. It never fails: what cannot be learned stays empty.
+func (c *Client) Identify(ctx context.Context) Identity {
+	if v, err := c.Version(ctx); err == nil {
+		id := Identity{Kind: ServerOllama, Version: v}
+		switch {
+		case strings.Contains(v, ServerSimulator):
+			id.Kind = ServerSimulator
+		case v == "0.0.0":
+			id.Version = "built from source"
+		case ollamaRunsLlamaServer(v):
+			id.Engine = ServerLlamaServer
+		}
+		return id
+	}
+	if p, err := c.Props(ctx); err == nil {
+		return Identity{Kind: ServerLlamaServer, Version: p.BuildInfo, Engine: ServerLlamaServer, Props: p}
+	}
+	return Identity{}
+}
+
+// ollamaRunsLlamaServer reports whether an Ollama release runs llama-server as its engine
+// (0.30 and later).
+func ollamaRunsLlamaServer(v string) bool {
+	major, rest, ok := strings.Cut(strings.TrimPrefix(v, "v"), ".")
+	if !ok {
+		return false
+	}
+	minor, _, _ := strings.Cut(rest, ".")
+	ma, err1 := strconv.Atoi(major)
+	mi, err2 := strconv.Atoi(minor)
+	return err1 == nil && err2 == nil && (ma > 0 || mi >= 30)
+}
+
+// Props asks llama-server's GET /props.
+func (c *Client) Props(ctx context.Context) (*LlamaProps, error) {
+	body, err := c.get(ctx, "/props")
+	if err != nil {
+		return nil, err
+	}
+	var p struct {
+		LlamaProps
+		Defaults struct {
+			NCtx int `json:"n_ctx"`
+		} `json:"default_generation_settings"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, fmt.Errorf("decode /props: %w", err)
+	}
+	if p.TotalSlots <= 0 {
+		return nil, fmt.Errorf("decode /props: no total_slots: not llama-server")
+	}
+	p.LlamaProps.SlotContext = p.Defaults.NCtx
+	return &p.LlamaProps, nil
 }

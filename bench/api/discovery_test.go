@@ -92,3 +92,41 @@ func TestDiscoveryCancelled(t *testing.T) {
 		t.Errorf("Version: %v", err)
 	}
 }
+
+func TestIdentify(t *testing.T) {
+	jsonAt := func(routes map[string]string) *Client {
+		mux := http.NewServeMux()
+		for path, body := range routes {
+			mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(body))
+			})
+		}
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		return testClient(srv)
+	}
+	props := `{"default_generation_settings":{"n_ctx":2048,"params":{}},"total_slots":2,"model_alias":"tiny","model_path":"/m/tiny.gguf","build_info":"b1-80fb11a"}`
+	for _, tt := range []struct {
+		name   string
+		routes map[string]string
+		want   Identity
+	}{
+		{"ollama 0.11", map[string]string{"/api/version": `{"version":"0.11.4"}`}, Identity{Kind: ServerOllama, Version: "0.11.4"}},
+		{"ollama 0.34 runs llama-server", map[string]string{"/api/version": `{"version":"0.34.4"}`}, Identity{Kind: ServerOllama, Version: "0.34.4", Engine: ServerLlamaServer}},
+		{"ollama from source", map[string]string{"/api/version": `{"version":"0.0.0"}`}, Identity{Kind: ServerOllama, Version: "built from source"}},
+		{"simulator", map[string]string{"/api/version": `{"version":"0.17.4-llmload-sim"}`}, Identity{Kind: ServerSimulator, Version: "0.17.4-llmload-sim"}},
+		{"llama-server", map[string]string{"/props": props}, Identity{Kind: ServerLlamaServer, Version: "b1-80fb11a", Engine: ServerLlamaServer,
+			Props: &LlamaProps{TotalSlots: 2, ModelPath: "/m/tiny.gguf", ModelAlias: "tiny", BuildInfo: "b1-80fb11a", SlotContext: 2048}}},
+		{"another OpenAI server", map[string]string{"/v1/models": `{"data":[]}`}, Identity{}},
+		{"props without slots", map[string]string{"/props": `{"build_info":"x"}`}, Identity{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := jsonAt(tt.routes).Identify(context.Background())
+			if got.Kind != tt.want.Kind || got.Version != tt.want.Version || got.Engine != tt.want.Engine ||
+				(got.Props == nil) != (tt.want.Props == nil) || (got.Props != nil && *got.Props != *tt.want.Props) {
+				t.Errorf("Identify = %+v (props %+v)\nwant %+v (props %+v)", got, got.Props, tt.want, tt.want.Props)
+			}
+		})
+	}
+}

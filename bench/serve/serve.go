@@ -1,5 +1,6 @@
-// Package serve starts and stops a real LLM server for one setting of a sweep: `ollama serve`
-// with OLLAMA_NUM_PARALLEL=k on a free loopback port, its readiness, its log, and its end.
+// Package serve starts and stops a real LLM server for one setting of a sweep (`ollama serve`
+// with OLLAMA_NUM_PARALLEL=k, or llama.cpp's `llama-server -np k`) on a free loopback port: its
+// readiness, its log, the check that it really got k slots, and its end.
 package serve
 
 import (
@@ -21,17 +22,37 @@ import (
 	"time"
 )
 
+// Kind is the kind of server a Config starts.
+type Kind string
+
+// The servers llmload can start.
+const (
+	// KindOllama is `ollama serve`, configured by OLLAMA_* variables.
+	KindOllama Kind = "ollama"
+	// KindLlamaServer is llama.cpp's `llama-server`, configured by its flags.
+	KindLlamaServer Kind = "llama-server"
+)
+
 // Config says how to start a server.
 type Config struct {
-	// Binary is the server program (the `ollama` binary); it is run as `Binary serve`.
+	// Kind is the server's kind; empty means KindOllama.
+	Kind Kind
+	// Binary is the server program: the `ollama` binary (run as `Binary serve`), or
+	// `llama-server`.
 	Binary string
+	// Args are more arguments for the server, after llmload's own (llama-server: -m MODEL and
+	// any flag of the user's; a flag given twice takes its last value, so the user's win).
+	Args []string
 	// Env is the environment the server starts with, before llmload's own settings
 	// (OLLAMA_HOST, OLLAMA_NUM_PARALLEL, OLLAMA_KEEP_ALIVE) and Extra are laid over it.
 	Env []string
 	// Extra are KEY=VALUE settings from the user (--server-env); they win over everything.
 	Extra []string
-	// NumParallel is the setting under test.
+	// NumParallel is the setting under test: OLLAMA_NUM_PARALLEL, or llama-server's -np.
 	NumParallel int
+	// SlotContext is llama-server's context per slot: it starts with -c SlotContext×NumParallel
+	// (llama-server splits -c among its slots). 0 leaves -c to the server.
+	SlotContext int
 	// LogPath receives the server's stdout and stderr. Empty: kept in memory only.
 	LogPath string
 	// ReadyTimeout bounds the wait for `GET /` to answer. 0 = 60 s.
@@ -96,11 +117,7 @@ func start(ctx context.Context, path string, cfg Config) (*Server, error) {
 		port = p
 	}
 	host := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	env := mergeEnv(cfg.Env, []string{
-		"OLLAMA_HOST=" + host,
-		"OLLAMA_NUM_PARALLEL=" + strconv.Itoa(cfg.NumParallel),
-		"OLLAMA_KEEP_ALIVE=-1",
-	}, cfg.Extra)
+	args, env, readyPath := cfg.command(port)
 
 	s := &Server{URL: "http://" + host, log: &logBuffer{limit: 1 << 20}, exited: make(chan struct{}), grace: cfg.StopGrace}
 	if s.grace <= 0 {
@@ -117,7 +134,7 @@ func start(ctx context.Context, path string, cfg Config) (*Server, error) {
 	}
 	// Not exec.CommandContext: the server must get SIGTERM and a grace period, not SIGKILL,
 	// when the sweep is interrupted.
-	cmd := exec.Command(path, "serve")
+	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, so that a Ctrl-C in the terminal reaches llmload only and
@@ -125,7 +142,7 @@ func start(ctx context.Context, path string, cfg Config) (*Server, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		s.closeLog()
-		return nil, fmt.Errorf("start %s serve: %w", path, err)
+		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	s.cmd, s.PID = cmd, cmd.Process.Pid
 	go func() {
@@ -136,10 +153,10 @@ func start(ctx context.Context, path string, cfg Config) (*Server, error) {
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	if err := s.waitReady(ctx, timeout); err != nil {
+	if err := s.waitReady(ctx, readyPath, timeout); err != nil {
 		s.Stop()
 		tail := s.LogTail(15)
-		if strings.Contains(strings.ToLower(tail), "address already in use") {
+		if lower := strings.ToLower(tail); strings.Contains(lower, "address already in use") || strings.Contains(lower, "couldn't bind") {
 			return nil, &portInUseError{fmt.Errorf("port %d already in use:\n%s", port, indent(tail))}
 		}
 		return nil, fmt.Errorf("%w; server log ends:\n%s", err, indent(tail))
@@ -147,12 +164,34 @@ func start(ctx context.Context, path string, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// waitReady polls GET / until the server answers 200, the process dies, or time runs out.
-func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
+// command is the server's command line and environment for a server on port, and the path
+// that answers 200 once it is ready.
+func (cfg *Config) command(port int) (args, env []string, readyPath string) {
+	np := strconv.Itoa(max(cfg.NumParallel, 1))
+	if cfg.Kind == KindLlamaServer {
+		// --metrics: the queue gauges llmload samples during the run. /health answers 503
+		// while the model loads and 200 once it serves.
+		args = []string{"--host", "127.0.0.1", "--port", strconv.Itoa(port), "-np", np, "--metrics"}
+		if cfg.SlotContext > 0 {
+			args = append(args, "-c", strconv.Itoa(cfg.SlotContext*max(cfg.NumParallel, 1)))
+		}
+		return append(args, cfg.Args...), mergeEnv(cfg.Env, cfg.Extra), "/health"
+	}
+	env = mergeEnv(cfg.Env, []string{
+		"OLLAMA_HOST=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		"OLLAMA_NUM_PARALLEL=" + np,
+		"OLLAMA_KEEP_ALIVE=-1",
+	}, cfg.Extra)
+	return append([]string{"serve"}, cfg.Args...), env, "/"
+}
+
+// waitReady polls GET readyPath until the server answers 200, the process dies, or time runs
+// out.
+func (s *Server) waitReady(ctx context.Context, readyPath string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+readyPath, nil)
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -167,7 +206,7 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 		case <-time.After(delay):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("server did not answer GET / within %s", timeout)
+			return fmt.Errorf("server did not answer GET %s within %s", readyPath, timeout)
 		}
 	}
 }
@@ -222,14 +261,38 @@ func (s *Server) LogTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// parallelRe finds the slot count a runner was started with: Ollama's runner command line
-// carries `--parallel N`; key=value logs (the simulator's, newer Ollama) say `parallel=N`.
-var parallelRe = regexp.MustCompile(`(?:--parallel[ =]|\bparallel=)(\d+)`)
+// The settings a model runner was started with, as server logs show them. Ollama up to 0.2x
+// logs its runner's command line (`msg="starting llama server" cmd="… runner … --ctx-size 8192
+// --parallel 2 …"`); from 0.30 it runs llama.cpp's llama-server and logs that command line
+// (`msg="starting llama-server" cmd="…/llama-server --model … -c 8192 -np 2 …"`); key=value
+// logs (the simulator's) say `parallel=N num_ctx=N`. A flag counts only as a whole word.
+var (
+	parallelRe = regexp.MustCompile(`(?:(?:^|[\s"])(?:--parallel|-np)[ =]|\bparallel=)(\d+)`)
+	contextRe  = regexp.MustCompile(`(?:^|[\s"])(?:--ctx-size|-c)[ =](\d+)`)
+)
 
-// ParallelFromLog returns the last NUM_PARALLEL a model runner reported in the log, and
-// whether any runner reported one.
-func ParallelFromLog(log string) (int, bool) {
-	n, found := 0, false
+// RunnerSettings is what a server's log says its latest model runner was started with.
+type RunnerSettings struct {
+	// Parallel is the runner's slot count.
+	Parallel int
+	// Context is the runner's whole context (llama-server's -c, the old runner's --ctx-size),
+	// shared by its slots; 0 when the line does not say.
+	Context int
+}
+
+// SlotContext is the context each slot gets, 0 when unknown.
+func (r RunnerSettings) SlotContext() int {
+	if r.Context <= 0 || r.Parallel <= 0 {
+		return 0
+	}
+	return r.Context / r.Parallel
+}
+
+// RunnerFromLog returns the settings of the last model runner the log reports, and whether any
+// runner reported its slot count.
+func RunnerFromLog(log string) (RunnerSettings, bool) {
+	var r RunnerSettings
+	found := false
 	sc := bufio.NewScanner(strings.NewReader(log))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for sc.Scan() {
@@ -237,13 +300,20 @@ func ParallelFromLog(log string) (int, bool) {
 		if strings.Contains(line, "OLLAMA_NUM_PARALLEL") {
 			continue // the server's config line echoes the request, not the runner's setting
 		}
-		if m := parallelRe.FindStringSubmatch(line); m != nil {
-			if v, err := strconv.Atoi(m[1]); err == nil {
-				n, found = v, true
-			}
+		m := parallelRe.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		v, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue
+		}
+		r, found = RunnerSettings{Parallel: v}, true
+		if c := contextRe.FindStringSubmatch(line); c != nil {
+			r.Context, _ = strconv.Atoi(c[1])
 		}
 	}
-	return n, found
+	return r, found
 }
 
 // FreePort asks the kernel for a free loopback port.

@@ -78,7 +78,9 @@ func TestStartReadyVerifyStop(t *testing.T) {
 	var n int
 	var ok bool
 	for time.Now().Before(deadline) {
-		if n, ok = ParallelFromLog(s.Log()); ok {
+		var r RunnerSettings
+		if r, ok = RunnerFromLog(s.Log()); ok {
+			n = r.Parallel
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -164,21 +166,28 @@ func TestMissingBinary(t *testing.T) {
 	}
 }
 
-func TestParallelFromLog(t *testing.T) {
+func TestRunnerFromLog(t *testing.T) {
 	cases := []struct {
-		log  string
-		want int
-		ok   bool
+		log     string
+		want    RunnerSettings
+		ok      bool
+		perSlot int
 	}{
-		{`time=… level=INFO msg="starting llama server" cmd="/usr/bin/ollama runner --model /m --ctx-size 8192 --batch-size 512 --threads 2 --parallel 4 --port 40235"`, 4, true},
-		{`level=INFO msg="loading model (simulated)" model=llama3.2:1b parallel=2 num_ctx=4096`, 2, true},
-		{`level=INFO msg="server config" env="map[OLLAMA_NUM_PARALLEL:8]"` + "\n" + `runner --parallel 1 --port 1`, 1, true},
-		{`level=INFO msg="Listening on 127.0.0.1:11434"`, 0, false},
+		// Ollama 0.11: its own runner.
+		{`time=… level=INFO msg="starting llama server" cmd="/usr/bin/ollama runner --model /m --ctx-size 8192 --batch-size 512 --threads 2 --parallel 4 --port 40235"`, RunnerSettings{4, 8192}, true, 2048},
+		// Ollama 0.30+: upstream llama-server.
+		{`time=… level=INFO source=llama_server.go:436 msg="starting llama-server" cmd="/opt/lib/ollama/llama-server --model /m/blobs/sha256-1 --port 41000 --host 127.0.0.1 --no-webui --offline -c 4096 -np 2 --cache-type-k f16 -t 1"`, RunnerSettings{2, 4096}, true, 2048},
+		{`msg="starting llama-server" cmd="/x/llama-server -np=3 --ctx-size=6144"`, RunnerSettings{3, 6144}, true, 2048},
+		{`level=INFO msg="loading model (simulated)" model=llama3.2:1b parallel=2 num_ctx=4096`, RunnerSettings{Parallel: 2}, true, 0},
+		{`level=INFO msg="server config" env="map[OLLAMA_NUM_PARALLEL:8]"` + "\n" + `runner --parallel 1 --port 1`, RunnerSettings{Parallel: 1}, true, 0},
+		// Flags only as whole words: --cache-type-k is not -c, -npx is not -np.
+		{`cmd="llama-server --cache-type-k 8 -npx 4"`, RunnerSettings{}, false, 0},
+		{`level=INFO msg="Listening on 127.0.0.1:11434"`, RunnerSettings{}, false, 0},
 	}
 	for _, c := range cases {
-		n, ok := ParallelFromLog(c.log)
-		if n != c.want || ok != c.ok {
-			t.Errorf("ParallelFromLog(%q) = %d, %v; want %d, %v", c.log, n, ok, c.want, c.ok)
+		r, ok := RunnerFromLog(c.log)
+		if r != c.want || ok != c.ok || r.SlotContext() != c.perSlot {
+			t.Errorf("RunnerFromLog(%q) = %+v, %v (per slot %d); want %+v, %v (%d)", c.log, r, ok, r.SlotContext(), c.want, c.ok, c.perSlot)
 		}
 	}
 }
@@ -202,9 +211,12 @@ func TestVerifyTellsForcedAndMissingSettings(t *testing.T) {
 		{"runner --parallel 1 --port 9", 4, false, "forces NUM_PARALLEL=1"},
 		{"runner --parallel 2 --port 9", 4, false, "asked for 4, the runner started with 2"},
 		{"Listening on 127.0.0.1:1", 2, false, "shows no runner"},
+		// Ollama 0.34: llama-server's command line, with the context each slot gets.
+		{`msg="starting llama-server" cmd="/l/llama-server --model /b -c 4096 -np 2 -t 1"`, 2, true, "2 parallel slots, 2048 tokens of context each"},
+		{`msg="starting llama-server" cmd="/l/llama-server --model /b -c 8192 -np 2 -t 1"`, 2, false, "the plan asks num_ctx 2048"},
 	}
 	for _, c := range cases {
-		cfg := &SweepConfig{VerifyTimeout: 100 * time.Millisecond}
+		cfg := &SweepConfig{VerifyTimeout: 100 * time.Millisecond, Plan: &bench.Plan{Mix: []*bench.Template{{Options: map[string]any{"num_ctx": 2048}}}}}
 		info := &bench.ServerInfo{NumParallel: c.asked}
 		verify(context.Background(), cfg, &Instance{Log: func() string { return c.log }}, info)
 		if info.Verified != c.verified || !strings.Contains(info.Note, c.note) {

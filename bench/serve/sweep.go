@@ -31,6 +31,9 @@ type Instance struct {
 	// Notes are caveats about this server that every run against it carries (the
 	// simulator's, when this machine's timers are too coarse for its decode step).
 	Notes []string
+	// Settings, when set, asks the server what its runner started with (llama-server's
+	// /props); otherwise the sweep reads them from Log.
+	Settings func(ctx context.Context) (RunnerSettings, bool)
 }
 
 // Launcher starts a server with a given number of parallel slots.
@@ -38,15 +41,16 @@ type Launcher interface {
 	Launch(ctx context.Context, numParallel int) (*Instance, error)
 }
 
-// OllamaLauncher starts `ollama serve` (or anything that behaves like it).
-type OllamaLauncher struct {
+// ProcessLauncher starts a server process of Config's kind: `ollama serve` (or anything that
+// behaves like it) or llama-server.
+type ProcessLauncher struct {
 	Config Config // NumParallel and LogPath are set per launch
 	// LogPath names the log file of a setting; nil keeps logs in memory only.
 	LogPath func(numParallel int) string
 }
 
 // Launch starts the server for one setting.
-func (l *OllamaLauncher) Launch(ctx context.Context, numParallel int) (*Instance, error) {
+func (l *ProcessLauncher) Launch(ctx context.Context, numParallel int) (*Instance, error) {
 	cfg := l.Config
 	cfg.NumParallel = numParallel
 	if l.LogPath != nil {
@@ -56,7 +60,19 @@ func (l *OllamaLauncher) Launch(ctx context.Context, numParallel int) (*Instance
 	if err != nil {
 		return nil, err
 	}
-	return &Instance{URL: s.URL, PID: s.PID, LogPath: cfg.LogPath, Log: s.Log, Stop: s.Stop}, nil
+	inst := &Instance{URL: s.URL, PID: s.PID, LogPath: cfg.LogPath, Log: s.Log, Stop: s.Stop}
+	if cfg.Kind == KindLlamaServer {
+		// llama-server says what it runs with: its slots and their context.
+		c := &api.Client{BaseURL: s.URL}
+		inst.Settings = func(ctx context.Context) (RunnerSettings, bool) {
+			p, err := c.Props(ctx)
+			if err != nil {
+				return RunnerSettings{}, false
+			}
+			return RunnerSettings{Parallel: p.TotalSlots, Context: p.SlotContext * p.TotalSlots}, true
+		}
+	}
+	return inst, nil
 }
 
 // SimLauncher starts the embedded simulator with NUM_PARALLEL = the setting.
@@ -195,18 +211,19 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 	cfg.event(k, "ready", "server ready at %s", inst.URL)
 	client := cfg.NewClient(inst.URL)
 	vctx, vcancel := context.WithTimeout(ctx, 3*time.Second)
-	version, _ := client.Version(vctx)
+	id := client.Identify(vctx)
 	vcancel()
-	if inst.GPU == nil && IsSimulator(version) {
+	if inst.GPU == nil && id.Kind == api.ServerSimulator {
 		// `llmload sim` standing in for `ollama serve`: its GPU is simulated too.
 		inst.GPU, inst.Simulated = RemoteSimGPU(inst.URL), true
 	}
 	info := &bench.ServerInfo{Managed: true, Simulated: inst.Simulated, PID: inst.PID, LogFile: inst.LogPath, NumParallel: k, LoadMs: map[string]float64{}}
 
 	// Preload every model with the mix's own runner options: a preload with other options
-	// would be followed by a reload on the first measured request.
+	// would be followed by a reload on the first measured request. llama-server loaded its
+	// one model before it answered /health.
 	for _, t := range cfg.Plan.Mix {
-		if _, done := info.LoadMs[t.Model]; done {
+		if _, done := info.LoadMs[t.Model]; done || id.Kind == api.ServerLlamaServer {
 			continue
 		}
 		start := time.Now()
@@ -260,7 +277,10 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 	}
 	run.Server = info
 	run.Target = bench.Target{URL: inst.URL, API: planAPIs(&plan), Simulated: inst.Simulated}
-	run.Target.ServerVersion = version
+	run.Target.ServerVersion, run.Target.Server, run.Target.Engine = id.Version, id.Kind, id.Engine
+	if run.Target.Engine == "" && strings.Contains(inst.Log(), `msg="starting llama-server"`) {
+		run.Target.Engine = api.ServerLlamaServer // an Ollama built from source says no version
+	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	if ms, err := client.Loaded(dctx); err == nil {
@@ -275,7 +295,8 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 	return run, nil
 }
 
-// verify reads the server's log for the slot count its runner started with.
+// verify finds the slot count the server's runner started with: from the instance's own
+// check when it has one (llama-server's /props), else from the server's log.
 func verify(ctx context.Context, cfg *SweepConfig, inst *Instance, info *bench.ServerInfo) {
 	timeout := cfg.VerifyTimeout
 	if timeout <= 0 {
@@ -283,17 +304,14 @@ func verify(ctx context.Context, cfg *SweepConfig, inst *Instance, info *bench.S
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		if n, ok := ParallelFromLog(inst.Log()); ok {
-			info.NumParallelObserved = n
-			switch {
-			case n == info.NumParallel:
-				info.Verified = true
-				info.Note = fmt.Sprintf("the runner started with %d parallel slots", n)
-			case n == 1:
-				info.Note = fmt.Sprintf("asked for %d, the runner started with 1: Ollama forces NUM_PARALLEL=1 for some model families (embedding models, mllama, qwen3vl …); this setting is not comparable", info.NumParallel)
-			default:
-				info.Note = fmt.Sprintf("asked for %d, the runner started with %d", info.NumParallel, n)
-			}
+		r, ok := RunnerSettings{}, false
+		if inst.Settings != nil {
+			r, ok = inst.Settings(ctx)
+		} else {
+			r, ok = RunnerFromLog(inst.Log())
+		}
+		if ok {
+			judge(r, cfg.slotContext(), info)
 			cfg.event(info.NumParallel, "verified", "%s", info.Note)
 			return
 		}
@@ -304,6 +322,51 @@ func verify(ctx context.Context, cfg *SweepConfig, inst *Instance, info *bench.S
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// judge compares what the runner started with against what was asked: the slot count, and the
+// context each slot got against the one the plan asks for (0: the plan asks none).
+func judge(r RunnerSettings, wantCtx int, info *bench.ServerInfo) {
+	n := r.Parallel
+	info.NumParallelObserved = n
+	info.SlotContext = r.SlotContext()
+	switch {
+	case n == info.NumParallel:
+		info.Verified = true
+		info.Note = fmt.Sprintf("the runner started with %d parallel slots", n)
+	case n == 1:
+		info.Note = fmt.Sprintf("asked for %d, the runner started with 1: Ollama forces NUM_PARALLEL=1 for some model families (embedding models, mllama, qwen3vl …); this setting is not comparable", info.NumParallel)
+	default:
+		info.Note = fmt.Sprintf("asked for %d, the runner started with %d", info.NumParallel, n)
+	}
+	if ctx := info.SlotContext; ctx > 0 {
+		info.Note += fmt.Sprintf(", %d tokens of context each", ctx)
+		if wantCtx > 0 && ctx != wantCtx {
+			info.Verified = false
+			info.Note += fmt.Sprintf(" (the plan asks num_ctx %d: each slot has a different context than asked)", wantCtx)
+		}
+	}
+}
+
+// slotContext is the context per slot the plan asks for: its num_ctx option (every entry of a
+// mix sends the same one, or the model reloads), or the launcher's; 0 when none is asked.
+func (cfg *SweepConfig) slotContext() int {
+	if cfg.Plan != nil {
+		for _, t := range cfg.Plan.Mix {
+			switch v := t.Options["num_ctx"].(type) {
+			case int:
+				return v
+			case int64:
+				return int(v)
+			case float64:
+				return int(v)
+			}
+		}
+	}
+	if l, ok := cfg.Launcher.(*ProcessLauncher); ok && l.Config.Kind == KindLlamaServer {
+		return l.Config.SlotContext
+	}
+	return 0
 }
 
 func planAPIs(p *bench.Plan) string {

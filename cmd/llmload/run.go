@@ -669,9 +669,8 @@ func interruptContexts(parent context.Context, s *streams, quiet bool) (ctx, har
 func describeServer(ctx context.Context, c *api.Client, run *bench.Run) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if v, err := c.Version(ctx); err == nil {
-		run.Target.ServerVersion = v
-	}
+	id := c.Identify(ctx)
+	run.Target.ServerVersion, run.Target.Server, run.Target.Engine = id.Version, id.Kind, id.Engine
 	if ms, err := c.Loaded(ctx); err == nil {
 		for _, m := range ms {
 			run.Target.Models = append(run.Target.Models, bench.LoadedModel{Name: m.Name, SizeBytes: m.Size, SizeVRAMBytes: m.SizeVRAM, ContextLength: m.ContextLength})

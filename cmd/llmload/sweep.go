@@ -156,7 +156,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		if o.modelsDir != "" {
 			env = append(env, "OLLAMA_MODELS="+o.modelsDir)
 		}
-		launcher = &serve.OllamaLauncher{
+		launcher = &serve.ProcessLauncher{
 			Config:  serve.Config{Binary: path, Env: env, Extra: o.serverEnv, ReadyTimeout: o.readyTimeout},
 			LogPath: out.logPath,
 		}
