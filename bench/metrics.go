@@ -129,8 +129,9 @@ type stageMetrics struct {
 	serviceSum time.Duration
 	decodeSum  float64 // Σ per-request decode tok/s
 	decodeN    int
-	newConns   int // requests carried by a connection opened for them
-	reconnects int // requests sent again after their kept-alive connection was found closed
+	cached     int64 // prompt tokens the server's cache served (server timings)
+	newConns   int   // requests carried by a connection opened for them
+	reconnects int   // requests sent again after their kept-alive connection was found closed
 
 	// Ollama decomposition sums over successful requests with server timings.
 	decompN                                   int
@@ -225,6 +226,9 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 			m.decodeN++
 		}
 	}
+	if s := r.Server; s != nil {
+		m.cached += int64(s.CachedCount)
+	}
 	if s := r.Server; s != nil && s.Total > 0 {
 		res := s.Residual()
 		if res < 0 {
@@ -295,6 +299,7 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 		Requests:       counts(m.counts, m.total, m.ok, m.samples),
 		OutputTokens:   m.outTokens,
 		PromptTokens:   m.inTokens,
+		PromptCached:   m.cached,
 		LatencyMs:      map[string]Summary{},
 		Histograms:     map[string]string{},
 	}

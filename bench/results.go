@@ -140,6 +140,9 @@ type StageResult struct {
 	OutputTokens int64  `json:"output_tokens"`
 	TokenSource  string `json:"token_source,omitempty"`
 	PromptTokens int64  `json:"prompt_tokens,omitempty"`
+	// PromptCached is how many prompt tokens the server's prompt cache served (llama-server,
+	// Ollama 0.30+): identical prompts measure cache hits, not prompt processing.
+	PromptCached int64 `json:"prompt_cached_tokens,omitempty"`
 
 	LatencyMs map[string]Summary `json:"latency_ms"`
 	// Decomposition splits the mean end-to-end latency of successful Ollama requests.

@@ -146,8 +146,10 @@ func (r *runner) run(ctx context.Context) (*Run, error) {
 		}
 		out.Stages = append(out.Stages, res)
 	}
-	if note := keepAliveNote(out.Stages); note != "" {
-		out.Notes = append(out.Notes, note)
+	for _, note := range []string{keepAliveNote(out.Stages), promptCacheNote(out.Stages)} {
+		if note != "" {
+			out.Notes = append(out.Notes, note)
+		}
 	}
 	return out, nil
 }
@@ -174,6 +176,20 @@ func keepAliveNote(stages []*StageResult) string {
 		return ""
 	}
 	return fmt.Sprintf("the server closes keep-alive connections: each request pays a new TCP connection (%d of %d requests opened one)", fresh, requests)
+}
+
+// promptCacheNote says when the server's prompt cache served most prompt tokens (llama-server
+// caches prompts by default): the run then measured cache hits, not prompt processing.
+func promptCacheNote(stages []*StageResult) string {
+	var cached, prompt int64
+	for _, s := range stages {
+		cached += s.PromptCached
+		prompt += s.PromptTokens
+	}
+	if prompt == 0 || 2*cached < prompt {
+		return ""
+	}
+	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them with --synthetic-words or a prompt file)", 100*float64(cached)/float64(prompt))
 }
 
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load

@@ -97,15 +97,23 @@ const (
 	ClassHTTPOther Class = "http_other"
 )
 
-// ServerTimings are the durations Ollama reports in its final chunk (done:true). They are
-// present only when that chunk arrived with them; a truncated reply has none.
+// ServerTimings are the durations a server reports for a request: Ollama's final chunk
+// (done:true), or llama-server's "timings" object. They are present only when the reply
+// completed with them; a truncated reply has none.
 type ServerTimings struct {
 	Total           time.Duration `json:"total_ns"`
 	Load            time.Duration `json:"load_ns"`
 	PromptEval      time.Duration `json:"prompt_eval_ns"`
 	Eval            time.Duration `json:"eval_ns"`
-	PromptEvalCount int           `json:"prompt_eval_count"`
+	PromptEvalCount int           `json:"prompt_eval_count"` // the whole prompt, cached part included
 	EvalCount       int           `json:"eval_count"`
+	// CachedCount is how many prompt tokens the server's prompt cache served (llama-server's
+	// cache_n; Ollama 0.30+'s prompt_eval_cached_count).
+	CachedCount int `json:"cached_count,omitempty"`
+	// FromLlamaServer says the figures are llama-server's own timings. It reports no total
+	// (nor load): Total is then the service time llmload measured, so the residual holds the
+	// slot wait, the transport and the server's fixed work, as Ollama's does.
+	FromLlamaServer bool `json:"from_llama_server,omitempty"`
 }
 
 // Residual is total − load − prompt_eval − eval: slot wait plus fixed overhead (and, at

@@ -301,6 +301,9 @@ func (c *Client) readReply(ctx context.Context, rec *Record, req *Request, lr *l
 	}
 	rec.Class, rec.Error = class, c.clean(text)
 	sr.settleTokens()
+	if s := rec.Server; s != nil && s.FromLlamaServer {
+		s.Total = rec.Done // llama-server reports no total: the service time llmload measured
+	}
 }
 
 // settleBody fills what the line reader saw: bytes, first byte, last byte.

@@ -11,8 +11,11 @@ type finalChunk struct {
 	DoneReason                    string
 	Total, Load, PromptEval, Eval int64
 	PromptCount, EvalCount        int
-	HasTotal                      bool
-	HasPromptCount, HasEvalCount  bool
+	// CachedCount is prompt_eval_cached_count (Ollama 0.30+, from llama-server's cache_n): the
+	// prompt tokens its cache served.
+	CachedCount                  int
+	HasTotal                     bool
+	HasPromptCount, HasEvalCount bool
 }
 
 // ollamaFinal is finalChunk as encoding/json decodes it: pointers for presence.
@@ -24,11 +27,12 @@ type ollamaFinal struct {
 	PromptEvalDuration int64  `json:"prompt_eval_duration"`
 	EvalCount          *int   `json:"eval_count"`
 	EvalDuration       int64  `json:"eval_duration"`
+	CachedCount        *int   `json:"prompt_eval_cached_count"`
 }
 
 // finalFields are the members decodeOllamaFinal reads, by name.
 var finalFields = [...]string{"done_reason", "total_duration", "load_duration", "prompt_eval_count",
-	"prompt_eval_duration", "eval_count", "eval_duration"}
+	"prompt_eval_duration", "eval_count", "eval_duration", "prompt_eval_cached_count"}
 
 // decodeOllamaFinal reads a final chunk exactly as json.Unmarshal into ollamaFinal would,
 // without its reflection and allocations: every request ends with one, and a stream:false
@@ -52,6 +56,9 @@ func decodeOllamaFinal(b []byte) (finalChunk, error) {
 	}
 	if j.EvalCount != nil {
 		f.EvalCount, f.HasEvalCount = *j.EvalCount, true
+	}
+	if j.CachedCount != nil {
+		f.CachedCount = *j.CachedCount
 	}
 	return f, nil
 }
@@ -121,6 +128,8 @@ func (f *finalScan) take(name, raw []byte) {
 		f.PromptCount, f.HasPromptCount, ok = s.intPointer()
 	case "eval_count":
 		f.EvalCount, f.HasEvalCount, ok = s.intPointer()
+	case "prompt_eval_cached_count":
+		f.CachedCount, _, ok = s.intPointer()
 	default:
 		for _, field := range finalFields {
 			if len(name) == len(field) && equalFoldASCII(name, field) {

@@ -22,6 +22,8 @@ var finalSeeds = []string{
 	`{"done":true,"eval_duration":{"a":1}}`,
 	`{"done":true,"t\u006ftal_duration":3}`,
 	` { "done" : true , "eval_count" : 2 } `,
+	`{"done":true,"done_reason":"stop","total_duration":1,"prompt_eval_count":9,"prompt_eval_cached_count":8,"prompt_eval_cached_count":null}`,
+	`{"done":true,"prompt_eval_cached_count":7,"Prompt_Eval_Cached_Count":2}`,
 }
 
 // FuzzOllamaFinal checks the fast final-chunk decoder against encoding/json itself.
@@ -56,6 +58,9 @@ func FuzzOllamaFinal(f *testing.F) {
 		}
 		if j.EvalCount != nil {
 			want.EvalCount, want.HasEvalCount = *j.EvalCount, true
+		}
+		if j.CachedCount != nil {
+			want.CachedCount = *j.CachedCount
 		}
 		if got != want {
 			t.Fatalf("%q: %+v, encoding/json %+v", b, got, want)

@@ -426,6 +426,7 @@ type chunkInfo struct {
 	output  int    // usage.completion_tokens, when outputOK
 	// promptOK and outputOK say the counts were present and non-negative integers.
 	promptOK, outputOK bool
+	timings            []byte // llama-server's raw "timings" object; aliases the input
 }
 
 // scanMessage reads a message or delta object (or null) and reports whether it carries text:
@@ -639,6 +640,13 @@ func scanOpenAIChunk(b []byte) (chunkInfo, error) {
 			ok = s.err == ""
 		case "usage":
 			ok = s.scanUsage(&c)
+		case "timings":
+			start := s.i
+			if ok = s.skip(); ok {
+				if raw := bytes.TrimSpace(b[start:s.i]); len(raw) > 0 && raw[0] == '{' {
+					c.timings = raw
+				}
+			}
 		case "error":
 			c.errored = !s.null()
 			ok = s.err == "" && (!c.errored || s.skip())

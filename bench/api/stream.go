@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -288,6 +289,7 @@ func (s *streamReader) ollamaObject(lr *lineReader, b []byte, at time.Time) bool
 			Eval:            time.Duration(f.Eval),
 			PromptEvalCount: f.PromptCount,
 			EvalCount:       f.EvalCount,
+			CachedCount:     f.CachedCount,
 		}
 	}
 	if f.HasEvalCount {
@@ -316,6 +318,9 @@ func (s *streamReader) openAIObject(lr *lineReader, b []byte, at time.Time, whol
 	if c.finish != nil {
 		s.rec.DoneReason = finishReason(c.finish)
 	}
+	if c.timings != nil {
+		s.llamaTimings(c.timings)
+	}
 	if c.usage {
 		// The last usage wins: /v1/completions repeats a zero usage on every chunk before the
 		// real one.
@@ -334,6 +339,27 @@ func (s *streamReader) openAIObject(lr *lineReader, b []byte, at time.Time, whol
 		}
 	}
 	return true
+}
+
+// llamaTimings reads llama-server's "timings" object (one per reply, in its last chunk; an
+// object it cannot read is ignored: the reply itself is still good).
+func (s *streamReader) llamaTimings(raw []byte) {
+	var t struct {
+		PromptN     int     `json:"prompt_n"`
+		PromptMs    float64 `json:"prompt_ms"`
+		PredictedN  int     `json:"predicted_n"`
+		PredictedMs float64 `json:"predicted_ms"`
+		CacheN      int     `json:"cache_n"`
+	}
+	if json.Unmarshal(raw, &t) != nil || t.PromptMs < 0 || t.PredictedMs < 0 || t.PromptN < 0 || t.CacheN < 0 || t.PredictedN < 0 {
+		return
+	}
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	s.rec.Server = &ServerTimings{
+		PromptEval: ms(t.PromptMs), Eval: ms(t.PredictedMs),
+		PromptEvalCount: t.PromptN + t.CacheN, EvalCount: t.PredictedN, CachedCount: t.CacheN,
+		FromLlamaServer: true,
+	}
 }
 
 // finishReason turns a raw finish_reason into a string, without allocating for common ones.
