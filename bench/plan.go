@@ -113,6 +113,22 @@ func (p *Plan) Models() []string {
 	return out
 }
 
+// NumCtx is the num_ctx option the plan's requests send (every entry of a mix for one model
+// sends the same, or Ollama reloads it), 0 when none sends one.
+func NumCtx(p *Plan) int {
+	for _, t := range p.Mix {
+		switch v := t.Options["num_ctx"].(type) {
+		case int:
+			return v
+		case int64:
+			return int(v)
+		case float64:
+			return int(v)
+		}
+	}
+	return 0
+}
+
 // Prepare validates the plan and loads every prompt source, so that the runner never touches
 // a file. Relative paths are resolved against dir. Errors name the stage or template.
 func (p *Plan) Prepare(dir string) error {

@@ -33,6 +33,8 @@ const (
 	KindLlamaServer Kind = "llama-server"
 )
 
+func (k Kind) String() string { return string(k) }
+
 // Config says how to start a server.
 type Config struct {
 	// Kind is the server's kind; empty means KindOllama.

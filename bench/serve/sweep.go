@@ -348,19 +348,12 @@ func judge(r RunnerSettings, wantCtx int, info *bench.ServerInfo) {
 	}
 }
 
-// slotContext is the context per slot the plan asks for: its num_ctx option (every entry of a
-// mix sends the same one, or the model reloads), or the launcher's; 0 when none is asked.
+// slotContext is the context per slot the plan asks for (its num_ctx option), or the
+// launcher's; 0 when none is asked.
 func (cfg *SweepConfig) slotContext() int {
 	if cfg.Plan != nil {
-		for _, t := range cfg.Plan.Mix {
-			switch v := t.Options["num_ctx"].(type) {
-			case int:
-				return v
-			case int64:
-				return int(v)
-			case float64:
-				return int(v)
-			}
+		if n := bench.NumCtx(cfg.Plan); n > 0 {
+			return n
 		}
 	}
 	if l, ok := cfg.Launcher.(*ProcessLauncher); ok && l.Config.Kind == KindLlamaServer {

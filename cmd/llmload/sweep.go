@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,7 +23,12 @@ import (
 type sweepOptions struct {
 	runOptions
 	numParallel  []int
+	server       string
 	ollama       string
+	llamaServer  string
+	modelFile    string
+	slotContext  int
+	serverArgs   []string
 	modelsDir    string
 	serverEnv    []string
 	external     bool
@@ -32,6 +38,9 @@ type sweepOptions struct {
 
 const sweepExamples = `  # Start 'ollama serve' four times, NUM_PARALLEL 1, 2, 4 and 8, same seeded workload each time
   llmload sweep -m llama3.2:1b --num-parallel 1,2,4,8 -c 1,2,4,8,16 -n 32 -o sweep/
+
+  # llama.cpp's llama-server: -np 1, 2 and 4, each slot with 4096 tokens of context
+  llmload sweep --server llama-server --model-file qwen2.5-1.5b.gguf --num-parallel 1,2,4 -c 1,2,4,8
 
   # The same on the built-in simulator: no Ollama, no GPU
   llmload sweep --sim --num-parallel 1,2,4,8 -c 1,4,16
@@ -56,10 +65,12 @@ growing).
 
 Managed mode (the default) starts 'ollama serve' itself for each setting on a free loopback
 port, with OLLAMA_NUM_PARALLEL=k, OLLAMA_KEEP_ALIVE=-1 and your models folder; preloads every
-model of the mix; checks in the server log that the runner really got k slots; runs the stages;
-and stops the server (SIGTERM, then SIGKILL), also on Ctrl-C or a failure. Server logs are kept
-next to the results. --sim does the same with the built-in simulator; --external measures a
-server you run yourself, once, under the labels you give.
+model of the mix; checks in the server log that the runner really got k slots (and, from
+Ollama 0.30 on, the context each slot got); runs the stages; and stops the server (SIGTERM, then
+SIGKILL), also on Ctrl-C or a failure. Server logs are kept next to the results.
+--server llama-server does the same with llama.cpp's llama-server: -np k, -c = --slot-context × k,
+--metrics, the slots checked in its /props. --sim does it with the built-in simulator;
+--external measures a server you run yourself, once, under the labels you give.
 
 Each setting warms every slot first (--warmup defaults to the setting) because the first burst
 after a load is slower.
@@ -73,7 +84,12 @@ after a load is slower.
 	f := cmd.Flags()
 	o.runOptions.register(f)
 	f.IntSliceVar(&o.numParallel, "num-parallel", nil, "OLLAMA_NUM_PARALLEL settings to compare, e.g. 1,2,4,8")
+	f.StringVar(&o.server, "server", serve.KindOllama.String(), "the server a managed sweep starts: ollama or llama-server")
 	f.StringVar(&o.ollama, "ollama", "", "the ollama binary (default: ollama on $PATH)")
+	f.StringVar(&o.llamaServer, "llama-server", "", "the llama-server binary, with --server llama-server (default: llama-server on $PATH)")
+	f.StringVar(&o.modelFile, "model-file", "", "the GGUF file llama-server serves (its -m), with --server llama-server")
+	f.IntVar(&o.slotContext, "slot-context", 0, "llama-server: context per slot; it starts with -c = this × NUM_PARALLEL (default: the num_ctx option, else 4096)")
+	f.StringArrayVar(&o.serverArgs, "server-arg", nil, "extra argument for the llama-server llmload starts, e.g. --server-arg=--flash-attn (repeatable)")
 	f.StringVar(&o.modelsDir, "models-dir", "", "OLLAMA_MODELS for the servers llmload starts (default: yours)")
 	f.StringArrayVar(&o.serverEnv, "server-env", nil, "extra KEY=VALUE for the servers llmload starts, e.g. OLLAMA_FLASH_ATTENTION=1 (repeatable)")
 	f.BoolVar(&o.external, "external", false, "measure a server you started yourself (at --url), labelled with --label")
@@ -120,8 +136,38 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 	if changed("url") {
 		return usageErrorf("--url is for --external: a sweep starts its own servers")
 	}
-	if o.sim.enabled && (changed("ollama") || changed("models-dir") || changed("server-env")) {
-		return usageErrorf("--ollama, --models-dir and --server-env start a real Ollama; they do not apply with --sim")
+	if o.sim.enabled && (changed("ollama") || changed("models-dir") || changed("server-env") || changed("server") ||
+		changed("llama-server") || changed("model-file") || changed("slot-context") || changed("server-arg")) {
+		return usageErrorf("--server, --ollama, --llama-server, --model-file, --slot-context, --server-arg, --models-dir and --server-env start a real server; they do not apply with --sim")
+	}
+	kind := serve.Kind(o.server)
+	switch kind {
+	case serve.KindOllama:
+		if changed("llama-server") || changed("model-file") || changed("slot-context") || changed("server-arg") {
+			return usageErrorf("--llama-server, --model-file, --slot-context and --server-arg are for --server llama-server")
+		}
+	case serve.KindLlamaServer:
+		if changed("ollama") || changed("models-dir") {
+			return usageErrorf("--ollama and --models-dir are for --server ollama")
+		}
+		if o.modelFile == "" {
+			return usageErrorf("--server llama-server needs --model-file: the GGUF file it serves")
+		}
+		if fi, err := os.Stat(o.modelFile); err != nil || fi.IsDir() {
+			return usageErrorf("--model-file %s: not a readable file", o.modelFile)
+		}
+		if o.slotContext < 0 {
+			return usageErrorf("--slot-context must not be negative, got %d", o.slotContext)
+		}
+		// llama-server serves one model under any name, and speaks OpenAI's protocols only.
+		if !changed("api") {
+			o.apiName = string(api.OpenAIChat)
+		}
+		if len(o.models) == 0 && o.bodyFile == "" && o.planFile == "" {
+			o.models = []string{strings.TrimSuffix(filepath.Base(o.modelFile), filepath.Ext(o.modelFile))}
+		}
+	default:
+		return usageErrorf("--server %q: want ollama or llama-server", o.server)
 	}
 	if o.sim.enabled && changed("sim-num-parallel") {
 		return usageErrorf("--sim-num-parallel does not apply to a sweep: --num-parallel sets it")
@@ -143,11 +189,31 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 			return err
 		}
 		launcher = &serve.SimLauncher{Config: cfg}
-	} else {
-		bin := o.ollama
-		if bin == "" {
-			bin = "ollama"
+	} else if kind == serve.KindLlamaServer {
+		for _, t := range plan.Mix {
+			if t.API.IsOllama() {
+				return usageErrorf("--api %s: llama-server speaks the OpenAI protocols only (openai-chat, openai-completions)", t.API)
+			}
 		}
+		bin := cmp.Or(o.llamaServer, "llama-server")
+		path, err := exec.LookPath(bin)
+		if err != nil {
+			return usageErrorf("--llama-server: %v (build llama.cpp's llama-server, or point --llama-server at it; --sim needs neither)", err)
+		}
+		ctx := o.slotContext
+		if ctx == 0 {
+			ctx = bench.NumCtx(plan)
+		}
+		if ctx == 0 {
+			ctx = 4096
+		}
+		launcher = &serve.ProcessLauncher{
+			Config: serve.Config{Kind: kind, Binary: path, Args: append([]string{"-m", o.modelFile}, o.serverArgs...),
+				SlotContext: ctx, Env: os.Environ(), Extra: o.serverEnv, ReadyTimeout: o.readyTimeout},
+			LogPath: out.logPath,
+		}
+	} else {
+		bin := cmp.Or(o.ollama, "ollama")
 		path, err := exec.LookPath(bin)
 		if err != nil {
 			return usageErrorf("--ollama: %v (install Ollama, or point --ollama at its binary; --sim needs neither)", err)
