@@ -48,9 +48,10 @@ demo: build
 	./$(BIN) report $(DEMO_DIR)/num_parallel-*.json --slo ttft_p95=500ms,tpot_p95=2.5ms -o $(DEMO_DIR)/REPORT.md
 	@echo "open $(DEMO_DIR)/REPORT.md (charts in $(DEMO_DIR)/REPORT_files/)"
 
-# End to end against a real Ollama on loopback: installs ab if missing, builds Ollama v0.11.4
-# offline with native SIMD (cached in ~/.cache/llmload; the first build takes minutes), then
-# runs cmd/llmload/e2e_test.go (go test -tags e2e) with LLMLOAD_OLLAMA set to that binary.
+# End to end against the real servers on loopback: Ollama 0.11.4, Ollama 0.34.4 and llama.cpp's
+# llama-server, each built offline (cached in ~/.cache/llmload; cold, the builds take about 25
+# minutes on 2 cores), then cmd/llmload/e2e_test.go (go test -tags e2e). Installs ab and the
+# build tools when missing.
 e2e:
 	GO=$(GO) bash .ci/e2e.sh
 
