@@ -135,6 +135,7 @@ type stageMetrics struct {
 
 	// Ollama decomposition sums over successful requests with server timings.
 	decompN                                   int
+	decompLlama                               int // of decompN, from llama-server's timings
 	sumE2E, sumLoad, sumPrompt, sumEval, sumR time.Duration
 	sumClient                                 time.Duration
 
@@ -243,6 +244,9 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 			recordDur(m.hists[histTokenWaitRaw], w)
 		}
 		m.decompN++
+		if s.FromLlamaServer {
+			m.decompLlama++
+		}
 		m.sumE2E += e2e
 		m.sumLoad += s.Load
 		m.sumPrompt += s.PromptEval
@@ -344,6 +348,13 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 			Eval:           ms(m.sumEval),
 			Residual:       ms(m.sumR),
 			ClientOverhead: ms(m.sumClient),
+			Source:         "ollama",
+		}
+		switch {
+		case m.decompLlama == m.decompN:
+			d.Source = "llama-server"
+		case m.decompLlama > 0:
+			d.Source = "mixed"
 		}
 		res.LatencyMs[MetricResidual] = SummarizeHistogram(m.hists[histResidual])
 		if baseline != nil {

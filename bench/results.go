@@ -188,7 +188,8 @@ type Summary struct {
 	Max  float64 `json:"max"`
 }
 
-// Decomposition is where the mean E2E of successful Ollama requests went, in milliseconds.
+// Decomposition is where the mean E2E of successful requests with server timings went, in
+// milliseconds.
 // QueueWait is the residual minus the calibrated baseline: at NUM_PARALLEL = 1 it is slot wait;
 // above 1 it also holds batch sharing (the runner charges each request part of each shared
 // step), so it is reported as "slot wait + batch sharing".
@@ -204,6 +205,10 @@ type Decomposition struct {
 	ClientOverhead float64 `json:"client_overhead"`
 	// QueueShare is QueueWait / E2E.
 	QueueShare float64 `json:"queue_share"`
+	// Source says whose timings these are: "ollama" (its final chunk's durations),
+	// "llama-server" (its timings object: no load, and the total is llmload's service time, so
+	// there is no client-side share), or "mixed". Absent in files of older llmload: Ollama's.
+	Source string `json:"source,omitempty"`
 }
 
 // ClientCheck is the client's self-check: could it have distorted the latencies?

@@ -41,7 +41,7 @@ func WriteSummary(w io.Writer, run *bench.Run) error {
 	}
 	for _, st := range run.Stages {
 		ew.printf("\n")
-		writeStage(ew, st, run.Baseline)
+		writeStage(ew, st, run.Baseline, run.Target.Engine)
 	}
 	if len(run.Stages) > 1 {
 		ew.printf("\n")
@@ -56,7 +56,7 @@ func WriteSummary(w io.Writer, run *bench.Run) error {
 	return ew.err
 }
 
-func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline) {
+func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline, engine string) {
 	loop := fmt.Sprintf("closed loop, %d worker%s", st.Concurrency, plural(st.Concurrency))
 	if st.Rate > 0 {
 		loop = fmt.Sprintf("open loop, %s arrivals at %g/s", st.Arrival, st.Rate)
@@ -82,8 +82,17 @@ func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline) 
 		writeLatencyTable(ew, st)
 	}
 	if d := st.Decomposition; d != nil {
-		ew.printf("  where the mean E2E of %s ms went (Ollama's timings):", num(d.E2E))
-		ew.printf(" load %s · prompt eval %s · eval %s", num(d.Load), num(d.PromptEval), num(d.Eval))
+		llama := d.Source == "llama-server"
+		ew.printf("  where the mean E2E of %s ms went (%s", num(d.E2E), timingsSource(d.Source, engine))
+		if d.Requests < st.Requests.OK {
+			ew.printf(", %d of %d requests", d.Requests, st.Requests.OK)
+		}
+		ew.printf("):")
+		if llama {
+			ew.printf(" prompt %s · generation %s", num(d.PromptEval), num(d.Eval))
+		} else {
+			ew.printf(" load %s · prompt eval %s · eval %s", num(d.Load), num(d.PromptEval), num(d.Eval))
+		}
 		if baseline != nil {
 			label := "queue wait"
 			if st.Concurrency != 1 || st.Rate > 0 {
@@ -93,7 +102,11 @@ func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline) 
 		} else {
 			ew.printf(" · residual %s", num(d.Residual))
 		}
-		ew.printf(" · client-side %s\n", num(d.ClientOverhead))
+		if llama {
+			ew.printf(" (with transport: llama-server reports no total)\n")
+		} else {
+			ew.printf(" · client-side %s\n", num(d.ClientOverhead))
+		}
 	}
 	if len(st.Requests.ErrorSamples) > 0 {
 		for _, class := range sortedKeys(st.Requests.ErrorSamples) {
@@ -134,6 +147,19 @@ func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline) 
 			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, num(m.LatencyMs[bench.MetricE2E].P50))
 		}
 	}
+}
+
+// timingsSource names whose timings a decomposition comes from.
+func timingsSource(source, engine string) string {
+	switch {
+	case source == "llama-server":
+		return "llama-server's timings"
+	case source == "mixed":
+		return "Ollama's and llama-server's timings"
+	case engine == "llama-server":
+		return "Ollama's timings, from its llama-server engine"
+	}
+	return "Ollama's timings"
 }
 
 func simulatedTag(st *bench.StageResult) string {

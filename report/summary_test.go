@@ -90,3 +90,59 @@ func TestReportGroupsRunNotes(t *testing.T) {
 		t.Errorf("a note of two runs:\n%s", b.String())
 	}
 }
+
+// The "where the time went" line says whose timings it reads, and over how many requests.
+func TestSummaryNamesTheTimingsSource(t *testing.T) {
+	f, err := bench.ReadFile(filepath.Join(resultsDir, "run-np1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := f.Runs[0]
+	for _, tt := range []struct {
+		name, source, engine string
+		requests             int // of the decomposition; 0 = all the stage's ok requests
+		want, not            []string
+	}{
+		{"ollama", "", "", 0, []string{"(Ollama's timings):", "load ", "client-side"}, []string{"llama-server"}},
+		{"ollama on llama-server", "ollama", "llama-server", 0, []string{"(Ollama's timings, from its llama-server engine):"}, nil},
+		{"llama-server", "llama-server", "llama-server", 0, []string{"(llama-server's timings):", "prompt ", "generation ", "reports no total"}, []string{"client-side", "load "}},
+		{"part of a mixed stage", "", "", 1, []string{"(Ollama's timings, 1 of "}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			run := *base
+			run.Target.Engine = tt.engine
+			st := *run.Stages[0]
+			d := *st.Decomposition
+			d.Source = tt.source
+			if tt.requests > 0 {
+				d.Requests = tt.requests
+			}
+			st.Decomposition = &d
+			run.Stages = []*bench.StageResult{&st}
+			var b strings.Builder
+			if err := WriteSummary(&b, &run); err != nil {
+				t.Fatal(err)
+			}
+			line := grepLine(b.String(), "where the mean E2E")
+			for _, w := range tt.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("lacks %q: %s", w, line)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(line, w) {
+					t.Errorf("has %q: %s", w, line)
+				}
+			}
+		})
+	}
+}
+
+func grepLine(s, word string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, word) {
+			return l
+		}
+	}
+	return ""
+}
