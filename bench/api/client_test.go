@@ -660,8 +660,15 @@ type fixtureWant struct {
 	prompt     int
 	reason     string
 	server     bool   // Server != nil
-	total      int64  // Server.Total in ns, when server
+	total      int64  // Server.Total in ns, when server (not for llama-server: see llama)
 	errHas     string // substring of Error
+	// When server: Server.CachedCount, and Server.PromptEval and Server.Eval in ns when not
+	// zero.
+	cached           int
+	promptEval, eval int64
+	// llama: the timings are llama-server's (FromLlamaServer): no load, and a total that is
+	// the service time the client measured (Record.Done), so total is not checked.
+	llama bool
 }
 
 // checkFixture replays a recorded response through the client and checks the record.
@@ -689,11 +696,28 @@ func checkFixture(t *testing.T, f fixture, api API, stream bool, w fixtureWant) 
 		t.Fatalf("server timings %+v, want present=%v", rec.Server, w.server)
 	}
 	if w.server {
-		if int64(rec.Server.Total) != w.total || rec.Server.EvalCount != w.tokens || rec.Server.PromptEvalCount != w.prompt {
-			t.Errorf("server timings %+v", rec.Server)
+		s := rec.Server
+		if s.EvalCount != w.tokens || s.PromptEvalCount != w.prompt || s.CachedCount != w.cached {
+			t.Errorf("server timings %+v: want eval count %d, prompt %d, cached %d", s, w.tokens, w.prompt, w.cached)
 		}
-		if rec.Server.Load <= 0 || rec.Server.Eval <= 0 || rec.Server.PromptEval <= 0 || rec.Server.Residual() <= 0 {
-			t.Errorf("server timings missing parts: %+v", rec.Server)
+		if (w.promptEval != 0 && int64(s.PromptEval) != w.promptEval) || (w.eval != 0 && int64(s.Eval) != w.eval) {
+			t.Errorf("server timings %+v: want prompt eval %d ns, eval %d ns", s, w.promptEval, w.eval)
+		}
+		if s.FromLlamaServer != w.llama {
+			t.Errorf("server timings %+v: want FromLlamaServer %v", s, w.llama)
+		}
+		switch {
+		case w.llama:
+			if s.Total != rec.Done || s.Load != 0 || s.Eval <= 0 || s.PromptEval <= 0 {
+				t.Errorf("llama-server timings %+v: want total = done (%v), no load", s, rec.Done)
+			}
+		default:
+			if int64(s.Total) != w.total {
+				t.Errorf("server timings %+v: want total %d", s, w.total)
+			}
+			if s.Load <= 0 || s.Eval <= 0 || s.PromptEval <= 0 || s.Residual() <= 0 {
+				t.Errorf("server timings missing parts: %+v", s)
+			}
 		}
 	}
 	if !strings.Contains(rec.Error, w.errHas) {
