@@ -301,6 +301,11 @@ func (c *Client) readReply(ctx context.Context, rec *Record, req *Request, lr *l
 	}
 	rec.Class, rec.Error = class, c.clean(text)
 	sr.settleTokens()
+	if rec.Class != ClassOK {
+		// Timings that came before the reply failed (llama-server sends them before [DONE])
+		// describe a reply that did not complete: no figure is taken from it.
+		rec.Server = nil
+	}
 	if s := rec.Server; s != nil && s.FromLlamaServer {
 		s.Total = rec.Done // llama-server reports no total: the service time llmload measured
 	}

@@ -119,3 +119,21 @@ func TestNoReconnectAfterAReplyBegan(t *testing.T) {
 		})
 	}
 }
+
+// A llama-server stream cut after its timings chunk but before [DONE] is truncated, and its
+// timings are not kept: no figure comes from a reply that did not complete.
+func TestTimingsOfATruncatedStreamAreDropped(t *testing.T) {
+	body := `data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}` + "\n\n" +
+		`data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1},"timings":{"prompt_n":3,"prompt_ms":1.5,"predicted_n":1,"predicted_ms":2.5,"cache_n":0}}` + "\n\n"
+	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"+body)
+	})
+	rec := rawClient(srv.URL).Do(context.Background(), &Request{API: OpenAIChat, Model: "m", Stream: true})
+	checkRecord(t, rec)
+	if rec.Class != ClassTruncated || rec.Server != nil {
+		t.Errorf("class %s, server timings %+v; want truncated without timings", rec.Class, rec.Server)
+	}
+}
