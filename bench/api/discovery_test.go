@@ -64,7 +64,7 @@ func TestDiscoveryOpenAIOnly(t *testing.T) {
 		case "/v1/models":
 			_, _ = w.Write([]byte(`{"data":[]}`))
 		case "/api/ps":
-			_, _ = w.Write([]byte(`<html>a web UI</html>`)) // llama-server answers unknown paths with its UI
+			_, _ = w.Write([]byte(`<html>a web UI</html>`)) // servers with a web UI (LM Studio, some llama-server builds) answer unknown paths with a page
 		default:
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"detail":"Not Found"}`))
