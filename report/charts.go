@@ -20,7 +20,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // chartSet writes the charts of one report into a folder.
@@ -678,7 +678,7 @@ func addSeries(p *plot.Plot, xy plotter.XYs, i int) error {
 }
 
 // gpuLines splits a GPU series into per-device memory and utilization lines.
-func gpuLines(s *gpu.Series) (mem, util []plotter.XYs) {
+func gpuLines(s *results.GPUSeries) (mem, util []plotter.XYs) {
 	idx := map[int]int{}
 	for _, smp := range s.Samples {
 		d, ok := idx[smp.Device]
@@ -689,10 +689,10 @@ func gpuLines(s *gpu.Series) (mem, util []plotter.XYs) {
 			util = append(util, nil)
 		}
 		t := smp.At.Seconds()
-		if v, ok := smp.Get(gpu.MemoryUsed); ok {
+		if v, ok := smp.Get(results.GPUMemoryUsed); ok {
 			mem[d] = append(mem[d], plotter.XY{X: t, Y: v})
 		}
-		if v, ok := smp.Get(gpu.Utilization); ok {
+		if v, ok := smp.Get(results.GPUUtilization); ok {
 			util[d] = append(util[d], plotter.XY{X: t, Y: v})
 		}
 	}

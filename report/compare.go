@@ -9,7 +9,7 @@ import (
 	"strconv"
 
 	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // DefaultBy is the label runs are compared by when none is named: the server's number of
@@ -116,7 +116,7 @@ type Level struct {
 type levelSample struct {
 	st       *bench.StageResult
 	queueOK  bool // the run had a calibrated baseline
-	gpuStage *gpu.StageSummary
+	gpuStage *results.GPUStageSummary
 }
 
 // Fit is a least-squares line y = Intercept + Slope·x.

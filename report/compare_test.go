@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // lvl is one stage of a synthetic run: known figures in, known comparison out.
@@ -210,7 +210,7 @@ func TestMiBPerSlot(t *testing.T) {
 		r := synthRun("num_parallel="+np, lvl{c: 8, tps: 100})
 		v := mem[np]
 		util := 50.0
-		es = append(es, &entry{run: r, gpu: gpuData{stages: []*gpu.StageSummary{{Stats: gpu.Stats{MemoryUsedPeakMiB: &v, UtilizationMeanPct: &util}}}}})
+		es = append(es, &entry{run: r, gpu: gpuData{stages: []*results.GPUStageSummary{{GPUStats: results.GPUStats{MemoryUsedPeakMiB: &v, UtilizationMeanPct: &util}}}}})
 	}
 	c := compareEntries(es, CompareOptions{})
 	f := c.MiBPerSlot

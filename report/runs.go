@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // entry is one run as a report shows it: the run, where it came from and a name that is
@@ -22,18 +22,18 @@ type entry struct {
 
 // gpuData is what a results file holds about the GPU of one run; every part may be absent.
 type gpuData struct {
-	info   *gpu.Info
-	series *gpu.Series
-	stages []*gpu.StageSummary // parallel to run.Stages; nil where not measured
+	info   *results.GPUInfo
+	series *results.GPUSeries
+	stages []*results.GPUStageSummary // parallel to run.Stages; nil where not measured
 }
 
 // measured reports whether a stage summary holds any figure.
-func measured(s *gpu.StageSummary) bool {
+func measured(s *results.GPUStageSummary) bool {
 	return s != nil && (s.MemoryUsedPeakMiB != nil || s.UtilizationMeanPct != nil || s.PowerMeanW != nil)
 }
 
 // stage returns the GPU summary of stage i, nil when not measured.
-func (g gpuData) stage(i int) *gpu.StageSummary {
+func (g gpuData) stage(i int) *results.GPUStageSummary {
 	if i < len(g.stages) && measured(g.stages[i]) {
 		return g.stages[i]
 	}
@@ -44,7 +44,7 @@ func (g gpuData) stage(i int) *gpu.StageSummary {
 func gpuOf(r *bench.Run) gpuData {
 	g := gpuData{info: r.GPU, series: r.GPUSeries}
 	for _, st := range r.Stages {
-		var s *gpu.StageSummary
+		var s *results.GPUStageSummary
 		if st != nil {
 			s = st.GPU
 		}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // csvMetrics and csvStats fix the latency columns of the CSV: metric_stat_ms.
@@ -31,7 +31,7 @@ type csvColumn struct {
 type csvRow struct {
 	e       *entry
 	st      *bench.StageResult
-	gpu     *gpu.StageSummary
+	gpu     *results.GPUStageSummary
 	setting string
 }
 
@@ -144,29 +144,31 @@ func csvColumns() []csvColumn {
 		flt("client_new_connections", func(r csvRow) float64 { return float64(r.st.Client.NewConnections) }),
 		flt("client_reconnects", func(r csvRow) float64 { return float64(r.st.Client.Reconnects) }),
 		opt("gpu_memory_peak_mib", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.MemoryUsedPeakMiB })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.MemoryUsedPeakMiB })
 		}),
 		opt("gpu_memory_mean_mib", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.MemoryUsedMeanMiB })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.MemoryUsedMeanMiB })
 		}),
 		opt("gpu_utilization_mean_pct", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.UtilizationMeanPct })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.UtilizationMeanPct })
 		}),
 		opt("gpu_utilization_p95_pct", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.UtilizationP95Pct })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.UtilizationP95Pct })
 		}),
 		opt("gpu_power_mean_w", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.PowerMeanW })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.PowerMeanW })
 		}),
-		opt("gpu_energy_j", func(r csvRow) *float64 { return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.EnergyJ }) }),
+		opt("gpu_energy_j", func(r csvRow) *float64 {
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.EnergyJ })
+		}),
 		opt("gpu_joules_per_output_token", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.JoulesPerOutputToken })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.JoulesPerOutputToken })
 		}),
 	)
 	return cols
 }
 
-func gpuField(r csvRow, f func(*gpu.StageSummary) *float64) *float64 {
+func gpuField(r csvRow, f func(*results.GPUStageSummary) *float64) *float64 {
 	if r.gpu == nil {
 		return nil
 	}
@@ -251,7 +253,7 @@ type jsonRun struct {
 	Ended       time.Time         `json:"ended"`
 	Interrupted bool              `json:"interrupted,omitempty"`
 	Baseline    *bench.Baseline   `json:"queue_wait_baseline,omitempty"`
-	GPU         *gpu.Info         `json:"gpu,omitempty"`
+	GPU         *results.GPUInfo  `json:"gpu,omitempty"`
 	Stages      []jsonStage       `json:"stages"`
 	Notes       []string          `json:"notes,omitempty"`
 }
@@ -274,7 +276,7 @@ type jsonStage struct {
 	EffectiveParallelism float64                  `json:"effective_parallelism"`
 	Speedup              float64                  `json:"speedup_vs_first,omitempty"`
 	Client               bench.ClientCheck        `json:"client"`
-	GPU                  *gpu.StageSummary        `json:"gpu,omitempty"`
+	GPU                  *results.GPUStageSummary `json:"gpu,omitempty"`
 }
 
 func writeJSON(w io.Writer, es []*entry, opts Options, mergeNotes []string) error {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report"
 )
 
@@ -290,7 +290,7 @@ func TestMetricValues(t *testing.T) {
 	st := stageOf(4, 2)
 	st.Requests = bench.Counts{Total: 20, OK: 18, Errors: map[string]int{"http_503": 2}}
 	peak := 3000.0
-	st.GPU = &gpu.StageSummary{Stats: gpu.Stats{MemoryUsedPeakMiB: &peak}}
+	st.GPU = &results.GPUStageSummary{GPUStats: results.GPUStats{MemoryUsedPeakMiB: &peak}}
 	cases := []struct {
 		metric string
 		want   float64

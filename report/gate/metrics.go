@@ -9,7 +9,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Unit is what a metric's values measure, in the unit the results file stores them in.
@@ -143,13 +143,13 @@ func Metrics() []Metric {
 			benchUnit: "parallelism", read: func(st *bench.StageResult) (float64, bool) { return st.EffectiveParallelism, ran(st) }},
 		Metric{Name: "speedup", Unit: UnitFactor, Better: BetterHigher, Help: "requests/s over the first stage's",
 			benchUnit: "speedup", read: func(st *bench.StageResult) (float64, bool) { return st.Speedup, st.Speedup > 0 }},
-		gpuMetric("gpu.memory_peak_mib", UnitMiB, BetterLower, "peak GPU memory used", func(s *gpu.StageSummary) *float64 { return s.MemoryUsedPeakMiB }),
-		gpuMetric("gpu.memory_mean_mib", UnitMiB, BetterLower, "mean GPU memory used", func(s *gpu.StageSummary) *float64 { return s.MemoryUsedMeanMiB }),
-		gpuMetric("gpu.utilization_mean_pct", UnitPercent, BetterNeither, "mean GPU utilization", func(s *gpu.StageSummary) *float64 { return s.UtilizationMeanPct }),
-		gpuMetric("gpu.utilization_p95_pct", UnitPercent, BetterNeither, "p95 of GPU utilization", func(s *gpu.StageSummary) *float64 { return s.UtilizationP95Pct }),
-		gpuMetric("gpu.power_mean_w", UnitWatt, BetterLower, "mean GPU power", func(s *gpu.StageSummary) *float64 { return s.PowerMeanW }),
-		gpuMetric("gpu.energy_j", UnitJoule, BetterLower, "GPU energy over the stage", func(s *gpu.StageSummary) *float64 { return s.EnergyJ }),
-		gpuMetric("gpu.joules_per_token", UnitJoulePerToken, BetterLower, "GPU energy per output token", func(s *gpu.StageSummary) *float64 { return s.JoulesPerOutputToken }),
+		gpuMetric("gpu.memory_peak_mib", UnitMiB, BetterLower, "peak GPU memory used", func(s *results.GPUStageSummary) *float64 { return s.MemoryUsedPeakMiB }),
+		gpuMetric("gpu.memory_mean_mib", UnitMiB, BetterLower, "mean GPU memory used", func(s *results.GPUStageSummary) *float64 { return s.MemoryUsedMeanMiB }),
+		gpuMetric("gpu.utilization_mean_pct", UnitPercent, BetterNeither, "mean GPU utilization", func(s *results.GPUStageSummary) *float64 { return s.UtilizationMeanPct }),
+		gpuMetric("gpu.utilization_p95_pct", UnitPercent, BetterNeither, "p95 of GPU utilization", func(s *results.GPUStageSummary) *float64 { return s.UtilizationP95Pct }),
+		gpuMetric("gpu.power_mean_w", UnitWatt, BetterLower, "mean GPU power", func(s *results.GPUStageSummary) *float64 { return s.PowerMeanW }),
+		gpuMetric("gpu.energy_j", UnitJoule, BetterLower, "GPU energy over the stage", func(s *results.GPUStageSummary) *float64 { return s.EnergyJ }),
+		gpuMetric("gpu.joules_per_token", UnitJoulePerToken, BetterLower, "GPU energy per output token", func(s *results.GPUStageSummary) *float64 { return s.JoulesPerOutputToken }),
 		Metric{Name: "client.cpu_pct", Unit: UnitPercent, Better: BetterLower, Help: "llmload's own CPU use, % of one core",
 			benchUnit: "client-cpu-%", read: func(st *bench.StageResult) (float64, bool) { return st.Client.CPUPct, ran(st) }},
 		Metric{Name: "client.gc_pause_ms", Unit: UnitMs, Better: BetterLower, Help: "llmload's own GC pauses during the stage",
@@ -158,7 +158,7 @@ func Metrics() []Metric {
 	return ms
 }
 
-func gpuMetric(name string, unit Unit, better Better, help string, field func(*gpu.StageSummary) *float64) Metric {
+func gpuMetric(name string, unit Unit, better Better, help string, field func(*results.GPUStageSummary) *float64) Metric {
 	return Metric{Name: name, Unit: unit, Better: better, Help: help, benchUnit: strings.ReplaceAll(name, ".", "-"),
 		read: func(st *bench.StageResult) (float64, bool) {
 			if st.GPU == nil {
