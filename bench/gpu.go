@@ -35,7 +35,7 @@ func StartGPU(ctx context.Context, mode string, opts gpu.Options, interval time.
 func (g *GPUSampling) Notices() []string { return g.info.Notices }
 
 // Finish stops sampling and puts the series and a summary per stage into the run.
-func (g *GPUSampling) Finish(run *Run) {
+func (g *GPUSampling) Finish(run *results.Run) {
 	if g == nil {
 		return
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // minP99Samples is the number of samples below which a p99 is little more than the
@@ -99,7 +99,7 @@ func (b *builder) title() string {
 	return t
 }
 
-func runModels(r *bench.Run) []string {
+func runModels(r *results.Run) []string {
 	if r.Plan != nil {
 		return r.Plan.Models()
 	}
@@ -112,7 +112,7 @@ func runModels(r *bench.Run) []string {
 
 // serverName describes the server: "Ollama 0.17.4", "a simulated Ollama",
 // "an OpenAI-compatible server".
-func serverName(r *bench.Run) string {
+func serverName(r *results.Run) string {
 	name := "an OpenAI-compatible server"
 	if strings.HasPrefix(r.Target.API, "ollama") {
 		name = "Ollama"
@@ -212,8 +212,8 @@ func (b *builder) verdict() {
 
 // stageKnee says where throughput stops growing across a run's closed-loop stages of
 // rising concurrency: more concurrency past it only queues.
-func stageKnee(stages []*bench.StageResult, gain float64) string {
-	var closed []*bench.StageResult
+func stageKnee(stages []*results.StageResult, gain float64) string {
+	var closed []*results.StageResult
 	for _, st := range stages {
 		if st.Rate == 0 && st.Requests.OK > 0 {
 			closed = append(closed, st)
@@ -251,8 +251,8 @@ func (b *builder) interrupted() bool {
 }
 
 // bestStage is the stage with the most output tokens per second.
-func (b *builder) bestStage() (*bench.StageResult, *entry) {
-	var best *bench.StageResult
+func (b *builder) bestStage() (*results.StageResult, *entry) {
+	var best *results.StageResult
 	var be *entry
 	for _, e := range b.es {
 		for _, st := range e.run.Stages {
@@ -646,7 +646,7 @@ func (b *builder) stages() error {
 }
 
 // loadText says how a stage loaded the server.
-func loadText(st *bench.StageResult) string {
+func loadText(st *results.StageResult) string {
 	if st.Rate > 0 {
 		s := fmt.Sprintf("%s %s/s", orDefault(st.Arrival, "constant"), trimFloat(st.Rate))
 		if st.MaxConcurrency > 0 {
@@ -668,18 +668,18 @@ func orDefault(s, def string) string {
 // latencyRows are the distributions a stage table shows, in order.
 func latencyRows() []struct{ key, label string } {
 	return []struct{ key, label string }{
-		{bench.MetricE2E, "E2E"},
-		{bench.MetricService, "service time"},
-		{bench.MetricTTFT, "TTFT"},
-		{bench.MetricITL, "ITL"},
-		{bench.MetricTPOT, "TPOT"},
-		{bench.MetricQueueWait, "queue wait"},
-		{bench.MetricFirstTokenWait, "wait before 1st token"},
-		{bench.MetricSendLag, "send lag"},
+		{results.MetricE2E, "E2E"},
+		{results.MetricService, "service time"},
+		{results.MetricTTFT, "TTFT"},
+		{results.MetricITL, "ITL"},
+		{results.MetricTPOT, "TPOT"},
+		{results.MetricQueueWait, "queue wait"},
+		{results.MetricFirstTokenWait, "wait before 1st token"},
+		{results.MetricSendLag, "send lag"},
 	}
 }
 
-func (b *builder) stageLatency(doc *document, e *entry, st *bench.StageResult) {
+func (b *builder) stageLatency(doc *document, e *entry, st *results.StageResult) {
 	head := fmt.Sprintf("%s — %s, %d requests in %.2f s", st.Name, loadText(st), st.Requests.Total, st.WallS)
 	if len(b.es) > 1 {
 		head = e.name + ", " + head
@@ -691,14 +691,14 @@ func (b *builder) stageLatency(doc *document, e *entry, st *bench.StageResult) {
 		if !ok || s.N == 0 {
 			continue
 		}
-		if m.key == bench.MetricSendLag && st.Rate == 0 {
+		if m.key == results.MetricSendLag && st.Rate == 0 {
 			continue // a closed loop sends at once: lag is only news for an open loop
 		}
-		if m.key == bench.MetricService && st.Rate == 0 {
+		if m.key == results.MetricService && st.Rate == 0 {
 			continue // equal to E2E in a closed loop
 		}
 		label := m.label
-		if m.key == bench.MetricQueueWait && !b.queueIsSlotWaitOnly(e, st) {
+		if m.key == results.MetricQueueWait && !b.queueIsSlotWaitOnly(e, st) {
 			label = "queue wait (slot wait + batch sharing)"
 		}
 		p99 := num(s.P99)
@@ -734,7 +734,7 @@ func (b *builder) anyFew() bool {
 // queueIsSlotWaitOnly reports whether Ollama's residual is slot wait alone: only when one
 // request at a time was in flight, or the server had one slot. Above that the runner's
 // batch sharing lands in the same residual.
-func (b *builder) queueIsSlotWaitOnly(e *entry, st *bench.StageResult) bool {
+func (b *builder) queueIsSlotWaitOnly(e *entry, st *results.StageResult) bool {
 	if np, err := strconv.Atoi(e.run.Labels[DefaultBy]); err == nil && np == 1 {
 		return true
 	}
@@ -806,8 +806,8 @@ func decompositionRows(es []*entry) []decompRow {
 				rows = append(rows, r)
 				continue
 			}
-			e2e, ok1 := st.LatencyMs[bench.MetricE2E]
-			ttft, ok2 := st.LatencyMs[bench.MetricTTFT]
+			e2e, ok1 := st.LatencyMs[results.MetricE2E]
+			ttft, ok2 := st.LatencyMs[results.MetricTTFT]
 			if ok1 && ok2 && e2e.N > 0 && ttft.N > 0 {
 				rows = append(rows, decompRow{run: e.name, stage: st.Name, e2e: e2e.Mean, prefill: ttft.Mean, decode: math.Max(0, e2e.Mean-ttft.Mean)})
 			}
@@ -879,7 +879,7 @@ func (b *builder) collectNotes() {
 			if st.TokenSource == "chunks" || st.TokenSource == "mixed" {
 				chunkTokens = append(chunkTokens, where)
 			}
-			if s, ok := st.LatencyMs[bench.MetricE2E]; ok && s.N > 0 && s.N < minP99Samples {
+			if s, ok := st.LatencyMs[results.MetricE2E]; ok && s.N > 0 && s.N < minP99Samples {
 				fews = append(fews, few{where, s.N})
 			}
 		}
@@ -1007,7 +1007,7 @@ func (b *builder) noteNumParallel(add func(string)) {
 }
 
 func (b *builder) noteSlotsContradicted(e *entry, np int, add func(string)) {
-	var lone *bench.StageResult
+	var lone *results.StageResult
 	for _, st := range e.run.Stages {
 		if st.Rate == 0 && st.Concurrency == 1 {
 			lone = st
@@ -1017,7 +1017,7 @@ func (b *builder) noteSlotsContradicted(e *entry, np int, add func(string)) {
 	if lone == nil {
 		return
 	}
-	alone, ok := lone.LatencyMs[bench.MetricE2E]
+	alone, ok := lone.LatencyMs[results.MetricE2E]
 	if !ok || alone.N == 0 {
 		return
 	}
@@ -1025,7 +1025,7 @@ func (b *builder) noteSlotsContradicted(e *entry, np int, add func(string)) {
 		if st.Rate > 0 || st.Concurrency < 2 || st.Concurrency > np {
 			continue
 		}
-		ttft, ok := st.LatencyMs[bench.MetricTTFT]
+		ttft, ok := st.LatencyMs[results.MetricTTFT]
 		if ok && ttft.N > 0 && ttft.P50 > 0.5*alone.P50 {
 			add(fmt.Sprintf("%s: at %s, within its %d slots, the median TTFT (%s) is over half a lone request's E2E (%s): requests waited for others to finish, as if the server had fewer slots. Check that the server really ran with %s=%d.",
 				e.name, st.Name, np, msText(ttft.P50), msText(alone.P50), DefaultBy, np))

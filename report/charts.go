@@ -19,7 +19,6 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -294,7 +293,7 @@ func (b *builder) distributions() error {
 	if b.charts == nil {
 		return nil
 	}
-	metrics := []string{bench.MetricE2E, bench.MetricTTFT}
+	metrics := []string{results.MetricE2E, results.MetricTTFT}
 	if b.opts.Metric != "" {
 		metrics = []string{b.opts.Metric}
 	}
@@ -312,7 +311,7 @@ func (b *builder) distributions() error {
 				if !ok {
 					continue
 				}
-				h, err := bench.DecodeHistogram(enc)
+				h, err := results.DecodeHistogram(enc)
 				if err != nil {
 					return badInput(fmt.Errorf("%s: stage %s: histogram %s: %w", e.name, st.Name, m, err))
 				}
@@ -422,7 +421,7 @@ func metricLabel(m string) string {
 			return r.label
 		}
 	}
-	if m == bench.MetricResidual {
+	if m == results.MetricResidual {
 		return "residual"
 	}
 	return m
@@ -576,7 +575,7 @@ func (b *builder) timelines() error {
 // runTimeline adds up the stages' per-second buckets into the run's: the second in which
 // one stage ends and the next starts holds requests of both. Both series are steps, one
 // value per second.
-func runTimeline(r *bench.Run) (inflight, tokens plotter.XYs, end float64) {
+func runTimeline(r *results.Run) (inflight, tokens plotter.XYs, end float64) {
 	type bucket struct{ inflight, tokens float64 }
 	buckets := map[float64]*bucket{}
 	for _, st := range r.Stages {
@@ -710,7 +709,7 @@ func trimEmpty(lines []plotter.XYs) []plotter.XYs {
 }
 
 // stageMarks draws a dashed vertical line where each stage after the first starts.
-func stageMarks(p *plot.Plot, stages []*bench.StageResult) {
+func stageMarks(p *plot.Plot, stages []*results.StageResult) {
 	for i, st := range stages {
 		if i == 0 {
 			continue
@@ -729,7 +728,7 @@ func stageMarks(p *plot.Plot, stages []*bench.StageResult) {
 
 // stageLabels names the stages along the top of the first panel; a name that would collide
 // with the previous one is left out (the tables name every stage).
-func stageLabels(p *plot.Plot, stages []*bench.StageResult) error {
+func stageLabels(p *plot.Plot, stages []*results.StageResult) error {
 	var xys plotter.XYs
 	var names []string
 	span := p.X.Max - p.X.Min

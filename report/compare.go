@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -114,7 +113,7 @@ type Level struct {
 
 // levelSample is one stage of one run that contributes to a level.
 type levelSample struct {
-	st       *bench.StageResult
+	st       *results.StageResult
 	queueOK  bool // the run had a calibrated baseline
 	gpuStage *results.GPUStageSummary
 }
@@ -153,13 +152,13 @@ type Recommendation struct {
 
 // Compare compares runs by the label by (DefaultBy when "") against an SLO, judging each
 // setting at the highest load level it was measured at. See CompareWith.
-func Compare(runs []*bench.Run, by string, slo SLO) *Comparison {
+func Compare(runs []*results.Run, by string, slo SLO) *Comparison {
 	return CompareWith(runs, CompareOptions{By: by, SLO: slo})
 }
 
 // CompareWith compares runs by a label. Runs without the label are left out (with a note).
 // It is a pure function of its arguments.
-func CompareWith(runs []*bench.Run, opts CompareOptions) *Comparison {
+func CompareWith(runs []*results.Run, opts CompareOptions) *Comparison {
 	es := make([]*entry, 0, len(runs))
 	for _, r := range runs {
 		if r != nil {
@@ -297,18 +296,18 @@ func (l *Level) fill(s *Setting, slo SLO) {
 	if l.Requests > 0 {
 		l.ErrorRate = float64(fails) / float64(l.Requests)
 	}
-	l.OutputTokensPerS = l.median(func(st *bench.StageResult) (float64, bool) { return st.Throughput.OutputTokensPerS, true })
-	l.RequestsPerS = l.median(func(st *bench.StageResult) (float64, bool) { return st.Throughput.RequestsPerS, true })
-	l.DecodeTokensPerS = l.median(func(st *bench.StageResult) (float64, bool) {
+	l.OutputTokensPerS = l.median(func(st *results.StageResult) (float64, bool) { return st.Throughput.OutputTokensPerS, true })
+	l.RequestsPerS = l.median(func(st *results.StageResult) (float64, bool) { return st.Throughput.RequestsPerS, true })
+	l.DecodeTokensPerS = l.median(func(st *results.StageResult) (float64, bool) {
 		return st.Throughput.DecodeTokensPerS, st.Throughput.DecodeTokensPerS > 0
 	})
-	l.EffectiveParallelism = l.median(func(st *bench.StageResult) (float64, bool) { return st.EffectiveParallelism, true })
-	if v, ok := l.latency(bench.MetricTTFT, "p50"); ok {
+	l.EffectiveParallelism = l.median(func(st *results.StageResult) (float64, bool) { return st.EffectiveParallelism, true })
+	if v, ok := l.latency(results.MetricTTFT, "p50"); ok {
 		l.TTFTP50, l.HasTTFT = v, true
-		l.TTFTP95, _ = l.latency(bench.MetricTTFT, "p95")
+		l.TTFTP95, _ = l.latency(results.MetricTTFT, "p95")
 	}
-	l.E2EP50, _ = l.latency(bench.MetricE2E, "p50")
-	l.E2EP95, _ = l.latency(bench.MetricE2E, "p95")
+	l.E2EP50, _ = l.latency(results.MetricE2E, "p50")
+	l.E2EP95, _ = l.latency(results.MetricE2E, "p95")
 
 	var qw, qs []float64
 	var mem, util []float64
@@ -359,7 +358,7 @@ func (l *Level) latency(metric, statName string) (float64, bool) {
 	return median(vals), true
 }
 
-func (l *Level) median(f func(*bench.StageResult) (float64, bool)) float64 {
+func (l *Level) median(f func(*results.StageResult) (float64, bool)) float64 {
 	var vals []float64
 	for _, smp := range l.samples {
 		if v, ok := f(smp.st); ok {

@@ -6,8 +6,7 @@ import (
 	"math"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // hgrmTicks is the number of reporting steps per halving of the distance to 100 %: the
@@ -21,7 +20,7 @@ const hgrmTicks = 5
 func writeHgrm(w io.Writer, es []*entry, opts Options) error {
 	metric := opts.Metric
 	if metric == "" {
-		metric = bench.MetricE2E
+		metric = results.MetricE2E
 	}
 	ew := &errWriter{w: w}
 	n := 0
@@ -31,7 +30,7 @@ func writeHgrm(w io.Writer, es []*entry, opts Options) error {
 			if !ok {
 				continue
 			}
-			h, err := bench.DecodeHistogram(enc)
+			h, err := results.DecodeHistogram(enc)
 			if err != nil {
 				return badInput(fmt.Errorf("%s: stage %s: histogram %s: %w", e.name, st.Name, metric, err))
 			}

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Format is an output format of Render.
@@ -92,7 +92,7 @@ type Options struct {
 	// means ChartsDir's base name (the charts folder beside the report, see ChartsFor).
 	ChartsLink string
 	// Metric is the latency distribution of the hgrm format and of the percentile chart
-	// (a bench.Metric* name); "" is E2E (the chart then also shows TTFT).
+	// (a results.Metric* name); "" is E2E (the chart then also shows TTFT).
 	Metric string
 	// Sources name the files, parallel to Render's files, as the report shows them. Give
 	// what the user typed (or base names): the report prints them.
@@ -110,15 +110,15 @@ func ChartsFor(reportPath string) (dir, link string) {
 
 // ReadFiles reads results files. An error names the file and says what is wrong with it
 // (missing, not JSON, truncated, another schema, not a results file); all are InputErrors.
-func ReadFiles(paths []string) ([]*bench.File, error) {
+func ReadFiles(paths []string) ([]*results.File, error) {
 	if len(paths) == 0 {
 		return nil, badInput(errors.New("no results files given"))
 	}
-	files := make([]*bench.File, 0, len(paths))
+	files := make([]*results.File, 0, len(paths))
 	for _, p := range paths {
-		f, err := bench.ReadFile(p)
+		f, err := results.ReadFile(p)
 		if err != nil {
-			// bench.ReadFile names the file for content errors; a missing file gets it here.
+			// results.ReadFile names the file for content errors; a missing file gets it here.
 			if !strings.Contains(err.Error(), p) {
 				err = fmt.Errorf("%s: %w", p, err)
 			}
@@ -134,7 +134,7 @@ func ReadFiles(paths []string) ([]*bench.File, error) {
 
 // Render writes a report of the files in opts.Format. Markdown and HTML also write SVG
 // charts into opts.ChartsDir when it is set. Nothing is printed but to w.
-func Render(w io.Writer, files []*bench.File, opts Options) error {
+func Render(w io.Writer, files []*results.File, opts Options) error {
 	if opts.Format == "" {
 		opts.Format = FormatMarkdown
 	}
@@ -211,7 +211,7 @@ func labelNames(es []*entry) string {
 
 // histogramMetrics are the distributions a results file keeps histograms of.
 func histogramMetrics() []string {
-	return []string{bench.MetricE2E, bench.MetricService, bench.MetricTTFT, bench.MetricITL, bench.MetricTPOT, bench.MetricSendLag, bench.MetricResidual}
+	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual}
 }
 
 func knownMetric(m string) bool {

@@ -6,14 +6,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/results"
 )
 
 // entry is one run as a report shows it: the run, where it came from and a name that is
 // unique within the report.
 type entry struct {
-	run    *bench.Run
+	run    *results.Run
 	source string   // the file it came from
 	name   string   // display name
 	merged []string // with --merge: the sources folded into this run
@@ -41,7 +40,7 @@ func (g gpuData) stage(i int) *results.GPUStageSummary {
 }
 
 // gpuOf gathers a run's GPU data: what was sampled, the series, and the stage summaries.
-func gpuOf(r *bench.Run) gpuData {
+func gpuOf(r *results.Run) gpuData {
 	g := gpuData{info: r.GPU, series: r.GPUSeries}
 	for _, st := range r.Stages {
 		var s *results.GPUStageSummary
@@ -62,7 +61,7 @@ func sourceName(sources []string, i int) string {
 }
 
 // entries flattens files into runs with unique names, in file order.
-func entries(files []*bench.File, sources []string) []*entry {
+func entries(files []*results.File, sources []string) []*entry {
 	var out []*entry
 	for i, f := range files {
 		if f == nil {
@@ -172,7 +171,7 @@ type levelKey struct {
 	rate        float64
 }
 
-func keyOf(st *bench.StageResult) levelKey {
+func keyOf(st *results.StageResult) levelKey {
 	if st.Rate > 0 {
 		return levelKey{rate: st.Rate}
 	}
@@ -199,7 +198,7 @@ func (k levelKey) String() string {
 }
 
 // errorTotal counts failed requests.
-func errorTotal(c bench.Counts) int {
+func errorTotal(c results.Counts) int {
 	n := 0
 	for _, v := range c.Errors {
 		n += v

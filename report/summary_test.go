@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
-	f, err := bench.ReadFile(filepath.Join(resultsDir, "run-np1.json"))
+	f, err := results.ReadFile(filepath.Join(resultsDir, "run-np1.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,9 +30,9 @@ func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
 
 	// Two models in the mix, one template whose model is in its body file (no name), and an
 	// interrupted run.
-	mix := []*bench.Template{{Model: "llama3.2:1b"}, {Model: ""}, {Model: "qwen3:4b"}, {Model: "llama3.2:1b"}}
+	mix := []*results.Template{{Model: "llama3.2:1b"}, {Model: ""}, {Model: "qwen3:4b"}, {Model: "llama3.2:1b"}}
 	cp := *run
-	cp.Plan = &bench.Plan{Mix: mix}
+	cp.Plan = &results.Plan{Mix: mix}
 	cp.Interrupted = true
 	b.Reset()
 	if err := WriteSummary(&b, &cp); err != nil {
@@ -44,7 +44,7 @@ func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
 	}
 
 	// A body-only mix names no model: no Model line at all.
-	cp.Plan = &bench.Plan{Mix: []*bench.Template{{Model: ""}}}
+	cp.Plan = &results.Plan{Mix: []*results.Template{{Model: ""}}}
 	b.Reset()
 	if err := WriteSummary(&b, &cp); err != nil {
 		t.Fatal(err)

@@ -19,8 +19,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/internal/clock"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Figure is one row of the benchmark table.
@@ -203,19 +203,19 @@ func (d *Driver) writeBody(name string, stream bool, tokens int) (string, error)
 }
 
 // llmloadRun runs `llmload run` with args and returns its first stage and the process's CPU.
-func (d *Driver) llmloadRun(ctx context.Context, url, body string, args ...string) (*bench.StageResult, time.Duration, error) {
+func (d *Driver) llmloadRun(ctx context.Context, url, body string, args ...string) (*results.StageResult, time.Duration, error) {
 	return d.llmloadRunOn(ctx, nil, url, body, args...)
 }
 
 // llmloadRunOn is llmloadRun with the command behind a prefix (taskset, see layout).
-func (d *Driver) llmloadRunOn(ctx context.Context, prefix []string, url, body string, args ...string) (*bench.StageResult, time.Duration, error) {
+func (d *Driver) llmloadRunOn(ctx context.Context, prefix []string, url, body string, args ...string) (*results.StageResult, time.Duration, error) {
 	out := filepath.Join(d.Dir, "results.json")
 	full := append([]string{"run", "--url", url, "--body", body, "--warmup", "0", "--gpu", "off", "-q", "-o", out}, args...)
 	_, cpu, _, err := runOn(ctx, prefix, d.LLMLoad, full...)
 	if err != nil {
 		return nil, 0, err
 	}
-	f, err := bench.ReadFile(out)
+	f, err := results.ReadFile(out)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -349,7 +349,7 @@ func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string
 	}
 	var tools []string
 	runTool := map[string]func(*toolRound) error{}
-	var lastStage *bench.StageResult
+	var lastStage *results.StageResult
 	tools = append(tools, "llmload")
 	runTool["llmload"] = func(tr *toolRound) error {
 		st, cpu, err := d.llmloadRunOn(ctx, cmp.at.client, url, body, "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-d", "5m")
@@ -541,14 +541,14 @@ func (d *Driver) openLoop(ctx context.Context) error {
 	defer srv.Stop()
 	var p99s, p50s, maxes []float64
 	var n int64
-	var cc bench.ClientCheck
+	var cc results.ClientCheck
 	flagged := 0
 	for range openLoopRuns {
 		st, _, err := d.llmloadRun(ctx, url, body, "--rate", "1000", "-d", "10s")
 		if err != nil {
 			return err
 		}
-		lag := st.LatencyMs[bench.MetricSendLag]
+		lag := st.LatencyMs[results.MetricSendLag]
 		p99s, p50s, maxes = append(p99s, lag.P99), append(p50s, lag.P50), append(maxes, lag.Max)
 		n += lag.N
 		cc = st.Client
@@ -654,7 +654,7 @@ func (d *Driver) memory(ctx context.Context) error {
 		if err := p.Wait(); err != nil {
 			return fmt.Errorf("llmload at %d streams: %w: %s", n, err, tail(p.Output(), 400))
 		}
-		f, err := bench.ReadFile(out)
+		f, err := results.ReadFile(out)
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // llmloadBin is llmload, built once: `llmload sim serve` stands in for `ollama serve`, read
@@ -205,7 +205,7 @@ func TestVerifyTellsForcedAndMissingSettings(t *testing.T) {
 	}
 	for _, c := range cases {
 		cfg := &SweepConfig{VerifyTimeout: 100 * time.Millisecond}
-		info := &bench.ServerInfo{NumParallel: c.asked}
+		info := &results.ServerInfo{NumParallel: c.asked}
 		verify(context.Background(), cfg, &Instance{Log: func() string { return c.log }}, info)
 		if info.Verified != c.verified || !strings.Contains(info.Note, c.note) {
 			t.Errorf("log %q asked %d: verified %v note %q; want %v and %q", c.log, c.asked, info.Verified, info.Note, c.verified, c.note)

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/bench/serve/tinyllama"
 )
@@ -440,7 +441,7 @@ func (e *e2eSuite) testQueueing(t *testing.T) {
 
 // queueing is one measurement: the same workload against NUM_PARALLEL=1 and 2.
 type queueing struct {
-	np1, np2   *bench.Run
+	np1, np2   *results.Run
 	rec1, rec2 []bench.RecordLine
 }
 
@@ -461,7 +462,7 @@ func decodeMedian(recs []bench.RecordLine, stage int) float64 {
 func (q queueing) check(t *testing.T, attempt int) (missed []string) {
 	t.Helper()
 	r1, r2 := q.np1, q.np2
-	for _, r := range []*bench.Run{r1, r2} {
+	for _, r := range []*results.Run{r1, r2} {
 		np := r.Labels["num_parallel"]
 		if len(r.Stages) != 2 {
 			t.Fatalf("num_parallel=%s: %d stages, want 2", np, len(r.Stages))
@@ -480,7 +481,7 @@ func (q queueing) check(t *testing.T, attempt int) (missed []string) {
 	b1, b2 := r2.Stages[0], r2.Stages[1] // NUM_PARALLEL=2
 	for _, s := range []struct {
 		np string
-		st *bench.StageResult
+		st *results.StageResult
 	}{{"1", a1}, {"1", a2}, {"2", b1}, {"2", b2}} {
 		st := s.st
 		t.Logf("#%d NP=%s %-4s E2E p50 %5.0f mean %5.0f · TTFT p50 %5.0f · queue wait mean %5.0f · %5.1f tok/s total, %5.1f per request · %.1f s",

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report"
 )
 
@@ -122,7 +122,7 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	if err := os.MkdirAll(filepath.Dir(o.output), 0o755); err != nil {
 		return usageErrorf("-o: %v", err)
 	}
-	if err := bench.WriteAtomic(o.output, buf.Bytes()); err != nil {
+	if err := results.WriteAtomic(o.output, buf.Bytes()); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	fmt.Fprintf(s.err, "report written to %s", o.output)

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report"
 )
 
@@ -32,7 +32,7 @@ type Options struct {
 
 // Input is one side: results files and the names they came from.
 type Input struct {
-	Files   []*bench.File
+	Files   []*results.File
 	Sources []string
 }
 
@@ -142,7 +142,7 @@ func (e *OverloadedError) Error() string {
 
 // sourcedRun is a run and where it came from.
 type sourcedRun struct {
-	run  *bench.Run
+	run  *results.Run
 	name string
 }
 
@@ -193,7 +193,7 @@ type series struct {
 	labels string // "num_parallel=4"; "" when no label varies
 	stage  string
 	names  []string // the names a selector may use: the stage's own and its default "c=8"
-	stages []*bench.StageResult
+	stages []*results.StageResult
 	runs   []string
 }
 
@@ -257,7 +257,7 @@ func groupSeries(runs []sourcedRun, labelKeys []string) []*series {
 				s = have
 			} else {
 				s.names = []string{st.Name}
-				if def := (bench.Stage{Concurrency: st.Concurrency, Rate: st.Rate}).DefaultName(); def != st.Name {
+				if def := (results.Stage{Concurrency: st.Concurrency, Rate: st.Rate}).DefaultName(); def != st.Name {
 					s.names = append(s.names, def)
 				}
 				index[s.key()] = s

@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"bytes"
@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/llmload/llmload/bench/results"
 )
 
 // Schema is the results file's schema name. Its core field names and units are fixed: users
@@ -60,17 +58,17 @@ type LoadedModel struct {
 type Run struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// Repeat numbers the runs of `run --repeat N` (1…N); 0 for a run that was not repeated.
-	Repeat      int              `json:"repeat,omitempty"`
-	Target      Target           `json:"target"`
-	Host        Host             `json:"host"`
-	Started     time.Time        `json:"started"`
-	Ended       time.Time        `json:"ended"`
-	Interrupted bool             `json:"interrupted,omitempty"`
-	Plan        *Plan            `json:"plan"`
-	GPU         *results.GPUInfo `json:"gpu,omitempty"`
+	Repeat      int       `json:"repeat,omitempty"`
+	Target      Target    `json:"target"`
+	Host        Host      `json:"host"`
+	Started     time.Time `json:"started"`
+	Ended       time.Time `json:"ended"`
+	Interrupted bool      `json:"interrupted,omitempty"`
+	Plan        *Plan     `json:"plan"`
+	GPU         *GPUInfo  `json:"gpu,omitempty"`
 	// GPUSeries is every GPU sample of the run, on the same clock as the stage timelines.
-	GPUSeries *results.GPUSeries `json:"gpu_series,omitempty"`
-	Warmup    *Warmup            `json:"warmup,omitempty"`
+	GPUSeries *GPUSeries `json:"gpu_series,omitempty"`
+	Warmup    *Warmup    `json:"warmup,omitempty"`
 	// Baseline is the residual (total − load − prompt_eval − eval) of a request that did not
 	// wait: the fixed overhead subtracted to get queue wait. Absent for non-Ollama APIs.
 	Baseline *Baseline      `json:"queue_wait_baseline,omitempty"`
@@ -141,11 +139,11 @@ type StageResult struct {
 	// Speedup is this stage's completed requests/s over the first stage's.
 	Speedup float64 `json:"speedup_vs_first,omitempty"`
 
-	GPU        *results.GPUStageSummary `json:"gpu,omitempty"`
-	Client     ClientCheck              `json:"client"`
-	Histograms map[string]string        `json:"histograms"`
-	Timeline   []TimelinePoint          `json:"timeline,omitempty"`
-	ByModel    map[string]*Model        `json:"by_model,omitempty"`
+	GPU        *GPUStageSummary  `json:"gpu,omitempty"`
+	Client     ClientCheck       `json:"client"`
+	Histograms map[string]string `json:"histograms"`
+	Timeline   []TimelinePoint   `json:"timeline,omitempty"`
+	ByModel    map[string]*Model `json:"by_model,omitempty"`
 }
 
 // Counts are requests by outcome class.
