@@ -13,45 +13,9 @@ import (
 	"github.com/llmload/llmload/bench/results"
 )
 
-// Files that are not results a report can use fail with the file's name and what is wrong.
-func TestReadFilesErrorsNameTheFile(t *testing.T) {
-	bad := filepath.Join(resultsDir, "bad")
-	tests := []struct {
-		file string
-		want string
-	}{
-		{"other-schema.json", `results schema "llmload/v2" is not supported`},
-		{"truncated.json", "truncated results file"},
-		{"not-results.json", `not an llmload results file (no "schema" field)`},
-		{"empty.json", "empty file"},
-		{"no-runs.json", "results file holds no runs"},
-		{"missing.json", "no such file"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join(bad, tt.file)
-			good := filepath.Join(resultsDir, "run-np1.json")
-			_, err := ReadFiles([]string{good, path})
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q should name %s and say %q", err, path, tt.want)
-			}
-			var ie *InputError
-			if !errors.As(err, &ie) {
-				t.Errorf("error %v is not an InputError", err)
-			}
-		})
-	}
-	if _, err := ReadFiles(nil); err == nil {
-		t.Error("ReadFiles(nil) did not fail")
-	}
-}
-
 func TestRenderRejectsBadInput(t *testing.T) {
 	paths, names := readFixtures(t, "run-np1.json", "run-np2.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +43,7 @@ func TestRenderRejectsBadInput(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %v, want %q", err, tt.want)
 			}
-			var ie *InputError
+			var ie *results.InputError
 			if !errors.As(err, &ie) {
 				t.Errorf("error %v is not an InputError: a command would not exit 2", err)
 			}
@@ -128,7 +92,7 @@ func TestChartsFor(t *testing.T) {
 // percentile, count and 1/(1-percentile), percentiles rising to 1, and the footer.
 func TestHgrmFormat(t *testing.T) {
 	paths, names := readFixtures(t, "run-np2.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func TestMergeRecomputesFirstTokenWait(t *testing.T) {
 
 func TestMergeFixtures(t *testing.T) {
 	paths, names := readFixtures(t, "merge-host-a.json", "merge-host-b.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}

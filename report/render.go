@@ -53,23 +53,17 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want %s)", s, strings.Join(names, ", "))
 }
 
-// InputError is a report that cannot be made from what it was given: an unknown format or
-// metric, a --by label no run has, files that do not merge, a histogram that does not
-// decode. A command maps it to exit code 2 (bad input); other errors are I/O failures.
-type InputError struct{ Err error }
-
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
-
+// badInput marks err as the input's fault (*results.InputError): an unknown format or metric,
+// a --by label no run has, files that do not merge, a histogram that does not decode.
 func badInput(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ie *InputError
+	var ie *results.InputError
 	if errors.As(err, &ie) {
 		return err
 	}
-	return &InputError{Err: err}
+	return &results.InputError{Err: err}
 }
 
 // Options shape a report.
@@ -106,30 +100,6 @@ func ChartsFor(reportPath string) (dir, link string) {
 	stem := strings.TrimSuffix(base, filepath.Ext(base))
 	link = stem + "_files"
 	return filepath.Join(filepath.Dir(reportPath), link), link
-}
-
-// ReadFiles reads results files. An error names the file and says what is wrong with it
-// (missing, not JSON, truncated, another schema, not a results file); all are InputErrors.
-func ReadFiles(paths []string) ([]*results.File, error) {
-	if len(paths) == 0 {
-		return nil, badInput(errors.New("no results files given"))
-	}
-	files := make([]*results.File, 0, len(paths))
-	for _, p := range paths {
-		f, err := results.ReadFile(p)
-		if err != nil {
-			// results.ReadFile names the file for content errors; a missing file gets it here.
-			if !strings.Contains(err.Error(), p) {
-				err = fmt.Errorf("%s: %w", p, err)
-			}
-			return nil, badInput(err)
-		}
-		if len(f.Runs) == 0 {
-			return nil, badInput(fmt.Errorf("%s: results file holds no runs", p))
-		}
-		files = append(files, f)
-	}
-	return files, nil
 }
 
 // Render writes a report of the files in opts.Format. Markdown and HTML also write SVG

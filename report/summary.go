@@ -9,7 +9,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -274,7 +273,7 @@ func (e *errWriter) printf(format string, args ...any) {
 func unreachable(run *results.Run) bool {
 	total := 0
 	for _, st := range run.Stages {
-		if st.Requests.Errors[string(api.ClassConnRefused)] != st.Requests.Total {
+		if st.Requests.Errors[results.ClassConnRefused] != st.Requests.Total {
 			return false
 		}
 		total += st.Requests.Total

@@ -58,7 +58,7 @@ func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
 // one run names that run.
 func TestReportGroupsRunNotes(t *testing.T) {
 	paths, names := readFixtures(t, "run-np1.json", "run-np2.json", "run-np4.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -279,6 +280,39 @@ func WriteAtomic(path string, b []byte) error {
 		return fmt.Errorf("write results: %w", err)
 	}
 	return nil
+}
+
+// InputError is input that cannot be read or judged: a results file that is missing, not JSON,
+// truncated or of another schema, files that do not merge, an unknown metric or format. A
+// command maps it to exit code 2 (bad input); other errors are I/O failures.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// ReadFiles reads results files for a report or a gate. An error names the file and says what
+// is wrong with it (missing, not JSON, truncated, another schema, not a results file, no
+// runs); all are InputErrors.
+func ReadFiles(paths []string) ([]*File, error) {
+	if len(paths) == 0 {
+		return nil, &InputError{Err: errors.New("no results files given")}
+	}
+	files := make([]*File, 0, len(paths))
+	for _, p := range paths {
+		f, err := ReadFile(p)
+		if err != nil {
+			// ReadFile names the file for content errors; a missing file gets it here.
+			if !strings.Contains(err.Error(), p) {
+				err = fmt.Errorf("%s: %w", p, err)
+			}
+			return nil, &InputError{Err: err}
+		}
+		if len(f.Runs) == 0 {
+			return nil, &InputError{Err: fmt.Errorf("%s: results file holds no runs", p)}
+		}
+		files = append(files, f)
+	}
+	return files, nil
 }
 
 // ReadFile reads and checks a results file. Errors name the file and say what is wrong with

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,5 +41,44 @@ func TestWriteAtomicReplacesRegularFilesOnly(t *testing.T) {
 	}
 	if fi, err := os.Stat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		t.Errorf("the pipe was replaced: mode %v, err %v", fi.Mode(), err)
+	}
+}
+
+// fixtures holds results files made by real (simulated) runs, and broken ones.
+const fixtures = "../../testdata/results"
+
+// Files that are not results a report can use fail with the file's name and what is wrong.
+func TestReadFilesErrorsNameTheFile(t *testing.T) {
+	bad := filepath.Join(fixtures, "bad")
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"other-schema.json", `results schema "llmload/v2" is not supported`},
+		{"truncated.json", "truncated results file"},
+		{"not-results.json", `not an llmload results file (no "schema" field)`},
+		{"empty.json", "empty file"},
+		{"no-runs.json", "results file holds no runs"},
+		{"missing.json", "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join(bad, tt.file)
+			good := filepath.Join(fixtures, "run-np1.json")
+			_, err := ReadFiles([]string{good, path})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q should name %s and say %q", err, path, tt.want)
+			}
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Errorf("error %v is not an InputError", err)
+			}
+		})
+	}
+	if _, err := ReadFiles(nil); err == nil {
+		t.Error("ReadFiles(nil) did not fail")
 	}
 }

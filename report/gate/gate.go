@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/llmload/llmload/bench/results"
-	"github.com/llmload/llmload/report"
 )
 
 // DefaultAlpha is the significance level of baseline comparisons.
@@ -282,7 +281,7 @@ func (s *series) values(m Metric) []float64 {
 }
 
 func badInput(format string, args ...any) error {
-	return &report.InputError{Err: fmt.Errorf(format, args...)}
+	return &results.InputError{Err: fmt.Errorf(format, args...)}
 }
 
 // stageNames lists the stages of some series for messages.
@@ -299,7 +298,7 @@ func stageNames(ss []*series) string {
 }
 
 // Evaluate judges the current runs against the assertions and, when a baseline is given,
-// against the baseline. Errors are bad input (*report.InputError: no runs, a stage no run
+// against the baseline. Errors are bad input (*results.InputError: no runs, a stage no run
 // has, nothing in common with the baseline) or an *OverloadedError.
 func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 	alpha := opts.Alpha

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/llmload/llmload/bench/results"
-	"github.com/llmload/llmload/report"
 )
 
 // stageOf is a closed-loop stage whose figures derive from one TPOT: a slower decode step
@@ -246,9 +245,9 @@ func TestEvaluateRejectsBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Evaluate(c.cur, c.base, c.opts)
-			var ie *report.InputError
+			var ie *results.InputError
 			if !errors.As(err, &ie) {
-				t.Fatalf("error %v is not a *report.InputError", err)
+				t.Fatalf("error %v is not a *results.InputError", err)
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %q lacks %q", err, c.want)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -72,21 +71,6 @@ func latencyDists() []string {
 
 func latencyStats() []string { return []string{"p50", "p90", "p95", "p99", "max", "mean", "min"} }
 
-// errorClasses are the failure classes errors.<class> may name.
-func errorClasses() []string {
-	cs := []api.Class{
-		api.ClassConnRefused, api.ClassNotFound, api.ClassBadRequest, api.ClassBusy, api.ClassHTTP4xx,
-		api.ClassHTTP5xx, api.ClassStreamError, api.ClassTruncated, api.ClassMalformed,
-		api.ClassTimeoutFirstByte, api.ClassTimeoutStall, api.ClassTimeoutTotal, api.ClassCancelled,
-		api.ClassNetwork, api.ClassRequestError, api.ClassHTTPOther,
-	}
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = string(c)
-	}
-	return out
-}
-
 // Metrics is the catalogue, in the order help lists it. It is built afresh on each call.
 func Metrics() []Metric {
 	var ms []Metric
@@ -127,7 +111,7 @@ func Metrics() []Metric {
 		Metric{Name: "errors.count", Unit: UnitCount, Better: BetterLower, Help: "failed requests",
 			benchUnit: "errors", read: func(st *results.StageResult) (float64, bool) { return float64(failed(st.Requests)), asked(st) }},
 	)
-	for _, c := range errorClasses() {
+	for _, c := range results.ErrorClasses() {
 		ms = append(ms, Metric{Name: "errors." + c, Unit: UnitCount, Better: BetterLower, Help: "requests that failed as " + c,
 			benchUnit: "errors-" + c, read: func(st *results.StageResult) (float64, bool) { return float64(st.Requests.Errors[c]), asked(st) }})
 	}
@@ -232,7 +216,7 @@ func MetricNames() string {
 		}
 		b.WriteString(", " + m.Name)
 	}
-	fmt.Fprintf(&b, ", errors.{%s}", strings.Join(errorClasses(), ","))
+	fmt.Fprintf(&b, ", errors.{%s}", strings.Join(results.ErrorClasses(), ","))
 	return b.String()
 }
 
@@ -421,7 +405,7 @@ func MetricHelp() string {
 	lines := []string{
 		"latency, ms: {" + strings.Join(latencyDists(), ",") + "}.{" + strings.Join(latencyStats(), ",") + "}",
 		"rates, per second: output_tps requests_per_s decode_tps",
-		"errors: errors.rate (a fraction) errors.count errors.<class> with class one of " + strings.Join(errorClasses(), " "),
+		"errors: errors.rate (a fraction) errors.count errors.<class> with class one of " + strings.Join(results.ErrorClasses(), " "),
 		"counts and ratios: " + strings.Join(plain, " "),
 		"GPU: " + strings.Join(gpuNames, " "),
 		"client self-check: " + strings.Join(client, " "),
