@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/bench/internal/clock"
+	"github.com/llmload/llmload/bench/clock"
 	"github.com/llmload/llmload/bench/results"
 )
 

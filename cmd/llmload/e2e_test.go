@@ -33,7 +33,7 @@ import (
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
-	"github.com/llmload/llmload/bench/serve/tinyllama"
+	"github.com/llmload/llmload/cmd/internal/tinyllama"
 )
 
 // The models the suite generates: name → generator preset. Seeds are fixed, so every run

@@ -1,4 +1,4 @@
-package bench
+package perf
 
 import (
 	"context"
@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/bench/perf/instant"
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/cmd/internal/instant"
 )
 
 // startInstant serves an instant server on a loopback port for the benchmark's length.
@@ -42,13 +43,13 @@ func runInstant(b *testing.B, url string, c, n int, stream bool, tokens int) *re
 		Stages: []results.Stage{{Concurrency: c, Requests: max(n, c), Duration: results.Duration(10 * time.Minute)}},
 		Mix:    []*results.Template{{Model: "instant", Prompt: "hi", MaxTokens: tokens, Stream: stream}},
 	}
-	w, err := Prepare(p, "")
+	w, err := bench.Prepare(p, "")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	run, err := RunPlan(context.Background(), w, client, Options{Records: discard{}})
+	run, err := bench.RunPlan(context.Background(), w, client, bench.Options{Records: discard{}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/llmload/llmload/bench/internal/clock"
+	"github.com/llmload/llmload/bench/clock"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -150,7 +150,7 @@ func (d *Driver) parsers(ctx context.Context) error {
 }
 
 func (d *Driver) inProcess(ctx context.Context) error {
-	res, err := d.goBench(ctx, "./bench", "^BenchmarkClosedLoopInstant$", "200000x")
+	res, err := d.goBench(ctx, "./cmd/internal/perf", "^BenchmarkClosedLoopInstant$", "200000x")
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (d *Driver) inProcess(ctx context.Context) error {
 		Measured: fmt.Sprintf("%s req/s, %.0f allocs/op, %.0f B/op", si(m["req/s"]), m["allocs/op"], m["B/op"]),
 		Values:   map[string]float64{"req_per_s": m["req/s"], "allocs_per_op": m["allocs/op"], "bytes_per_op": m["B/op"]},
 	})
-	res, err = d.goBench(ctx, "./bench", "^BenchmarkClosedLoopInstantStream$", "20000x")
+	res, err = d.goBench(ctx, "./cmd/internal/perf", "^BenchmarkClosedLoopInstantStream$", "20000x")
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (d *Driver) inProcess(ctx context.Context) error {
 }
 
 func (d *Driver) timing(ctx context.Context) error {
-	res, err := d.goBench(ctx, "./bench/perf", "^BenchmarkTimingAccuracy$", "1x")
+	res, err := d.goBench(ctx, "./cmd/internal/perf", "^BenchmarkTimingAccuracy$", "1x")
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ type comparison struct {
 }
 
 // compare measures llmload against ab -k and hey at c=50, stream:false. The targets are
-// judged on the cheapest server there is (bench/perf/instant), with the server on one core and
+// judged on the cheapest server there is (cmd/internal/instant), with the server on one core and
 // each client in turn on the other: there the clients, not the server, set the rate, so the
 // ratios are ratios of what each client can do on one core (on one CPU, or without taskset,
 // the same server on shared cores is judged instead). Reported beside it: that server on shared
