@@ -10,7 +10,6 @@ package gpu
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -179,27 +178,6 @@ func checkIndices(indices []int) error {
 		}
 	}
 	return nil
-}
-
-// ParseIndices reads a --gpu-index value: "" or "all" for every device, else a
-// comma-separated list of NVML indices ("0,2").
-func ParseIndices(s string) ([]int, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "all" {
-		return nil, nil
-	}
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(part))
-		if err != nil {
-			return nil, fmt.Errorf("gpu: --gpu-index %q: %w", s, err)
-		}
-		out = append(out, n)
-	}
-	if err := checkIndices(out); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // offBackend samples nothing, so callers need no nil checks when GPU sampling is off.

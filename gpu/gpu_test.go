@@ -140,30 +140,6 @@ func TestSimThroughSampler(t *testing.T) {
 	})
 }
 
-func TestParseIndices(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []int
-		err  bool
-	}{
-		{"", nil, false},
-		{"all", nil, false},
-		{"0", []int{0}, false},
-		{"0, 2", []int{0, 2}, false},
-		{"1,1", nil, true},
-		{"-1", nil, true},
-		{"gpu0", nil, true},
-	}
-	for _, tc := range tests {
-		got, err := ParseIndices(tc.in)
-		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
-			t.Errorf("ParseIndices(%q) = %v, %v", tc.in, got, err)
-		}
-	}
-}
-
-// The real library on whatever machine runs the tests: without a driver (or without cgo)
-// auto mode must come back off with one notice, and the process must still be alive.
 func TestOpenAutoOnThisMachine(t *testing.T) {
 	b, info, err := Open(ModeAuto, Options{})
 	if err != nil {

@@ -83,9 +83,6 @@ func Start(ctx context.Context, b Backend, cfg SamplerConfig) *Sampler {
 	return s
 }
 
-// Done is closed when sampling has ended.
-func (s *Sampler) Done() <-chan struct{} { return s.done }
-
 // Stop ends sampling, waits for the goroutine, and returns the series. It may be called
 // more than once and after the context ended; each call returns the same series.
 func (s *Sampler) Stop() results.GPUSeries {

@@ -83,7 +83,7 @@ func TestSamplerStopsWhenContextEnds(t *testing.T) {
 		s := Start(ctx, b, SamplerConfig{})
 		time.Sleep(1100 * time.Millisecond) // default 250 ms: rounds at 0, .25, .5, .75, 1
 		cancel()
-		<-s.Done()
+		<-s.done
 		a, c := s.Stop(), s.Stop() // idempotent
 		if len(a.Samples) != 6 || len(c.Samples) != 6 {
 			t.Errorf("%d and %d samples, want 6", len(a.Samples), len(c.Samples))
@@ -95,7 +95,7 @@ func TestSamplerWithoutDevicesStartsNothing(t *testing.T) {
 	for _, b := range []Backend{offBackend{}, nil} {
 		s := Start(t.Context(), b, SamplerConfig{})
 		select {
-		case <-s.Done():
+		case <-s.done:
 		default:
 			t.Fatal("sampler without devices is running")
 		}
@@ -308,7 +308,7 @@ func TestSamplerStopsOnClosedBackend(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second)
 		select {
-		case <-s.Done():
+		case <-s.done:
 		default:
 			t.Fatal("sampler still running on a closed backend")
 		}

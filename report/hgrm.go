@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/llmload/llmload/bench/results"
 )
 

@@ -7,35 +7,16 @@ import (
 	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/llmload/llmload/bench/results"
 )
 
-// Merge folds runs of the same plan measured from several client hosts into one run each:
-// runs with the same labels in different files become one. Counts and throughputs are
-// summed (the hosts loaded the server over the same wall time), HDR histograms merged and
-// the latency summaries recomputed from them, Ollama's decomposition averaged weighted by
-// requests. sources names the files (for messages); notes say what was merged and what
-// could not be merged exactly. It fails when runs that share labels ran different plans.
-func Merge(files []*results.File, sources []string) (*results.File, []string, error) {
-	es := entries(files, sources)
-	merged, notes, err := mergeEntries(es)
-	if err != nil {
-		return nil, nil, err
-	}
-	out := &results.File{Schema: results.Schema}
-	for _, f := range files {
-		if f != nil {
-			out.Tool = f.Tool
-			break
-		}
-	}
-	for _, e := range merged {
-		out.Runs = append(out.Runs, e.run)
-	}
-	return out, notes, nil
-}
-
-// mergeEntries groups runs by their labels and merges each group. Runs alone in their
+// mergeEntries folds runs of the same plan measured from several client hosts into one run
+// each (report --merge): runs with the same labels in different files become one. Counts and
+// throughputs are summed (the hosts loaded the server over the same wall time), HDR
+// histograms merged and the latency summaries recomputed from them, Ollama's decomposition
+// averaged weighted by requests. The notes say what was merged and what could not be merged
+// exactly. It fails when runs that share labels ran different plans. Runs alone in their
 // group pass through unchanged.
 func mergeEntries(es []*entry) ([]*entry, []string, error) {
 	var order []string

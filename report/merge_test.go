@@ -7,8 +7,22 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/llmload/llmload/bench/results"
 )
+
+// merge folds the files' runs as `llmload report --merge` does, and returns the runs.
+func merge(files []*results.File, sources []string) ([]*results.Run, []string, error) {
+	es, notes, err := mergeEntries(entries(files, sources))
+	if err != nil {
+		return nil, nil, err
+	}
+	var runs []*results.Run
+	for _, e := range es {
+		runs = append(runs, e.run)
+	}
+	return runs, notes, nil
+}
 
 // hostStage is a stage as one client host measured it: E2E values from..to milliseconds.
 func hostStage(t *testing.T, from, to int, tps float64) *results.StageResult {
@@ -50,14 +64,14 @@ func TestMergeIsLossless(t *testing.T) {
 		}}}
 	}
 	files := []*results.File{run("a", 1, 100, 400), run("b", 101, 300, 500)}
-	merged, notes, err := Merge(files, []string{"a.json", "b.json"})
+	merged, notes, err := merge(files, []string{"a.json", "b.json"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(merged.Runs) != 1 {
-		t.Fatalf("%d runs, want 1", len(merged.Runs))
+	if len(merged) != 1 {
+		t.Fatalf("%d runs, want 1", len(merged))
 	}
-	r := merged.Runs[0]
+	r := merged[0]
 	st := r.Stages[0]
 	// What one host would have measured had it sent every request: 1..300 ms.
 	all := hostStage(t, 1, 300, 0)
@@ -118,9 +132,9 @@ func TestMergeRefusesDifferentPlans(t *testing.T) {
 		{[]*results.File{twice}, "a.json holds two runs with these labels"},
 	}
 	for _, tt := range tests {
-		_, _, err := Merge(tt.files, []string{"a.json", "b.json"})
+		_, _, err := merge(tt.files, []string{"a.json", "b.json"})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Merge error = %v, want %q", err, tt.want)
+			t.Errorf("merge error = %v, want %q", err, tt.want)
 		}
 	}
 }
@@ -140,11 +154,11 @@ func TestMergeRecomputesFirstTokenWait(t *testing.T) {
 			Stages:   []*results.StageResult{st},
 		}}}
 	}
-	merged, notes, err := Merge([]*results.File{file("a", 1, 100), file("b", 101, 300)}, []string{"a.json", "b.json"})
+	merged, notes, err := merge([]*results.File{file("a", 1, 100), file("b", 101, 300)}, []string{"a.json", "b.json"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := merged.Runs[0].Stages[0]
+	st := merged[0].Stages[0]
 	want := hostStage(t, 1, 300, 0).LatencyMs[results.MetricE2E].Shift(20)
 	if got, ok := st.LatencyMs[results.MetricFirstTokenWait]; !ok || got != want {
 		t.Errorf("merged first_token_wait = %+v (present %v), want %+v", got, ok, want)
@@ -166,11 +180,11 @@ func TestMergeFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	merged, _, err := Merge(files, names)
+	merged, _, err := merge(files, names)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, st := range merged.Runs[0].Stages {
+	for i, st := range merged[0].Stages {
 		var n int64
 		var tps float64
 		for _, f := range files {
