@@ -453,7 +453,6 @@ type collector struct {
 	line     []byte
 	err      error
 	warmup   []*api.Record
-	// residuals of closed-loop stages at concurrency 1, for the queue-wait baseline
 }
 
 func newCollector(stages int, runStart time.Time, w io.Writer) *collector {

@@ -250,7 +250,8 @@ func buildSetting(value string, es []*entry, opts CompareOptions) *Setting {
 	}
 	if s.GPUMemoryPeakMiB == nil {
 		// No stage sampled the GPU, but llmload read it right after loading the model: the
-		// KV cache of every slot is allocated then (SERVERS.md), so it is the same figure.
+		// KV cache of every slot is allocated then (on a real Ollama the peak during bursts
+		// stayed within a few MiB of the post-load figure), so it is the same figure.
 		for _, e := range es {
 			if e.run.Server != nil && e.run.Server.MemoryAfterLoadMiB != nil {
 				v := *e.run.Server.MemoryAfterLoadMiB
