@@ -1,8 +1,9 @@
 package bench
 
 import (
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -300,12 +301,7 @@ func (m *stageMetrics) result(st results.Stage, start, wall time.Duration, basel
 			res.ByModel[name] = md
 		}
 	}
-	secs := make([]int, 0, len(m.timeline))
-	for s := range m.timeline {
-		secs = append(secs, s)
-	}
-	sort.Ints(secs)
-	for _, s := range secs {
+	for _, s := range slices.Sorted(maps.Keys(m.timeline)) {
 		p := *m.timeline[s]
 		p.InFlight = results.Round3(p.InFlight)
 		res.Timeline = append(res.Timeline, p)

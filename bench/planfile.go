@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,7 +106,7 @@ func (d *planDecoder) fields(n *yaml.Node, path string, known []string, set func
 		if path != "" {
 			field = path + "." + k.Value
 		}
-		if !contains(known, k.Value) {
+		if !slices.Contains(known, k.Value) {
 			d.fail(k, field, "unknown field (known: %s)", strings.Join(known, ", "))
 			return
 		}
@@ -116,15 +117,6 @@ func (d *planDecoder) fields(n *yaml.Node, path string, known []string, set func
 		seen[k.Value] = true
 		set(k.Value, v, field)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func kindName(n *yaml.Node) string {

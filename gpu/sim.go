@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"cmp"
 	"math"
 
 	"github.com/llmload/llmload/bench/results"
@@ -34,10 +35,7 @@ func (b simBackend) Name() string { return ModeSim }
 
 func (b simBackend) Devices() []results.GPUDevice {
 	r := b.read()
-	d := results.GPUDevice{Index: 0, Name: r.Name}
-	if d.Name == "" {
-		d.Name = "simulated GPU"
-	}
+	d := results.GPUDevice{Index: 0, Name: cmp.Or(r.Name, "simulated GPU")}
 	if !math.IsNaN(r.MemoryTotalMiB) {
 		d.MemoryTotalMiB = r.MemoryTotalMiB
 	}

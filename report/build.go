@@ -1,8 +1,11 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -266,7 +269,7 @@ func (b *builder) bestStage() (*results.StageResult, *entry) {
 
 func classList(classes map[string]int) string {
 	var parts []string
-	for _, k := range sortedKeys(classes) {
+	for _, k := range slices.Sorted(maps.Keys(classes)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, classes[k]))
 	}
 	return strings.Join(parts, ", ")
@@ -290,7 +293,7 @@ func (b *builder) facts() {
 		{"GPU", func(e *entry) string { return gpuText(e.gpu) }},
 		{"client host", func(e *entry) string {
 			h := e.run.Host
-			s := orDefault(h.Hostname, "-")
+			s := cmp.Or(h.Hostname, "-")
 			if h.CPUs > 0 {
 				s += fmt.Sprintf(" (%s/%s, %d CPUs)", h.OS, h.Arch, h.CPUs)
 			}
@@ -648,7 +651,7 @@ func (b *builder) stages() error {
 // loadText says how a stage loaded the server.
 func loadText(st *results.StageResult) string {
 	if st.Rate > 0 {
-		s := fmt.Sprintf("%s %s/s", orDefault(st.Arrival, "constant"), trimFloat(st.Rate))
+		s := fmt.Sprintf("%s %s/s", cmp.Or(st.Arrival, "constant"), trimFloat(st.Rate))
 		if st.MaxConcurrency > 0 {
 			s += fmt.Sprintf(", ≤ %d in flight", st.MaxConcurrency)
 		}
@@ -656,13 +659,6 @@ func loadText(st *results.StageResult) string {
 	}
 	// A no-break space keeps "8 workers" on one line in narrow table columns.
 	return fmt.Sprintf("%d\u00a0worker%s", st.Concurrency, plural(st.Concurrency))
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // latencyRows are the distributions a stage table shows, in order.
@@ -822,12 +818,12 @@ func (b *builder) errorsSection() {
 	t := table{cols: []column{{name: "run"}, {name: "stage"}, {name: "class"}, {name: "count", right: true}, {name: "share", right: true}, {name: "first error"}}}
 	for _, e := range b.es {
 		if w := e.run.Warmup; w != nil {
-			for _, class := range sortedKeys(w.Errors) {
+			for _, class := range slices.Sorted(maps.Keys(w.Errors)) {
 				t.rows = append(t.rows, []string{e.name, "warm-up", class, strconv.Itoa(w.Errors[class]), pct(float64(w.Errors[class]) / float64(max(w.Requests, 1))), "-"})
 			}
 		}
 		for _, st := range e.run.Stages {
-			for _, class := range sortedKeys(st.Requests.Errors) {
+			for _, class := range slices.Sorted(maps.Keys(st.Requests.Errors)) {
 				n := st.Requests.Errors[class]
 				sample := oneLine(st.Requests.ErrorSamples[class])
 				if sample == "" {
@@ -847,7 +843,7 @@ func (b *builder) errorsSection() {
 // collectNotes gathers the caveats a reader must know, most important first.
 func (b *builder) collectNotes() {
 	add := func(s string) {
-		if !containsString(b.notes, s) {
+		if !slices.Contains(b.notes, s) {
 			b.notes = append(b.notes, s)
 		}
 	}
@@ -945,7 +941,7 @@ func (b *builder) collectNotes() {
 	carriers := map[string][]string{}
 	for _, e := range b.es {
 		for _, n := range e.run.Notes {
-			if containsString(b.mergeNotes, n) || containsString(carriers[n], e.name) {
+			if slices.Contains(b.mergeNotes, n) || slices.Contains(carriers[n], e.name) {
 				continue
 			}
 			if carriers[n] == nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -790,7 +792,7 @@ func comparisonMermaid(c *Comparison) string {
 	}
 	title := "Output tok/s by " + c.By
 	if len(at) == 1 {
-		title += " at " + sortedKeys(at)[0]
+		title += " at " + slices.Sorted(maps.Keys(at))[0]
 	}
 	var sb strings.Builder
 	sb.WriteString("xychart-beta\n")

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -457,7 +459,7 @@ func (c *Comparison) noteMixedServers(es []*entry, by string) {
 		hosts[e.run.Host.Hostname] = true
 	}
 	if len(versions) > 1 {
-		c.Notes = append(c.Notes, fmt.Sprintf("The runs measured different server versions (%s): engines report timings differently, so the settings are not compared like for like.", joinAnd(sortedKeys(versions))))
+		c.Notes = append(c.Notes, fmt.Sprintf("The runs measured different server versions (%s): engines report timings differently, so the settings are not compared like for like.", joinAnd(slices.Sorted(maps.Keys(versions)))))
 	}
 	if len(hosts) > 1 {
 		c.Notes = append(c.Notes, "The runs came from different client hosts.")

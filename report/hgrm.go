@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -19,10 +20,7 @@ const hgrmTicks = 5
 // comment lines naming it; HdrHistogram's plotter reads one table per file, so give it one
 // run × stage at a time (or split the output at the comment lines).
 func writeHgrm(w io.Writer, es []*entry, opts Options) error {
-	metric := opts.Metric
-	if metric == "" {
-		metric = results.MetricE2E
-	}
+	metric := cmp.Or(opts.Metric, results.MetricE2E)
 	ew := &errWriter{w: w}
 	n := 0
 	for _, e := range es {

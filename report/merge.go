@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -144,7 +146,7 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, e
 			warm.WallS = math.Max(warm.WallS, w.WallS)
 		}
 		for _, n := range r.Notes {
-			if !containsString(out.Notes, n) {
+			if !slices.Contains(out.Notes, n) {
 				out.Notes = append(out.Notes, n)
 			}
 		}
@@ -180,7 +182,7 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, e
 	out.Host.Hostname = strings.Join(hostnames, "+")
 	out.Host.CPUs = cpus
 	if len(urls) > 1 {
-		notes = append(notes, fmt.Sprintf("The merged files measured different URLs (%s); the report shows the first.", joinAnd(sortedKeys(urls))))
+		notes = append(notes, fmt.Sprintf("The merged files measured different URLs (%s); the report shows the first.", joinAnd(slices.Sorted(maps.Keys(urls)))))
 	}
 
 	// One baseline for all: the residual of a request that did not wait, averaged over the
@@ -233,7 +235,7 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, e
 		out.Stages = append(out.Stages, st)
 	}
 	if len(dropped) > 0 {
-		notes = append(notes, fmt.Sprintf("Not merged (the files keep no histogram for them): %s.", joinAnd(sortedKeys(dropped))))
+		notes = append(notes, fmt.Sprintf("Not merged (the files keep no histogram for them): %s.", joinAnd(slices.Sorted(maps.Keys(dropped)))))
 	}
 	return out, notes, nil
 }
@@ -323,7 +325,7 @@ func mergeStage(sts []*results.StageResult, sources []string, baseline *results.
 	switch len(tokenSources) {
 	case 0:
 	case 1:
-		out.TokenSource = sortedKeys(tokenSources)[0]
+		out.TokenSource = slices.Sorted(maps.Keys(tokenSources))[0]
 	default:
 		out.TokenSource = "mixed"
 	}
@@ -343,7 +345,7 @@ func mergeStage(sts []*results.StageResult, sources []string, baseline *results.
 			keys[k] = true
 		}
 	}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		var acc *hdrhistogram.Histogram
 		for j, st := range sts {
 			enc, ok := st.Histograms[k]
@@ -383,7 +385,7 @@ func mergeStage(sts []*results.StageResult, sources []string, baseline *results.
 	// Summaries without a histogram cannot be merged exactly: leave them out, and say so.
 	for _, st := range sts {
 		for k := range st.LatencyMs {
-			if _, ok := out.LatencyMs[k]; !ok && !containsString(dropped, k) {
+			if _, ok := out.LatencyMs[k]; !ok && !slices.Contains(dropped, k) {
 				dropped = append(dropped, k)
 			}
 		}
@@ -460,7 +462,7 @@ func mergeModels(sts []*results.StageResult, wallS float64, dropped *[]string) m
 			o.Requests.Errors = addCounts(o.Requests.Errors, m.Requests.Errors)
 			o.OutputTokens += m.OutputTokens
 			o.OutputTokensPerS = results.Round3(o.OutputTokensPerS + m.OutputTokensPerS)
-			if len(m.LatencyMs) > 0 && !containsString(*dropped, "per-model latency") {
+			if len(m.LatencyMs) > 0 && !slices.Contains(*dropped, "per-model latency") {
 				*dropped = append(*dropped, "per-model latency")
 			}
 		}
@@ -476,15 +478,6 @@ func addCounts(dst, src map[string]int) map[string]int {
 		dst[k] += v
 	}
 	return dst
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func minMax(vals []float64) (lo, hi float64) {

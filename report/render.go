@@ -1,10 +1,13 @@
 package report
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/llmload/llmload/bench/results"
@@ -132,7 +135,7 @@ func Render(w io.Writer, files []*results.File, opts Options) error {
 	if opts.By != "" && !anyLabel(es, opts.By) {
 		return badInput(fmt.Errorf("--by %s: no run has that label (labels: %s)", opts.By, labelNames(es)))
 	}
-	nameByLabel(es, orDefault(opts.By, DefaultBy))
+	nameByLabel(es, cmp.Or(opts.By, DefaultBy))
 	capNames(es)
 	switch opts.Format {
 	case FormatCSV:
@@ -176,7 +179,7 @@ func labelNames(es []*entry) string {
 	if len(names) == 0 {
 		return "none"
 	}
-	return strings.Join(sortedKeys(names), ", ")
+	return strings.Join(slices.Sorted(maps.Keys(names)), ", ")
 }
 
 // histogramMetrics are the distributions a results file keeps histograms of.

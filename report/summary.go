@@ -5,7 +5,8 @@ package report
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -95,7 +96,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 		ew.printf(" · client-side %s\n", num(d.ClientOverhead))
 	}
 	if len(st.Requests.ErrorSamples) > 0 {
-		for _, class := range sortedKeys(st.Requests.ErrorSamples) {
+		for _, class := range slices.Sorted(maps.Keys(st.Requests.ErrorSamples)) {
 			ew.printf("  %s: %s\n", class, oneLine(st.Requests.ErrorSamples[class]))
 		}
 	}
@@ -128,7 +129,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 		ew.printf("  client overloaded: results unreliable (%s)\n", st.Client.Reason)
 	}
 	if len(st.ByModel) > 1 {
-		for _, name := range sortedKeys(st.ByModel) {
+		for _, name := range slices.Sorted(maps.Keys(st.ByModel)) {
 			m := st.ByModel[name]
 			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, num(m.LatencyMs[results.MetricE2E].P50))
 		}
@@ -227,19 +228,10 @@ func errorList(errs map[string]int) string {
 		return ""
 	}
 	var parts []string
-	for _, k := range sortedKeys(errs) {
+	for _, k := range slices.Sorted(maps.Keys(errs)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, errs[k]))
 	}
 	return ", errors: " + strings.Join(parts, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func oneLine(s string) string {

@@ -1,11 +1,14 @@
 package report
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,7 +88,7 @@ func csvColumns() []csvColumn {
 		integer("requests_failed", func(r csvRow) int64 { return int64(errorTotal(r.st.Requests)) }),
 		str("errors", func(r csvRow) string {
 			var parts []string
-			for _, k := range sortedKeys(r.st.Requests.Errors) {
+			for _, k := range slices.Sorted(maps.Keys(r.st.Requests.Errors)) {
 				parts = append(parts, fmt.Sprintf("%s=%d", k, r.st.Requests.Errors[k]))
 			}
 			return strings.Join(parts, ";")
@@ -202,10 +205,7 @@ func writeCSV(w io.Writer, es []*entry, opts Options) error {
 	if err := cw.Write(head); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
-	by := opts.By
-	if by == "" {
-		by = DefaultBy
-	}
+	by := cmp.Or(opts.By, DefaultBy)
 	numeric := map[string]bool{"concurrency": true, "max_concurrency": true}
 	for _, e := range es {
 		for i, st := range e.run.Stages {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -394,15 +395,8 @@ func ollamaHostURL(env string) string {
 	if port == "" {
 		port = "11434"
 	}
-	u.Host = joinHostPort(host, port)
+	u.Host = net.JoinHostPort(host, port)
 	return u.String()
-}
-
-func joinHostPort(host, port string) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
 }
 
 // normalizeURL checks a base URL and strips a trailing slash.

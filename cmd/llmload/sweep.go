@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -146,10 +147,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		}
 		launcher = &serve.SimLauncher{Config: cfg}
 	} else {
-		bin := o.ollama
-		if bin == "" {
-			bin = "ollama"
-		}
+		bin := cmp.Or(o.ollama, "ollama")
 		path, err := exec.LookPath(bin)
 		if err != nil {
 			return usageErrorf("--ollama: %v (install Ollama, or point --ollama at its binary; --sim needs neither)", err)
@@ -287,10 +285,7 @@ func newSweepOutput(o string) *sweepOutput {
 }
 
 func (w *sweepOutput) prepare() error {
-	dir := w.dir
-	if dir == "" {
-		dir = filepath.Dir(w.file)
-	}
+	dir := cmp.Or(w.dir, filepath.Dir(w.file))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return usageErrorf("-o: %v", err)
 	}

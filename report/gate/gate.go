@@ -3,9 +3,11 @@
 package gate
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/llmload/llmload/bench/results"
@@ -132,10 +134,7 @@ type OverloadedError struct {
 }
 
 func (e *OverloadedError) Error() string {
-	reason := e.Reason
-	if reason == "" {
-		reason = "self-check failed"
-	}
+	reason := cmp.Or(e.Reason, "self-check failed")
 	return fmt.Sprintf("client overloaded: results unreliable (%s, stage %s: %s)", e.Run, e.Stage, reason)
 }
 
@@ -301,10 +300,7 @@ func stageNames(ss []*series) string {
 // against the baseline. Errors are bad input (*results.InputError: no runs, a stage no run
 // has, nothing in common with the baseline) or an *OverloadedError.
 func Evaluate(current, baseline Input, opts Options) (*Result, error) {
-	alpha := opts.Alpha
-	if alpha == 0 {
-		alpha = DefaultAlpha
-	}
+	alpha := cmp.Or(opts.Alpha, DefaultAlpha)
 	if !(alpha > 0 && alpha < 1) {
 		return nil, badInput("alpha must lie between 0 and 1, got %v", opts.Alpha)
 	}
@@ -332,11 +328,7 @@ func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 			vary[k] = true
 		}
 	}
-	labelKeys := make([]string, 0, len(vary))
-	for k := range vary {
-		labelKeys = append(labelKeys, k)
-	}
-	sort.Strings(labelKeys)
+	labelKeys := slices.Sorted(maps.Keys(vary))
 	curSeries := groupSeries(cur, labelKeys)
 	baseSeries := groupSeries(base, labelKeys)
 

@@ -12,8 +12,8 @@ package tinyllama
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 )
 
 // Shape is a Llama architecture's size.
@@ -55,12 +55,7 @@ func Preset(name string) (Shape, error) {
 
 // PresetNames lists the preset names, sorted.
 func PresetNames() []string {
-	names := make([]string, 0, len(presets))
-	for n := range presets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(presets))
 }
 
 // HeadDim is the per-head width.
