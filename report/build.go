@@ -651,7 +651,7 @@ func (b *builder) stages() error {
 // loadText says how a stage loaded the server.
 func loadText(st *results.StageResult) string {
 	if st.Rate > 0 {
-		s := fmt.Sprintf("%s %s/s", cmp.Or(st.Arrival, "constant"), trimFloat(st.Rate))
+		s := fmt.Sprintf("%s %s/s", cmp.Or(st.Arrival, "constant"), results.TrimFloat(st.Rate, -1))
 		if st.MaxConcurrency > 0 {
 			s += fmt.Sprintf(", ≤ %d in flight", st.MaxConcurrency)
 		}

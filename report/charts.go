@@ -255,7 +255,7 @@ func (b *builder) levelChart(name, title, yLabel string, series []levelSeries) e
 	sort.Float64s(levels)
 	var ticks []plot.Tick
 	for _, x := range levels {
-		ticks = append(ticks, plot.Tick{Value: x, Label: trimFloat(x)})
+		ticks = append(ticks, plot.Tick{Value: x, Label: results.TrimFloat(x, -1)})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	if levels[0] > 0 && levels[len(levels)-1]/levels[0] >= 4 {
@@ -620,7 +620,7 @@ type niceTicks struct{}
 
 func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(hi > lo) || math.IsInf(hi-lo, 0) {
-		return []plot.Tick{{Value: lo, Label: trimFloat(lo)}}
+		return []plot.Tick{{Value: lo, Label: results.TrimFloat(lo, -1)}}
 	}
 	raw := (hi - lo) / 7
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
@@ -846,8 +846,8 @@ func niceCeil(v float64) string {
 	p := math.Pow(10, math.Floor(math.Log10(v)))
 	for _, m := range []float64{1, 2, 5, 10} {
 		if m*p >= v {
-			return trimFloat(m * p)
+			return results.TrimFloat(m*p, -1)
 		}
 	}
-	return trimFloat(10 * p)
+	return results.TrimFloat(10*p, -1)
 }

@@ -329,14 +329,14 @@ func (l *Level) fill(s *Setting, slo SLO) {
 		}
 	}
 	if len(qw) > 0 {
-		l.QueueWaitMean, l.QueueShare, l.HasQueue = median(qw), median(qs), true
+		l.QueueWaitMean, l.QueueShare, l.HasQueue = results.Median(qw), results.Median(qs), true
 	}
 	if len(mem) > 0 {
-		v := median(mem)
+		v := results.Median(mem)
 		l.GPUMemoryPeakMiB = &v
 	}
 	if len(util) > 0 {
-		v := median(util)
+		v := results.Median(util)
 		l.GPUUtilizationMean = &v
 	}
 	if s.Numeric && s.Number > 0 {
@@ -358,7 +358,7 @@ func (l *Level) latency(metric, statName string) (float64, bool) {
 	if len(vals) == 0 {
 		return 0, false
 	}
-	return median(vals), true
+	return results.Median(vals), true
 }
 
 func (l *Level) median(f func(*results.StageResult) (float64, bool)) float64 {
@@ -368,20 +368,10 @@ func (l *Level) median(f func(*results.StageResult) (float64, bool)) float64 {
 			vals = append(vals, v)
 		}
 	}
-	return median(vals)
-}
-
-// median of vals (0 for none); vals is reordered.
-func median(vals []float64) float64 {
 	if len(vals) == 0 {
-		return 0
+		return 0 // no sample has the figure (decode tok/s without streams): it reads 0
 	}
-	sort.Float64s(vals)
-	n := len(vals)
-	if n%2 == 1 {
-		return vals[n/2]
-	}
-	return (vals[n/2-1] + vals[n/2]) / 2
+	return results.Median(vals)
 }
 
 // Level returns the setting's level at a key, nil when not measured.

@@ -194,7 +194,7 @@ func (k levelKey) less(o levelKey) bool {
 // String is "c=8" or "rate=2/s".
 func (k levelKey) String() string {
 	if k.rate > 0 {
-		return "rate=" + trimFloat(k.rate) + "/s"
+		return "rate=" + results.TrimFloat(k.rate, -1) + "/s"
 	}
 	return "c=" + strconv.Itoa(k.concurrency)
 }

@@ -76,10 +76,6 @@ func (s Summary) Stat(name string) float64 {
 	return math.NaN()
 }
 
-// Round3 rounds to three decimals, the precision of a results file's figures (a microsecond
-// of a millisecond figure).
-func Round3(f float64) float64 { return math.Round(f*1000) / 1000 }
-
 // EncodeHistogram writes a histogram as a results file stores it: hdrhistogram-go's
 // compressed base64 encoding, which keeps every count, so runs merge and compare without loss.
 func EncodeHistogram(h *hdrhistogram.Histogram) (string, error) {

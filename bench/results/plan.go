@@ -2,7 +2,6 @@ package results
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -50,13 +49,9 @@ func (s Stage) OpenLoop() bool { return s.Rate > 0 }
 // DefaultName is the name a stage gets when the plan gives none: "c=10" or "rate=2/s".
 func (s Stage) DefaultName() string {
 	if s.OpenLoop() {
-		return fmt.Sprintf("rate=%s/s", trimFloat(s.Rate))
+		return fmt.Sprintf("rate=%s/s", TrimFloat(s.Rate, 3))
 	}
 	return fmt.Sprintf("c=%d", s.Concurrency)
-}
-
-func trimFloat(f float64) string {
-	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", f), "0"), ".")
 }
 
 // Template is one kind of request in the mix. Prompts come from exactly one source.

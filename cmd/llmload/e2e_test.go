@@ -454,7 +454,7 @@ func decodeMedian(recs []bench.RecordLine, stage int) float64 {
 			rates = append(rates, float64(r.OutputTokens)/((r.E2EMs-r.TTFTMs)/1000))
 		}
 	}
-	return median(rates)
+	return results.Median(rates)
 }
 
 // check fails the test on what must hold in any case and returns the timing bounds that this
@@ -604,7 +604,7 @@ func checkServerClock(t *testing.T, attempt int, recs []bench.RecordLine, n int)
 	if len(gaps) != n {
 		t.Fatalf("%d usable records, want %d", len(gaps), n)
 	}
-	medGap, medE2E := median(gaps), median(e2es)
+	medGap, medE2E := results.Median(gaps), results.Median(e2es)
 	t.Logf("#%d E2E − total_duration per request: median %.2f ms (%.2f%% of the median E2E %.0f ms), min %.2f, max %.2f (want median < 20 ms or < 10%%)",
 		attempt, medGap, 100*medGap/medE2E, medE2E, slices.Min(gaps), slices.Max(gaps))
 	if medGap >= 20 && medGap >= 0.1*medE2E {
@@ -685,18 +685,6 @@ func readRecords(t *testing.T, path string) []bench.RecordLine {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 type abResult struct {

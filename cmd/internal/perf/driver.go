@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -404,7 +403,7 @@ func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string
 		for _, r := range rounds {
 			v = append(v, f(r))
 		}
-		return median(v)
+		return results.Median(v)
 	}
 	rate := func(tool string) float64 { return med(func(r toolRound) float64 { return r.rate[tool] }) }
 	for _, o := range []struct {
@@ -473,18 +472,6 @@ func formatRates(m map[string]float64) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // si writes a rate with a k or M suffix.
@@ -557,13 +544,13 @@ func (d *Driver) openLoop(ctx context.Context) error {
 		}
 		d.logf("   send lag p99 %.3f ms, max %.2f ms", lag.P99, lag.Max)
 	}
-	p99 := median(p99s)
+	p99 := results.Median(p99s)
 	d.add(Figure{
 		Name: "open loop 1000 req/s, send lag p99 (actual − intended)", Target: "≤ 1 ms",
 		Measured: fmt.Sprintf("%.3f ms (median of %d × 10 s: %s; p50 %.3f, max %.2f; %d requests)", p99, openLoopRuns,
-			joinFloats(p99s, "%.2f"), median(p50s), slices.Max(maxes), n),
+			joinFloats(p99s, "%.2f"), results.Median(p50s), slices.Max(maxes), n),
 		OK:     judged(n > 0 && p99 <= 1),
-		Values: map[string]float64{"p99_ms": p99, "p50_ms": median(p50s), "max_ms": slices.Max(maxes)},
+		Values: map[string]float64{"p99_ms": p99, "p50_ms": results.Median(p50s), "max_ms": slices.Max(maxes)},
 	})
 	measured := fmt.Sprintf("not flagged in %d runs (CPU %.0f%% of a core, GC pauses %.1f ms)", openLoopRuns, cc.CPUPct, cc.GCPauseMs)
 	if flagged > 0 {
