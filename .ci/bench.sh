@@ -14,7 +14,7 @@ source .ci/bench-tools.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 mkdir -p bin
 $GO build -o bin/llmload ./cmd/llmload
-$GO build -o bin/instantserver ./bench/perf/instantserver
-$GO build -o bin/benchtable ./bench/perf/benchtable
-$GO build -o bin/floorclient ./bench/perf/floorclient
+$GO build -o bin/instantserver ./cmd/instantserver
+$GO build -o bin/benchtable ./cmd/benchtable
+$GO build -o bin/floorclient ./cmd/floorclient
 exec ./bin/benchtable -go "$GO" -floor bin/floorclient -ab "${AB:-}" -hey "${HEY:-}" ${BENCH_ONLY:+-only "$BENCH_ONLY"} "$@"

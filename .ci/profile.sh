@@ -16,7 +16,7 @@ fi
 command -v perf >/dev/null || { echo "profile: perf is not installed (Debian: linux-perf)" >&2; exit 1; }
 mkdir -p bin/profile
 $GO build -o bin/llmload ./cmd/llmload
-$GO build -o bin/instantserver ./bench/perf/instantserver
+$GO build -o bin/instantserver ./cmd/instantserver
 body=bin/profile/nostream.json
 echo '{"model":"instant","prompt":"hi","stream":false,"options":{"num_predict":1}}' >"$body"
 exec 3< <(./bin/instantserver)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/gpu"
 )
 
@@ -11,7 +12,7 @@ import (
 type GPUSampling struct {
 	backend gpu.Backend
 	sampler *gpu.Sampler
-	info    gpu.Info
+	info    results.GPUInfo
 }
 
 // StartGPU opens the backend for mode (auto, off, nvml, sim) and starts sampling with clock as
@@ -34,7 +35,7 @@ func StartGPU(ctx context.Context, mode string, opts gpu.Options, interval time.
 func (g *GPUSampling) Notices() []string { return g.info.Notices }
 
 // Finish stops sampling and puts the series and a summary per stage into the run.
-func (g *GPUSampling) Finish(run *Run) {
+func (g *GPUSampling) Finish(run *results.Run) {
 	if g == nil {
 		return
 	}
@@ -52,7 +53,7 @@ func (g *GPUSampling) Finish(run *Run) {
 	for _, st := range run.Stages {
 		from := time.Duration(st.StartS * float64(time.Second))
 		to := from + time.Duration(st.WallS*float64(time.Second))
-		sum := series.Summarize(from, to, st.OutputTokens)
+		sum := gpu.Summarize(series, from, to, st.OutputTokens)
 		st.GPU = &sum
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // ndjsonServer answers Ollama generate requests with a two-chunk stream (chunked, no
@@ -56,8 +57,8 @@ func TestKeepAliveClosingServer(t *testing.T) {
 		t.Run(fmt.Sprintf("closes=%v", closing), func(t *testing.T) {
 			url := ndjsonServer(t, closing)
 			client := &api.Client{BaseURL: url, HTTP: &http.Client{Transport: api.NewTransport(4)}}
-			p := plan(t, Stage{Concurrency: 1, Requests: 12}, Stage{Concurrency: 2, Requests: 12}, Stage{Concurrency: 4, Requests: 12})
-			run, err := RunPlan(context.Background(), p, client, Options{})
+			w := prepared(t, results.Stage{Concurrency: 1, Requests: 12}, results.Stage{Concurrency: 2, Requests: 12}, results.Stage{Concurrency: 4, Requests: 12})
+			run, err := RunPlan(context.Background(), w, client, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,13 +1,15 @@
 package bench
 
 import (
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Histogram range: 1 µs to 1 h at 3 significant figures, in microseconds.
@@ -15,25 +17,6 @@ const (
 	histMin    = 1
 	histMax    = int64(time.Hour / time.Microsecond)
 	histDigits = 3
-)
-
-// Names of the latency distributions a stage keeps.
-const (
-	MetricE2E            = "e2e"              // intended send → last byte
-	MetricService        = "service"          // actual send → last byte
-	MetricTTFT           = "ttft"             // send → first chunk with generated text
-	MetricITL            = "itl"              // gaps between content chunks, pooled
-	MetricTPOT           = "tpot"             // (last byte − first token) / (tokens − 1)
-	MetricQueueWait      = "queue_wait"       // residual − baseline (Ollama)
-	MetricFirstTokenWait = "first_token_wait" // TTFT − load − prompt_eval − baseline (Ollama streams)
-	MetricSendLag        = "send_lag"         // actual − intended send
-	// MetricResidual is total − load − prompt_eval − eval before calibration. Its histogram is
-	// stored so that queue wait can be recomputed against another baseline.
-	MetricResidual = "residual"
-	// MetricFirstTokenWaitRaw is TTFT − load − prompt_eval before the baseline is subtracted.
-	// Like the residual's, its histogram is stored so that first_token_wait can be recomputed
-	// (report --merge) against another baseline.
-	MetricFirstTokenWaitRaw = "first_token_wait_raw"
 )
 
 // Indexes of a stage's histograms, and their names.
@@ -49,7 +32,7 @@ const (
 	numHists
 )
 
-var histNames = [numHists]string{MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT, MetricSendLag, MetricResidual, MetricFirstTokenWaitRaw}
+var histNames = [numHists]string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual, results.MetricFirstTokenWaitRaw}
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
@@ -63,58 +46,6 @@ func recordDur(h *hdrhistogram.Histogram, d time.Duration) {
 	}
 	_ = h.RecordValue(us) // cannot fail: the value is clamped into range
 }
-
-// SummarizeHistogram reads a histogram of microseconds as a Summary in milliseconds.
-// (ValueAtQuantile takes percents.)
-func SummarizeHistogram(h *hdrhistogram.Histogram) Summary {
-	if h == nil || h.TotalCount() == 0 {
-		return Summary{}
-	}
-	ms := func(us int64) float64 { return float64(us) / 1000 }
-	return Summary{
-		N:    h.TotalCount(),
-		Min:  ms(h.Min()),
-		Mean: round3(h.Mean() / 1000),
-		P50:  ms(h.ValueAtQuantile(50)),
-		P90:  ms(h.ValueAtQuantile(90)),
-		P95:  ms(h.ValueAtQuantile(95)),
-		P99:  ms(h.ValueAtQuantile(99)),
-		Max:  ms(h.Max()),
-	}
-}
-
-// Shift subtracts a constant from every figure of a summary, flooring at zero: queue wait is
-// the residual distribution moved down by the baseline.
-func (s Summary) Shift(ms float64) Summary {
-	if s.N == 0 {
-		return s
-	}
-	f := func(v float64) float64 { return round3(math.Max(0, v-ms)) }
-	return Summary{N: s.N, Min: f(s.Min), Mean: f(s.Mean), P50: f(s.P50), P90: f(s.P90), P95: f(s.P95), P99: f(s.P99), Max: f(s.Max)}
-}
-
-// Stat reads one statistic by name: p50, p90, p95, p99, max, mean or min; NaN for others.
-func (s Summary) Stat(name string) float64 {
-	switch name {
-	case "p50":
-		return s.P50
-	case "p90":
-		return s.P90
-	case "p95":
-		return s.P95
-	case "p99":
-		return s.P99
-	case "max":
-		return s.Max
-	case "mean":
-		return s.Mean
-	case "min":
-		return s.Min
-	}
-	return math.NaN()
-}
-
-func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // stageMetrics accumulates one stage. It is owned by the collector goroutine alone.
 type stageMetrics struct {
@@ -139,7 +70,7 @@ type stageMetrics struct {
 	sumE2E, sumLoad, sumPrompt, sumEval, sumR time.Duration
 	sumClient                                 time.Duration
 
-	timeline map[int]*TimelinePoint
+	timeline map[int]*results.TimelinePoint
 	byModel  map[string]*modelMetrics
 }
 
@@ -154,7 +85,7 @@ func newStageMetrics() *stageMetrics {
 	m := &stageMetrics{
 		counts:   map[api.Class]int{},
 		samples:  map[api.Class]string{},
-		timeline: map[int]*TimelinePoint{},
+		timeline: map[int]*results.TimelinePoint{},
 		byModel:  map[string]*modelMetrics{},
 	}
 	for i := range m.hists {
@@ -280,10 +211,10 @@ func (m *stageMetrics) addTimeline(r *api.Record, runStart time.Time) {
 	}
 }
 
-func (m *stageMetrics) bucket(sec int) *TimelinePoint {
+func (m *stageMetrics) bucket(sec int) *results.TimelinePoint {
 	b := m.timeline[sec]
 	if b == nil {
-		b = &TimelinePoint{T: float64(sec)}
+		b = &results.TimelinePoint{T: float64(sec)}
 		m.timeline[sec] = b
 	}
 	return b
@@ -291,20 +222,20 @@ func (m *stageMetrics) bucket(sec int) *TimelinePoint {
 
 // result turns the accumulated metrics into a StageResult; baseline is the calibrated
 // residual of a request that did not wait (nil when unknown).
-func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Baseline) *StageResult {
-	res := &StageResult{
+func (m *stageMetrics) result(st results.Stage, start, wall time.Duration, baseline *results.Baseline) *results.StageResult {
+	res := &results.StageResult{
 		Name:           st.Name,
 		Concurrency:    st.Concurrency,
 		Rate:           st.Rate,
 		Arrival:        string(st.Arrival),
 		MaxConcurrency: st.MaxConcurrency,
-		StartS:         round3(start.Seconds()),
-		WallS:          round3(wall.Seconds()),
+		StartS:         results.Round3(start.Seconds()),
+		WallS:          results.Round3(wall.Seconds()),
 		Requests:       counts(m.counts, m.total, m.ok, m.samples),
 		OutputTokens:   m.outTokens,
 		PromptTokens:   m.inTokens,
 		PromptCached:   m.cached,
-		LatencyMs:      map[string]Summary{},
+		LatencyMs:      map[string]results.Summary{},
 		Histograms:     map[string]string{},
 	}
 	switch {
@@ -316,16 +247,16 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 		res.TokenSource = "chunks"
 	}
 	if w := wall.Seconds(); w > 0 {
-		res.Throughput.RequestsPerS = round3(float64(m.ok) / w)
-		res.Throughput.OutputTokensPerS = round3(float64(m.outTokens) / w)
-		res.EffectiveParallelism = round3(m.serviceSum.Seconds() / w)
+		res.Throughput.RequestsPerS = results.Round3(float64(m.ok) / w)
+		res.Throughput.OutputTokensPerS = results.Round3(float64(m.outTokens) / w)
+		res.EffectiveParallelism = results.Round3(m.serviceSum.Seconds() / w)
 	}
 	if m.decodeN > 0 {
-		res.Throughput.DecodeTokensPerS = round3(m.decodeSum / float64(m.decodeN))
+		res.Throughput.DecodeTokensPerS = results.Round3(m.decodeSum / float64(m.decodeN))
 	}
 	for i, k := range histNames[:histSendLag+1] {
 		if h := m.hists[i]; h.TotalCount() > 0 {
-			res.LatencyMs[k] = SummarizeHistogram(h)
+			res.LatencyMs[k] = results.SummarizeHistogram(h)
 		}
 	}
 	for i, h := range m.hists {
@@ -333,14 +264,14 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 		if h.TotalCount() == 0 {
 			continue
 		}
-		if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
-			res.Histograms[k] = string(enc)
+		if enc, err := results.EncodeHistogram(h); err == nil {
+			res.Histograms[k] = enc
 		}
 	}
 	if m.decompN > 0 {
 		n := float64(m.decompN)
-		ms := func(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond) / n) }
-		d := &Decomposition{
+		ms := func(d time.Duration) float64 { return results.Round3(float64(d) / float64(time.Millisecond) / n) }
+		d := &results.Decomposition{
 			Requests:       m.decompN,
 			E2E:            ms(m.sumE2E),
 			Load:           ms(m.sumLoad),
@@ -356,51 +287,46 @@ func (m *stageMetrics) result(st Stage, start, wall time.Duration, baseline *Bas
 		case m.decompLlama > 0:
 			d.Source = "mixed"
 		}
-		res.LatencyMs[MetricResidual] = SummarizeHistogram(m.hists[histResidual])
+		res.LatencyMs[results.MetricResidual] = results.SummarizeHistogram(m.hists[histResidual])
 		if baseline != nil {
-			d.Overhead = round3(math.Min(baseline.ResidualMs, d.Residual))
-			d.QueueWait = round3(d.Residual - d.Overhead)
-			res.LatencyMs[MetricQueueWait] = SummarizeHistogram(m.hists[histResidual]).Shift(baseline.ResidualMs)
+			d.Overhead = results.Round3(math.Min(baseline.ResidualMs, d.Residual))
+			d.QueueWait = results.Round3(d.Residual - d.Overhead)
+			res.LatencyMs[results.MetricQueueWait] = results.SummarizeHistogram(m.hists[histResidual]).Shift(baseline.ResidualMs)
 			if h := m.hists[histTokenWaitRaw]; h.TotalCount() > 0 {
-				res.LatencyMs[MetricFirstTokenWait] = SummarizeHistogram(h).Shift(baseline.ResidualMs)
+				res.LatencyMs[results.MetricFirstTokenWait] = results.SummarizeHistogram(h).Shift(baseline.ResidualMs)
 			}
 		}
 		if d.E2E > 0 {
-			d.QueueShare = round3(d.QueueWait / d.E2E)
+			d.QueueShare = results.Round3(d.QueueWait / d.E2E)
 		}
 		res.Decomposition = d
 	}
 	if len(m.byModel) > 1 {
-		res.ByModel = map[string]*Model{}
+		res.ByModel = map[string]*results.Model{}
 		for name, mm := range m.byModel {
-			md := &Model{Requests: counts(mm.counts, mm.total, mm.ok, nil), OutputTokens: mm.outTokens, LatencyMs: map[string]Summary{}}
+			md := &results.Model{Requests: counts(mm.counts, mm.total, mm.ok, nil), OutputTokens: mm.outTokens, LatencyMs: map[string]results.Summary{}}
 			if w := wall.Seconds(); w > 0 {
-				md.OutputTokensPerS = round3(float64(mm.outTokens) / w)
+				md.OutputTokensPerS = results.Round3(float64(mm.outTokens) / w)
 			}
 			if mm.e2e.TotalCount() > 0 {
-				md.LatencyMs[MetricE2E] = SummarizeHistogram(mm.e2e)
+				md.LatencyMs[results.MetricE2E] = results.SummarizeHistogram(mm.e2e)
 			}
 			if mm.ttft.TotalCount() > 0 {
-				md.LatencyMs[MetricTTFT] = SummarizeHistogram(mm.ttft)
+				md.LatencyMs[results.MetricTTFT] = results.SummarizeHistogram(mm.ttft)
 			}
 			res.ByModel[name] = md
 		}
 	}
-	secs := make([]int, 0, len(m.timeline))
-	for s := range m.timeline {
-		secs = append(secs, s)
-	}
-	sort.Ints(secs)
-	for _, s := range secs {
+	for _, s := range slices.Sorted(maps.Keys(m.timeline)) {
 		p := *m.timeline[s]
-		p.InFlight = round3(p.InFlight)
+		p.InFlight = results.Round3(p.InFlight)
 		res.Timeline = append(res.Timeline, p)
 	}
 	return res
 }
 
-func counts(byClass map[api.Class]int, total, ok int, samples map[api.Class]string) Counts {
-	c := Counts{Total: total, OK: ok}
+func counts(byClass map[api.Class]int, total, ok int, samples map[api.Class]string) results.Counts {
+	c := results.Counts{Total: total, OK: ok}
 	for class, n := range byClass {
 		if class == api.ClassOK {
 			continue
@@ -417,9 +343,4 @@ func counts(byClass map[api.Class]int, total, ok int, samples map[api.Class]stri
 		c.ErrorSamples[string(class)] = s
 	}
 	return c
-}
-
-// DecodeHistogram reads a histogram stored in a results file.
-func DecodeHistogram(encoded string) (*hdrhistogram.Histogram, error) {
-	return hdrhistogram.Decode([]byte(encoded))
 }

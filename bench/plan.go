@@ -1,5 +1,6 @@
-// Package bench is llmload's engine: plans (stages × a weighted request mix), the runner
-// (closed- and open-loop worker pools), metrics in HDR histograms, and the results file.
+// Package bench is llmload's engine: it prepares plans (stages × a weighted request mix),
+// runs them (closed- and open-loop worker pools), and measures every request into HDR
+// histograms, which it hands back as a results.Run (the schema lives in bench/results).
 package bench
 
 import (
@@ -14,163 +15,76 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 )
 
-// Duration is a time.Duration that reads and writes as text ("30s") in plans and results.
-type Duration time.Duration
-
-// MarshalText writes the duration as Go duration text.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// UnmarshalText reads Go duration text.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
+// Workload is a prepared plan: validated, defaults filled in, and every prompt source read,
+// so that the runner never touches a file. RunPlan takes it.
+type Workload struct {
+	Plan *results.Plan
+	// sources are the mix's prompt sources, parallel to Plan.Mix.
+	sources []promptSource
 }
 
-// Arrival is the open-loop arrival process.
-type Arrival string
-
-// Arrival processes.
-const (
-	ArrivalConstant Arrival = "constant"
-	ArrivalPoisson  Arrival = "poisson"
-)
-
-// Stage is one phase of a run: a closed loop of Concurrency workers, or an open loop at Rate
-// requests per second. It ends after Requests requests or after Duration, whichever comes first
-// (a zero means no limit of that kind; at least one is set).
-type Stage struct {
-	Name           string   `json:"name"`
-	Concurrency    int      `json:"concurrency"`
-	Rate           float64  `json:"rate"`
-	Arrival        Arrival  `json:"arrival,omitempty"`
-	MaxConcurrency int      `json:"max_concurrency,omitempty"`
-	Requests       int      `json:"requests,omitempty"`
-	Duration       Duration `json:"duration,omitempty"`
+// WithWarmup returns a copy of w whose plan sends n warm-up requests per model (a sweep warms
+// every slot of each setting); w is left as it is.
+func (w *Workload) WithWarmup(n int) *Workload {
+	plan := *w.Plan
+	plan.Warmup = n
+	return &Workload{Plan: &plan, sources: w.sources}
 }
 
-// OpenLoop reports whether requests are paced by arrival time rather than by free workers.
-func (s Stage) OpenLoop() bool { return s.Rate > 0 }
-
-// DefaultName is the name a stage gets when the plan gives none: "c=10" or "rate=2/s".
-func (s Stage) DefaultName() string {
-	if s.OpenLoop() {
-		return fmt.Sprintf("rate=%s/s", trimFloat(s.Rate))
-	}
-	return fmt.Sprintf("c=%d", s.Concurrency)
-}
-
-func trimFloat(f float64) string {
-	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", f), "0"), ".")
-}
-
-// Template is one kind of request in the mix. Prompts come from exactly one source.
-type Template struct {
-	Name           string         `json:"name"`
-	Weight         float64        `json:"weight"`
-	API            api.API        `json:"api"`
-	Model          string         `json:"model"`
-	Prompt         string         `json:"prompt,omitempty"`
-	PromptFile     string         `json:"prompt_file,omitempty"`
-	SyntheticWords int            `json:"synthetic_words,omitempty"`
-	BodyFile       string         `json:"body_file,omitempty"`
-	MaxTokens      int            `json:"max_tokens"`
-	Stream         bool           `json:"stream"`
-	Options        map[string]any `json:"options,omitempty"`
-
-	prompts []string // resolved by Plan.Prepare
+// promptSource is what a mix entry sends: its prompts (one picked per request), a raw body,
+// or neither for synthetic prompts, which are made per request from the run's seed.
+type promptSource struct {
+	prompts []string
 	body    []byte
 }
 
-// Plan is everything a run does. It is built from flags or a YAML file, then Prepared.
-type Plan struct {
-	Stages []Stage     `json:"stages"`
-	Mix    []*Template `json:"mix"`
-	// Warmup is the number of warm-up requests per model, sent together before the first
-	// stage and excluded from metrics. The first one also loads the model.
-	Warmup           int      `json:"warmup"`
-	Seed             uint64   `json:"seed"`
-	Timeout          Duration `json:"timeout,omitempty"`
-	FirstByteTimeout Duration `json:"first_byte_timeout,omitempty"`
-	StallTimeout     Duration `json:"stall_timeout,omitempty"`
-}
-
-// Models lists the distinct models of the mix, in first-appearance order.
-func (p *Plan) Models() []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, t := range p.Mix {
-		if !seen[t.Model] {
-			seen[t.Model] = true
-			out = append(out, t.Model)
-		}
-	}
-	return out
-}
-
-// NumCtx is the num_ctx option the plan's requests send (every entry of a mix for one model
-// sends the same, or Ollama reloads it), 0 when none sends one.
-func NumCtx(p *Plan) int {
-	for _, t := range p.Mix {
-		switch v := t.Options["num_ctx"].(type) {
-		case int:
-			return v
-		case int64:
-			return int(v)
-		case float64:
-			return int(v)
-		}
-	}
-	return 0
-}
-
-// Prepare validates the plan and loads every prompt source, so that the runner never touches
-// a file. Relative paths are resolved against dir. Errors name the stage or template.
-func (p *Plan) Prepare(dir string) error {
+// Prepare validates the plan, fills in its defaults (stage and template names, weights, API,
+// arrival process) and loads every prompt source. Relative paths are resolved against dir.
+// Errors name the stage or template.
+func Prepare(p *results.Plan, dir string) (*Workload, error) {
 	if len(p.Stages) == 0 {
-		return fmt.Errorf("plan has no stages")
+		return nil, fmt.Errorf("plan has no stages")
 	}
 	if len(p.Mix) == 0 {
-		return fmt.Errorf("plan has no requests in its mix")
+		return nil, fmt.Errorf("plan has no requests in its mix")
 	}
 	for i := range p.Stages {
 		s := &p.Stages[i]
 		where := fmt.Sprintf("stages[%d]", i)
 		switch {
 		case s.Rate < 0:
-			return fmt.Errorf("%s: rate must be positive, got %v", where, s.Rate)
+			return nil, fmt.Errorf("%s: rate must be positive, got %v", where, s.Rate)
 		case s.Rate > 0 && s.Concurrency > 0:
-			return fmt.Errorf("%s: give either concurrency (closed loop) or rate (open loop), not both", where)
+			return nil, fmt.Errorf("%s: give either concurrency (closed loop) or rate (open loop), not both", where)
 		case s.Rate == 0 && s.Concurrency <= 0:
-			return fmt.Errorf("%s: concurrency must be at least 1, got %d", where, s.Concurrency)
+			return nil, fmt.Errorf("%s: concurrency must be at least 1, got %d", where, s.Concurrency)
 		case s.Requests < 0:
-			return fmt.Errorf("%s: requests must not be negative, got %d", where, s.Requests)
+			return nil, fmt.Errorf("%s: requests must not be negative, got %d", where, s.Requests)
 		case s.Duration < 0:
-			return fmt.Errorf("%s: duration must not be negative, got %s", where, time.Duration(s.Duration))
+			return nil, fmt.Errorf("%s: duration must not be negative, got %s", where, time.Duration(s.Duration))
 		case s.Requests == 0 && s.Duration == 0:
-			return fmt.Errorf("%s: give a number of requests or a duration", where)
+			return nil, fmt.Errorf("%s: give a number of requests or a duration", where)
 		case s.MaxConcurrency < 0:
-			return fmt.Errorf("%s: max_concurrency must not be negative", where)
+			return nil, fmt.Errorf("%s: max_concurrency must not be negative", where)
 		}
 		if s.OpenLoop() {
 			if s.Arrival == "" {
-				s.Arrival = ArrivalConstant
+				s.Arrival = results.ArrivalConstant
 			}
-			if s.Arrival != ArrivalConstant && s.Arrival != ArrivalPoisson {
-				return fmt.Errorf("%s: arrival must be constant or poisson, got %q", where, s.Arrival)
+			if s.Arrival != results.ArrivalConstant && s.Arrival != results.ArrivalPoisson {
+				return nil, fmt.Errorf("%s: arrival must be constant or poisson, got %q", where, s.Arrival)
 			}
 		} else if s.Arrival != "" || s.MaxConcurrency != 0 {
-			return fmt.Errorf("%s: arrival and max_concurrency apply to open-loop stages (rate) only", where)
+			return nil, fmt.Errorf("%s: arrival and max_concurrency apply to open-loop stages (rate) only", where)
 		}
 		if s.Name == "" {
 			s.Name = s.DefaultName()
 		}
 	}
+	w := &Workload{Plan: p, sources: make([]promptSource, len(p.Mix))}
 	total := 0.0
 	for i, t := range p.Mix {
 		where := fmt.Sprintf("mix[%d]", i)
@@ -181,39 +95,43 @@ func (p *Plan) Prepare(dir string) error {
 			}
 		}
 		if t.Weight < 0 {
-			return fmt.Errorf("%s: weight must not be negative", where)
+			return nil, fmt.Errorf("%s: weight must not be negative", where)
 		}
 		if t.Weight == 0 {
 			t.Weight = 1
 		}
 		total += t.Weight
 		if t.API == "" {
-			t.API = api.OllamaGenerate
+			t.API = string(api.OllamaGenerate)
 		}
-		if _, err := api.ParseAPI(string(t.API)); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+		if _, err := api.ParseAPI(t.API); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if t.MaxTokens < 0 {
-			return fmt.Errorf("%s: max_tokens must not be negative", where)
+			return nil, fmt.Errorf("%s: max_tokens must not be negative", where)
 		}
-		if err := t.load(dir); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+		src, err := load(t, dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
+		w.sources[i] = src
 		if t.Model == "" {
-			return fmt.Errorf("%s: no model (give -m/--model, or model: in the plan)", where)
+			return nil, fmt.Errorf("%s: no model (give -m/--model, or model: in the plan)", where)
 		}
 	}
 	if total <= 0 {
-		return fmt.Errorf("mix weights sum to zero")
+		return nil, fmt.Errorf("mix weights sum to zero")
 	}
 	if p.Warmup < 0 {
-		return fmt.Errorf("warmup must not be negative")
+		return nil, fmt.Errorf("warmup must not be negative")
 	}
-	return nil
+	return w, nil
 }
 
-// load resolves the template's prompt source.
-func (t *Template) load(dir string) error {
+// load reads the template's prompt source. A body file also decides the template's model
+// (when it names none) and whether the reply streams.
+func load(t *results.Template, dir string) (promptSource, error) {
+	var src promptSource
 	sources := 0
 	for _, set := range []bool{t.Prompt != "", t.PromptFile != "", t.SyntheticWords > 0, t.BodyFile != ""} {
 		if set {
@@ -221,23 +139,23 @@ func (t *Template) load(dir string) error {
 		}
 	}
 	if sources > 1 {
-		return fmt.Errorf("give one prompt source: prompt, prompt_file, synthetic_words or body_file")
+		return src, fmt.Errorf("give one prompt source: prompt, prompt_file, synthetic_words or body_file")
 	}
 	if t.SyntheticWords < 0 {
-		return fmt.Errorf("synthetic_words must not be negative")
+		return src, fmt.Errorf("synthetic_words must not be negative")
 	}
 	switch {
 	case t.BodyFile != "":
 		b, err := os.ReadFile(resolve(dir, t.BodyFile))
 		if err != nil {
-			return fmt.Errorf("body file: %w", err)
+			return src, fmt.Errorf("body file: %w", err)
 		}
 		var probe struct {
 			Model  string `json:"model"`
 			Stream *bool  `json:"stream"`
 		}
 		if err := json.Unmarshal(b, &probe); err != nil {
-			return fmt.Errorf("body file %s is not a JSON object: %w", t.BodyFile, err)
+			return src, fmt.Errorf("body file %s is not a JSON object: %w", t.BodyFile, err)
 		}
 		if t.Model == "" {
 			t.Model = probe.Model
@@ -247,24 +165,24 @@ func (t *Template) load(dir string) error {
 		if probe.Stream != nil {
 			t.Stream = *probe.Stream
 		} else {
-			t.Stream = t.API.IsOllama()
+			t.Stream = api.API(t.API).IsOllama()
 		}
-		t.body = b
+		src.body = b
 	case t.PromptFile != "":
 		ps, err := readPrompts(resolve(dir, t.PromptFile))
 		if err != nil {
-			return err
+			return src, err
 		}
-		t.prompts = ps
+		src.prompts = ps
 	case t.SyntheticWords > 0:
 		// Prompts are made per request from the run's seed.
 	default:
 		if t.Prompt == "" {
 			t.Prompt = defaultPrompt
 		}
-		t.prompts = []string{t.Prompt}
+		src.prompts = []string{t.Prompt}
 	}
-	return nil
+	return src, nil
 }
 
 const defaultPrompt = "Write a short story about a lighthouse keeper."
@@ -319,16 +237,16 @@ func readPrompts(path string) ([]string, error) {
 // sequence deals requests for one stage. Every stage of a run gets the same sequence from the
 // same seed, so stages differ only in how the requests are sent.
 type sequence struct {
-	plan   *Plan
+	work   *Workload
 	rng    *rand.Rand
 	cum    []float64 // cumulative weights
 	nextID int
 }
 
-func newSequence(p *Plan) *sequence {
-	s := &sequence{plan: p, rng: rand.New(rand.NewPCG(p.Seed, 0x6c6c6d6c6f6164))}
+func newSequence(w *Workload) *sequence {
+	s := &sequence{work: w, rng: rand.New(rand.NewPCG(w.Plan.Seed, 0x6c6c6d6c6f6164))}
 	total := 0.0
-	for _, t := range p.Mix {
+	for _, t := range w.Plan.Mix {
 		total += t.Weight
 		s.cum = append(s.cum, total)
 	}
@@ -336,7 +254,7 @@ func newSequence(p *Plan) *sequence {
 }
 
 // next returns the next request and the template it came from.
-func (s *sequence) next() (*api.Request, *Template) {
+func (s *sequence) next() (*api.Request, *results.Template) {
 	x := s.rng.Float64() * s.cum[len(s.cum)-1]
 	idx := len(s.cum) - 1
 	for i, c := range s.cum {
@@ -345,18 +263,18 @@ func (s *sequence) next() (*api.Request, *Template) {
 			break
 		}
 	}
-	t := s.plan.Mix[idx]
+	t, src := s.work.Plan.Mix[idx], &s.work.sources[idx]
 	s.nextID++
-	req := &api.Request{API: t.API, Model: t.Model, MaxTokens: t.MaxTokens, Stream: t.Stream, Options: t.Options}
+	req := &api.Request{API: api.API(t.API), Model: t.Model, MaxTokens: t.MaxTokens, Stream: t.Stream, Options: t.Options}
 	switch {
-	case t.body != nil:
-		req.RawBody = t.body
+	case src.body != nil:
+		req.RawBody = src.body
 	case t.SyntheticWords > 0:
 		req.Prompt = syntheticPrompt(s.rng, t.SyntheticWords)
-	case len(t.prompts) == 1:
-		req.Prompt = t.prompts[0]
+	case len(src.prompts) == 1:
+		req.Prompt = src.prompts[0]
 	default:
-		req.Prompt = t.prompts[s.rng.IntN(len(t.prompts))]
+		req.Prompt = src.prompts[s.rng.IntN(len(src.prompts))]
 	}
 	return req, t
 }

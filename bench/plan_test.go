@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 func writeFile(t *testing.T, path, text string) {
@@ -59,11 +61,17 @@ mix:
 	if len(p.Stages) != 3 || p.Stages[0].Name != "c=1" || p.Stages[1].Name != "burst" || p.Stages[2].Name != "rate=2.5/s" {
 		t.Fatalf("stages: %+v", p.Stages)
 	}
-	if p.Stages[2].Arrival != ArrivalPoisson || p.Stages[2].MaxConcurrency != 4 {
+	if p.Stages[2].Arrival != results.ArrivalPoisson || p.Stages[2].MaxConcurrency != 4 {
 		t.Errorf("open-loop stage: %+v", p.Stages[2])
 	}
+	// The loaded plan is prepared; preparing it again (as run does after its flags) is a no-op
+	// that gives the workload.
+	w, err := Prepare(&p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, b := p.Mix[0], p.Mix[1]
-	if a.API != "ollama-chat" || !a.Stream || a.MaxTokens != 64 || len(a.prompts) != 2 || a.Weight != 3 {
+	if a.API != "ollama-chat" || !a.Stream || a.MaxTokens != 64 || len(w.sources[0].prompts) != 2 || a.Weight != 3 {
 		t.Errorf("mix[0]: %+v", a)
 	}
 	if b.API != "openai-chat" || b.Stream || b.SyntheticWords != 200 {
@@ -109,18 +117,18 @@ func TestPlanErrorsNameFileLineAndField(t *testing.T) {
 func TestPrepareRejectsBadStagesAndTemplates(t *testing.T) {
 	cases := []struct {
 		name string
-		plan Plan
+		plan results.Plan
 		want string
 	}{
-		{"no stop", Plan{Stages: []Stage{{Concurrency: 1}}, Mix: []*Template{{Model: "m"}}}, "stages[0]: give a number of requests or a duration"},
-		{"both loops", Plan{Stages: []Stage{{Concurrency: 1, Rate: 2, Requests: 1}}, Mix: []*Template{{Model: "m"}}}, "not both"},
-		{"no model", Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{}}}, "mix[0]: no model"},
-		{"two sources", Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{Model: "m", Prompt: "x", SyntheticWords: 3}}}, "one prompt source"},
-		{"missing file", Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{Model: "m", PromptFile: "/nonexistent/p.txt"}}}, "prompt file"},
+		{"no stop", results.Plan{Stages: []results.Stage{{Concurrency: 1}}, Mix: []*results.Template{{Model: "m"}}}, "stages[0]: give a number of requests or a duration"},
+		{"both loops", results.Plan{Stages: []results.Stage{{Concurrency: 1, Rate: 2, Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "not both"},
+		{"no model", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{}}}, "mix[0]: no model"},
+		{"two sources", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Prompt: "x", SyntheticWords: 3}}}, "one prompt source"},
+		{"missing file", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", PromptFile: "/nonexistent/p.txt"}}}, "prompt file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.plan.Prepare("")
+			_, err := Prepare(&c.plan, "")
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error = %v, want %q", err, c.want)
 			}
@@ -132,15 +140,15 @@ func TestBodyFileDecidesModelAndStream(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "req.json"), `{"model":"llama3.2:1b","prompt":"hi","stream":false}`)
 	writeFile(t, filepath.Join(dir, "bad.json"), `model=x`)
-	p := Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{BodyFile: "req.json", Stream: true}}}
-	if err := p.Prepare(dir); err != nil {
+	p := results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{BodyFile: "req.json", Stream: true}}}
+	if _, err := Prepare(&p, dir); err != nil {
 		t.Fatal(err)
 	}
 	if p.Mix[0].Model != "llama3.2:1b" || p.Mix[0].Stream {
 		t.Errorf("template from body: %+v", p.Mix[0])
 	}
-	bad := Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{BodyFile: "bad.json"}}}
-	if err := bad.Prepare(dir); err == nil || !strings.Contains(err.Error(), "bad.json is not a JSON object") {
+	bad := results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{BodyFile: "bad.json"}}}
+	if _, err := Prepare(&bad, dir); err == nil || !strings.Contains(err.Error(), "bad.json is not a JSON object") {
 		t.Errorf("bad body error = %v", err)
 	}
 }
@@ -148,8 +156,8 @@ func TestBodyFileDecidesModelAndStream(t *testing.T) {
 func TestJSONLPromptErrorsNameTheLine(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "p.jsonl"), "\"ok\"\n{\"text\":\"no prompt field\"}\n")
-	p := Plan{Stages: []Stage{{Concurrency: 1, Requests: 1}}, Mix: []*Template{{Model: "m", PromptFile: "p.jsonl"}}}
-	err := p.Prepare(dir)
+	p := results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", PromptFile: "p.jsonl"}}}
+	_, err := Prepare(&p, dir)
 	if err == nil || !strings.Contains(err.Error(), "p.jsonl:2:") {
 		t.Errorf("error = %v, want it to name line 2", err)
 	}

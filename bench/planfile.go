@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,11 +13,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // PlanFile is a plan as read from YAML, with the target settings a file may also carry.
 type PlanFile struct {
-	Plan Plan
+	Plan results.Plan
 	URL  string // empty when the file does not set it
 	Path string
 }
@@ -42,6 +44,8 @@ func (e *PlanError) Error() string {
 
 // LoadPlanFile reads and validates a YAML plan. Every error names the file, and where it can,
 // the line and the field. Prompt and body files are resolved relative to the plan's folder.
+// The plan comes back prepared (defaults filled in); a caller that changes it prepares it
+// again to get the Workload it runs.
 func LoadPlanFile(path string) (*PlanFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -51,7 +55,7 @@ func LoadPlanFile(path string) (*PlanFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pf.Plan.Prepare(filepath.Dir(path)); err != nil {
+	if _, err := Prepare(&pf.Plan, filepath.Dir(path)); err != nil {
 		return nil, &PlanError{File: path, Msg: err.Error()}
 	}
 	return pf, nil
@@ -78,7 +82,7 @@ func ParsePlan(name string, text []byte) (*PlanFile, error) {
 type planDecoder struct {
 	file       string
 	err        error // first error wins
-	defaultAPI api.API
+	defaultAPI string
 	defaults   *yaml.Node // template fields every mix entry starts from
 	mixNode    *yaml.Node // decoded last, so that defaults and api may come after it
 }
@@ -102,7 +106,7 @@ func (d *planDecoder) fields(n *yaml.Node, path string, known []string, set func
 		if path != "" {
 			field = path + "." + k.Value
 		}
-		if !contains(known, k.Value) {
+		if !slices.Contains(known, k.Value) {
 			d.fail(k, field, "unknown field (known: %s)", strings.Join(known, ", "))
 			return
 		}
@@ -113,15 +117,6 @@ func (d *planDecoder) fields(n *yaml.Node, path string, known []string, set func
 		seen[k.Value] = true
 		set(k.Value, v, field)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func kindName(n *yaml.Node) string {
@@ -144,8 +139,8 @@ func (d *planDecoder) top(n *yaml.Node, pf *PlanFile) {
 				pf.URL = d.str(v, field)
 			case "api":
 				// Applies to every template that names none.
-				d.defaultAPI = api.API(d.str(v, field))
-				if _, err := api.ParseAPI(string(d.defaultAPI)); err != nil {
+				d.defaultAPI = d.str(v, field)
+				if _, err := api.ParseAPI(d.defaultAPI); err != nil {
 					d.fail(v, field, "%v", err)
 				}
 			case "seed":
@@ -153,11 +148,11 @@ func (d *planDecoder) top(n *yaml.Node, pf *PlanFile) {
 			case "warmup":
 				p.Warmup = d.int(v, field, 0)
 			case "timeout":
-				p.Timeout = Duration(d.duration(v, field))
+				p.Timeout = results.Duration(d.duration(v, field))
 			case "first_byte_timeout":
-				p.FirstByteTimeout = Duration(d.duration(v, field))
+				p.FirstByteTimeout = results.Duration(d.duration(v, field))
 			case "stall_timeout":
-				p.StallTimeout = Duration(d.duration(v, field))
+				p.StallTimeout = results.Duration(d.duration(v, field))
 			case "defaults":
 				d.defaults = v
 			case "stages":
@@ -184,7 +179,7 @@ func (d *planDecoder) top(n *yaml.Node, pf *PlanFile) {
 		return
 	}
 	for i, tn := range d.mixNode.Content {
-		t := &Template{API: d.defaultAPI, Stream: true}
+		t := &results.Template{API: d.defaultAPI, Stream: true}
 		if d.defaults != nil {
 			d.template(d.defaults, "defaults", t)
 		}
@@ -196,8 +191,8 @@ func (d *planDecoder) top(n *yaml.Node, pf *PlanFile) {
 	}
 }
 
-func (d *planDecoder) stage(n *yaml.Node, path string) Stage {
-	var s Stage
+func (d *planDecoder) stage(n *yaml.Node, path string) results.Stage {
+	var s results.Stage
 	d.fields(n, path, []string{"name", "concurrency", "rate", "arrival", "max_concurrency", "requests", "duration"},
 		func(key string, v *yaml.Node, field string) {
 			switch key {
@@ -211,8 +206,8 @@ func (d *planDecoder) stage(n *yaml.Node, path string) Stage {
 					d.fail(v, field, "must be a positive number of requests per second")
 				}
 			case "arrival":
-				s.Arrival = Arrival(d.str(v, field))
-				if s.Arrival != ArrivalConstant && s.Arrival != ArrivalPoisson {
+				s.Arrival = results.Arrival(d.str(v, field))
+				if s.Arrival != results.ArrivalConstant && s.Arrival != results.ArrivalPoisson {
 					d.fail(v, field, "must be constant or poisson, got %q", v.Value)
 				}
 			case "max_concurrency":
@@ -220,13 +215,13 @@ func (d *planDecoder) stage(n *yaml.Node, path string) Stage {
 			case "requests":
 				s.Requests = d.int(v, field, 1)
 			case "duration":
-				s.Duration = Duration(d.duration(v, field))
+				s.Duration = results.Duration(d.duration(v, field))
 			}
 		})
 	return s
 }
 
-func (d *planDecoder) template(n *yaml.Node, path string, t *Template) {
+func (d *planDecoder) template(n *yaml.Node, path string, t *results.Template) {
 	d.fields(n, path, []string{"name", "weight", "api", "model", "prompt", "prompt_file", "synthetic_words", "body_file", "max_tokens", "stream", "options"},
 		func(key string, v *yaml.Node, field string) {
 			switch key {
@@ -238,8 +233,8 @@ func (d *planDecoder) template(n *yaml.Node, path string, t *Template) {
 					d.fail(v, field, "must be a positive number")
 				}
 			case "api":
-				t.API = api.API(d.str(v, field))
-				if _, err := api.ParseAPI(string(t.API)); err != nil {
+				t.API = d.str(v, field)
+				if _, err := api.ParseAPI(t.API); err != nil {
 					d.fail(v, field, "%v", err)
 				}
 			case "model":

@@ -6,6 +6,7 @@ import (
 
 	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/internal/jsonw"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // RecordLine is one request as written to the --records JSONL file: flat, in milliseconds
@@ -41,7 +42,7 @@ type RecordLine struct {
 	Reconnected      bool     `json:"reconnected,omitempty"` // sent again: its kept-alive connection was closed
 }
 
-func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+func ms(d time.Duration) float64 { return results.Round3(float64(d) / float64(time.Millisecond)) }
 
 // NewRecordLine flattens a record for the JSONL file.
 func NewRecordLine(r *api.Record, runStart time.Time) RecordLine {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // encodeRef is the records file's reference encoding: json.Encoder's.
@@ -28,7 +30,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if rng.IntN(3) == 0 {
 			return floats[rng.IntN(len(floats))]
 		}
-		return round3(rng.Float64() * math.Pow(10, float64(rng.IntN(9)-3)))
+		return results.Round3(rng.Float64() * math.Pow(10, float64(rng.IntN(9)-3)))
 	}
 	s := func() string { return trickyStrings[rng.IntN(len(trickyStrings))] }
 	for i := range 5000 {
@@ -62,7 +64,7 @@ func FuzzAppendJSONString(f *testing.F) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return
 		}
-		l := RecordLine{Error: s, Model: s, E2EMs: x, TTFTMs: x, ServiceMs: round3(x), SendLagMs: -round3(x)}
+		l := RecordLine{Error: s, Model: s, E2EMs: x, TTFTMs: x, ServiceMs: results.Round3(x), SendLagMs: -results.Round3(x)}
 		got, ok := l.AppendJSON(nil)
 		if want := encodeRef(t, l); !ok || !bytes.Equal(got, want) {
 			t.Fatalf("\n got %s\nwant %s", got, want)

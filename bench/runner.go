@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/bench/internal/clock"
+	"github.com/llmload/llmload/bench/clock"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Doer sends one request and returns its record. *api.Client is the real one.
@@ -40,7 +41,7 @@ type Options struct {
 	// it); otherwise the run starts when RunPlan is called.
 	Start time.Time
 	// OnStage is called as each stage starts (from the runner's goroutine).
-	OnStage func(index int, st Stage)
+	OnStage func(index int, st results.Stage)
 	// ServerInProcess says the server shares this process (the simulator behind --sim): the
 	// process's CPU share then is not the client's alone and is not used to judge overload.
 	ServerInProcess bool
@@ -58,13 +59,16 @@ type Live struct {
 	Tokens     atomic.Int64
 }
 
-// RunPlan executes the plan. It returns what was measured even when ctx ends early (the result is
-// then marked Interrupted); it returns an error only when nothing could be run at all.
-func RunPlan(ctx context.Context, plan *Plan, client Doer, opts Options) (*Run, error) {
-	if len(plan.Stages) == 0 || len(plan.Mix) == 0 {
+// RunPlan executes a prepared plan. It returns what was measured even when ctx ends early (the
+// result is then marked Interrupted); it returns an error only when nothing could be run at all.
+func RunPlan(ctx context.Context, w *Workload, client Doer, opts Options) (*results.Run, error) {
+	if w == nil || w.Plan == nil || len(w.Plan.Stages) == 0 || len(w.Plan.Mix) == 0 {
 		return nil, fmt.Errorf("plan is empty: call Prepare first")
 	}
-	r := &runner{plan: plan, client: client, opts: opts, live: opts.Live}
+	if len(w.sources) != len(w.Plan.Mix) {
+		return nil, fmt.Errorf("the plan's mix changed after Prepare: prepare it again")
+	}
+	r := &runner{work: w, plan: w.Plan, client: client, opts: opts, live: opts.Live}
 	if r.live == nil {
 		r.live = &Live{}
 	}
@@ -72,7 +76,8 @@ func RunPlan(ctx context.Context, plan *Plan, client Doer, opts Options) (*Run, 
 }
 
 type runner struct {
-	plan   *Plan
+	work   *Workload
+	plan   *results.Plan // work.Plan
 	client Doer
 	opts   Options
 	live   *Live
@@ -80,7 +85,7 @@ type runner struct {
 
 type stageSpan struct{ start, end time.Time }
 
-func (r *runner) run(ctx context.Context) (*Run, error) {
+func (r *runner) run(ctx context.Context) (*results.Run, error) {
 	// Requests run under their own context so that an interrupt stops dispatch at once but
 	// lets requests in flight finish for a grace period.
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
@@ -97,7 +102,7 @@ func (r *runner) run(ctx context.Context) (*Run, error) {
 		defer context.AfterFunc(r.opts.HardStop, cancelReqs)()
 	}
 
-	out := &Run{Plan: r.plan, Started: r.opts.Start}
+	out := &results.Run{Plan: r.plan, Started: r.opts.Start}
 	if out.Started.IsZero() {
 		out.Started = time.Now()
 	}
@@ -142,7 +147,7 @@ func (r *runner) run(ctx context.Context) (*Run, error) {
 		res.Client = clientCheck(res, usages[i], span.end.Sub(span.start), r.opts.ServerInProcess)
 		res.Client.NewConnections, res.Client.Reconnects = col.stages[i].newConns, col.stages[i].reconnects
 		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
-			res.Speedup = round3(res.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
+			res.Speedup = results.Round3(res.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
 		}
 		out.Stages = append(out.Stages, res)
 	}
@@ -158,7 +163,7 @@ func (r *runner) run(ctx context.Context) (*Run, error) {
 // reply: each request then pays a TCP handshake, and on the own path often a lost first
 // attempt. A server that keeps them needs a new connection only per worker, so the judged
 // stages are those whose number of workers is known (closed loop, or a capped open loop).
-func keepAliveNote(stages []*StageResult) string {
+func keepAliveNote(stages []*results.StageResult) string {
 	requests, fresh, workers := 0, 0, 0
 	for _, s := range stages {
 		w := s.Concurrency
@@ -180,7 +185,7 @@ func keepAliveNote(stages []*StageResult) string {
 
 // promptCacheNote says when the server's prompt cache served most prompt tokens (llama-server
 // caches prompts by default): the run then measured cache hits, not prompt processing.
-func promptCacheNote(stages []*StageResult) string {
+func promptCacheNote(stages []*results.StageResult) string {
 	var cached, prompt int64
 	for _, s := range stages {
 		cached += s.PromptCached
@@ -194,24 +199,24 @@ func promptCacheNote(stages []*StageResult) string {
 
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load
 // the models and fill the first slots; their records are kept apart from every stage.
-func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *Warmup {
+func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Warmup {
 	if r.plan.Warmup <= 0 {
 		return nil
 	}
 	r.live.Stage.Store(-1)
 	start := time.Now()
-	seq := newSequence(r.plan)
+	seq := newSequence(r.work)
 	var reqs []*api.Request
 	for _, model := range r.plan.Models() {
-		for _, t := range r.plan.Mix {
+		for j, t := range r.plan.Mix {
 			if t.Model != model {
 				continue
 			}
 			for i := 0; i < r.plan.Warmup; i++ {
 				req, _ := seq.next()
-				req.API, req.Model, req.Stream, req.MaxTokens, req.Options = t.API, t.Model, t.Stream, t.MaxTokens, t.Options
-				if t.body != nil {
-					req.RawBody = t.body
+				req.API, req.Model, req.Stream, req.MaxTokens, req.Options = api.API(t.API), t.Model, t.Stream, t.MaxTokens, t.Options
+				if body := r.work.sources[j].body; body != nil {
+					req.RawBody = body
 				}
 				reqs = append(reqs, req)
 			}
@@ -228,7 +233,7 @@ func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *Warmup {
 		}()
 	}
 	wg.Wait()
-	w := &Warmup{Requests: len(recs), WallS: round3(time.Since(start).Seconds())}
+	w := &results.Warmup{Requests: len(recs), WallS: results.Round3(time.Since(start).Seconds())}
 	for _, rec := range recs {
 		if rec.OK() {
 			w.OK++
@@ -239,7 +244,7 @@ func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *Warmup {
 			w.Errors[string(rec.Class)]++
 		}
 		if rec.Server != nil {
-			w.LoadMs = math.Max(w.LoadMs, round3(float64(rec.Server.Load)/1e6))
+			w.LoadMs = math.Max(w.LoadMs, results.Round3(float64(rec.Server.Load)/1e6))
 		}
 	}
 	col.warmup = recs
@@ -248,7 +253,7 @@ func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *Warmup {
 }
 
 // stage runs one stage and returns when every request it sent has finished.
-func (r *runner) stage(ctx, reqCtx context.Context, index int, st Stage, records chan<- []*api.Record) stageSpan {
+func (r *runner) stage(ctx, reqCtx context.Context, index int, st results.Stage, records chan<- []*api.Record) stageSpan {
 	live := r.live
 	live.Stage.Store(int32(index))
 	live.Done.Store(0)
@@ -268,10 +273,10 @@ func (r *runner) stage(ctx, reqCtx context.Context, index int, st Stage, records
 		dispatchCtx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	seq := newSequence(r.plan)
+	seq := newSequence(r.work)
 	batch := &recordBatch{out: records, last: start}
 	defer batch.flush()
-	send := func(worker, n int, intended time.Time, req *api.Request, t *Template) {
+	send := func(worker, n int, intended time.Time, req *api.Request, t *results.Template) {
 		live.InFlight.Add(1)
 		rec := r.client.Do(reqCtx, req)
 		live.InFlight.Add(-1)
@@ -298,13 +303,13 @@ func (r *runner) stage(ctx, reqCtx context.Context, index int, st Stage, records
 	return stageSpan{start: start, end: time.Now()}
 }
 
-type sendFunc func(worker, n int, intended time.Time, req *api.Request, t *Template)
+type sendFunc func(worker, n int, intended time.Time, req *api.Request, t *results.Template)
 
 // closedLoop runs st.Concurrency workers; each sends its next request when the last ends.
-func (r *runner) closedLoop(ctx context.Context, st Stage, seq *sequence, send sendFunc) {
+func (r *runner) closedLoop(ctx context.Context, st results.Stage, seq *sequence, send sendFunc) {
 	var mu sync.Mutex
 	issued := 0
-	next := func() (int, *api.Request, *Template, bool) {
+	next := func() (int, *api.Request, *results.Template, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		if ctx.Err() != nil || (st.Requests > 0 && issued >= st.Requests) {
@@ -334,7 +339,7 @@ func (r *runner) closedLoop(ctx context.Context, st Stage, seq *sequence, send s
 // openLoop sends requests at their intended times whatever the server does. Latency counts
 // from the intended time, so a slow server cannot hide its delay by slowing the sender
 // (no coordinated omission); time spent waiting for a --max-concurrency place counts too.
-func (r *runner) openLoop(ctx context.Context, st Stage, seq *sequence, start time.Time, send sendFunc) {
+func (r *runner) openLoop(ctx context.Context, st results.Stage, seq *sequence, start time.Time, send sendFunc) {
 	rng := rand.New(rand.NewPCG(r.plan.Seed, 0x61727269))
 	var sem chan struct{}
 	if st.MaxConcurrency > 0 {
@@ -350,7 +355,7 @@ func (r *runner) openLoop(ctx context.Context, st Stage, seq *sequence, start ti
 	for n := 0; st.Requests == 0 || n < st.Requests; n++ {
 		if n > 0 {
 			gap := interval
-			if st.Arrival == ArrivalPoisson {
+			if st.Arrival == results.ArrivalPoisson {
 				gap = rng.ExpFloat64() * interval
 			}
 			offset += time.Duration(gap)
@@ -464,7 +469,6 @@ type collector struct {
 	line     []byte
 	err      error
 	warmup   []*api.Record
-	// residuals of closed-loop stages at concurrency 1, for the queue-wait baseline
 }
 
 func newCollector(stages int, runStart time.Time, w io.Writer) *collector {
@@ -509,14 +513,14 @@ func (c *collector) loop(records <-chan []*api.Record) {
 // baseline calibrates the fixed per-request overhead inside Ollama's residual: the median
 // residual of the first closed-loop stage at concurrency 1, else the smallest residual among
 // the warm-up requests (the best guess at a request that did not wait).
-func (c *collector) baseline(stages []Stage) *Baseline {
+func (c *collector) baseline(stages []results.Stage) *results.Baseline {
 	for i, st := range stages {
 		if st.OpenLoop() || st.Concurrency != 1 {
 			continue
 		}
 		h := c.stages[i].hists[histResidual]
 		if h.TotalCount() > 0 {
-			return &Baseline{ResidualMs: float64(h.ValueAtQuantile(50)) / 1000, Source: "stage " + st.Name, Samples: int(h.TotalCount())}
+			return &results.Baseline{ResidualMs: float64(h.ValueAtQuantile(50)) / 1000, Source: "stage " + st.Name, Samples: int(h.TotalCount())}
 		}
 	}
 	var res []time.Duration
@@ -529,7 +533,7 @@ func (c *collector) baseline(stages []Stage) *Baseline {
 		return nil
 	}
 	sort.Slice(res, func(i, j int) bool { return res[i] < res[j] })
-	return &Baseline{ResidualMs: round3(float64(res[0]) / 1e6), Source: "warmup", Samples: len(res)}
+	return &results.Baseline{ResidualMs: results.Round3(float64(res[0]) / 1e6), Source: "warmup", Samples: len(res)}
 }
 
 // usage is the process's CPU time and GC pause total at one moment.
@@ -564,12 +568,12 @@ const (
 // milliseconds, process start-up and one GC cycle look like a saturated core.
 const minCPUJudgeWall = 500 * time.Millisecond
 
-func clientCheck(res *StageResult, u usage, wall time.Duration, serverInProcess bool) ClientCheck {
-	c := ClientCheck{GCPauseMs: round3(float64(u.gc) / 1e6)}
+func clientCheck(res *results.StageResult, u usage, wall time.Duration, serverInProcess bool) results.ClientCheck {
+	c := results.ClientCheck{GCPauseMs: results.Round3(float64(u.gc) / 1e6)}
 	if wall > 0 {
-		c.CPUPct = round3(100 * u.cpu.Seconds() / wall.Seconds())
+		c.CPUPct = results.Round3(100 * u.cpu.Seconds() / wall.Seconds())
 	}
-	if s, ok := res.LatencyMs[MetricSendLag]; ok {
+	if s, ok := res.LatencyMs[results.MetricSendLag]; ok {
 		c.SendLagP99Ms = s.P99
 	}
 	switch {

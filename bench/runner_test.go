@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // fakeServer is a Doer with one slot per `slots`: a request holds a slot for `service`, so
@@ -81,20 +82,21 @@ func (f *fakeServer) Do(ctx context.Context, req *api.Request) *api.Record {
 	return rec
 }
 
-func plan(t *testing.T, stages ...Stage) *Plan {
+// prepared is a one-template plan of these stages, ready to run.
+func prepared(t *testing.T, stages ...results.Stage) *Workload {
 	t.Helper()
-	p := &Plan{Stages: stages, Mix: []*Template{{Model: "m", Stream: true, MaxTokens: 10}}, Seed: 7}
-	if err := p.Prepare(""); err != nil {
+	w, err := Prepare(&results.Plan{Stages: stages, Mix: []*results.Template{{Model: "m", Stream: true, MaxTokens: 10}}, Seed: 7}, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return w
 }
 
 func TestClosedLoopCountsAndConcurrency(t *testing.T) {
 	f := newFake(100, 5*time.Millisecond)
-	p := plan(t, Stage{Concurrency: 1, Requests: 6}, Stage{Concurrency: 4, Requests: 20})
+	w := prepared(t, results.Stage{Concurrency: 1, Requests: 6}, results.Stage{Concurrency: 4, Requests: 20})
 	var buf bytes.Buffer
-	run, err := RunPlan(context.Background(), p, f, Options{Records: &buf})
+	run, err := RunPlan(context.Background(), w, f, Options{Records: &buf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +140,8 @@ func TestQueueWaitAtOneSlot(t *testing.T) {
 	// One slot, two workers: every request waits about one service time for the other.
 	service := 20 * time.Millisecond
 	f := newFake(1, service)
-	p := plan(t, Stage{Concurrency: 1, Requests: 4}, Stage{Concurrency: 2, Requests: 10})
-	run, err := RunPlan(context.Background(), p, f, Options{})
+	w := prepared(t, results.Stage{Concurrency: 1, Requests: 4}, results.Stage{Concurrency: 2, Requests: 10})
+	run, err := RunPlan(context.Background(), w, f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func TestQueueWaitAtOneSlot(t *testing.T) {
 		t.Fatalf("baseline = %+v, want calibrated from stage c=1", run.Baseline)
 	}
 	seq, par := run.Stages[0], run.Stages[1]
-	ratio := par.LatencyMs[MetricE2E].P50 / seq.LatencyMs[MetricE2E].P50
+	ratio := par.LatencyMs[results.MetricE2E].P50 / seq.LatencyMs[results.MetricE2E].P50
 	if ratio < 1.5 || ratio > 3 {
 		t.Errorf("E2E p50 ratio c=2/c=1 = %.2f, want about 2", ratio)
 	}
@@ -158,14 +160,14 @@ func TestQueueWaitAtOneSlot(t *testing.T) {
 	if sqw := seq.Decomposition.QueueWait; sqw > 0.25*qw {
 		t.Errorf("queue wait at c=1 = %.1f ms, want near zero (c=2 had %.1f)", sqw, qw)
 	}
-	if _, ok := par.LatencyMs[MetricQueueWait]; !ok {
+	if _, ok := par.LatencyMs[results.MetricQueueWait]; !ok {
 		t.Error("no queue_wait summary")
 	}
 	// The raw first-token wait is kept as a histogram (report --merge recomputes from it) and
 	// the summary is it less the baseline.
-	if raw, err := DecodeHistogram(par.Histograms[MetricFirstTokenWaitRaw]); err != nil {
+	if raw, err := results.DecodeHistogram(par.Histograms[results.MetricFirstTokenWaitRaw]); err != nil {
 		t.Errorf("first_token_wait_raw histogram: %v", err)
-	} else if got, want := par.LatencyMs[MetricFirstTokenWait], SummarizeHistogram(raw).Shift(run.Baseline.ResidualMs); got != want || got.N != 10 {
+	} else if got, want := par.LatencyMs[results.MetricFirstTokenWait], results.SummarizeHistogram(raw).Shift(run.Baseline.ResidualMs); got != want || got.N != 10 {
 		t.Errorf("first_token_wait = %+v, want %+v (raw histogram less the baseline), n 10", got, want)
 	}
 	if par.Speedup > 1.3 {
@@ -177,8 +179,8 @@ func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
 	// A server with one slot and 30 ms service, offered 100 req/s: requests queue, and the
 	// latency must include that queueing even though each is sent on time.
 	f := newFake(1, 30*time.Millisecond)
-	p := plan(t, Stage{Rate: 100, Requests: 12})
-	run, err := RunPlan(context.Background(), p, f, Options{})
+	w := prepared(t, results.Stage{Rate: 100, Requests: 12})
+	run, err := RunPlan(context.Background(), w, f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,8 +189,8 @@ func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
 		t.Fatalf("total = %d", st.Requests.Total)
 	}
 	// The last request waits for ~11 others: ~330 ms; service-only latency would be 30 ms.
-	if st.LatencyMs[MetricE2E].Max < 5*30 {
-		t.Errorf("max E2E = %.1f ms: queueing behind earlier requests not counted", st.LatencyMs[MetricE2E].Max)
+	if st.LatencyMs[results.MetricE2E].Max < 5*30 {
+		t.Errorf("max E2E = %.1f ms: queueing behind earlier requests not counted", st.LatencyMs[results.MetricE2E].Max)
 	}
 	// Sends kept pace: the pacer does not wait for responses.
 	if f.peak.Load() < 5 {
@@ -198,8 +200,8 @@ func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
 
 func TestOpenLoopMaxConcurrencyWaitCounts(t *testing.T) {
 	f := newFake(100, 30*time.Millisecond)
-	p := plan(t, Stage{Rate: 200, Requests: 10, MaxConcurrency: 1})
-	run, err := RunPlan(context.Background(), p, f, Options{})
+	w := prepared(t, results.Stage{Rate: 200, Requests: 10, MaxConcurrency: 1})
+	run, err := RunPlan(context.Background(), w, f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,21 +209,21 @@ func TestOpenLoopMaxConcurrencyWaitCounts(t *testing.T) {
 		t.Errorf("peak in flight = %d, want 1", f.peak.Load())
 	}
 	st := run.Stages[0]
-	if lag := st.LatencyMs[MetricSendLag].Max; lag < 100 {
+	if lag := st.LatencyMs[results.MetricSendLag].Max; lag < 100 {
 		t.Errorf("max send lag = %.1f ms: waiting for the concurrency cap must show as lag", lag)
 	}
-	if st.LatencyMs[MetricE2E].Max < st.LatencyMs[MetricService].Max*2 {
-		t.Errorf("E2E max %.1f not above service max %.1f: cap wait not counted", st.LatencyMs[MetricE2E].Max, st.LatencyMs[MetricService].Max)
+	if st.LatencyMs[results.MetricE2E].Max < st.LatencyMs[results.MetricService].Max*2 {
+		t.Errorf("E2E max %.1f not above service max %.1f: cap wait not counted", st.LatencyMs[results.MetricE2E].Max, st.LatencyMs[results.MetricService].Max)
 	}
 }
 
 func TestPoissonArrivalsAreSeededAndAverageTheRate(t *testing.T) {
 	intended := func(seed uint64) []float64 {
 		f := newFake(1000, time.Millisecond)
-		p := plan(t, Stage{Rate: 400, Arrival: ArrivalPoisson, Requests: 80})
-		p.Seed = seed
+		w := prepared(t, results.Stage{Rate: 400, Arrival: results.ArrivalPoisson, Requests: 80})
+		w.Plan.Seed = seed
 		var buf bytes.Buffer
-		if _, err := RunPlan(context.Background(), p, f, Options{Records: &buf}); err != nil {
+		if _, err := RunPlan(context.Background(), w, f, Options{Records: &buf}); err != nil {
 			t.Fatal(err)
 		}
 		var out []float64
@@ -255,8 +257,8 @@ func TestDurationBoundStageAndErrorsCounted(t *testing.T) {
 		}
 		return api.ClassOK
 	}
-	p := plan(t, Stage{Concurrency: 2, Duration: Duration(150 * time.Millisecond)})
-	run, err := RunPlan(context.Background(), p, f, Options{})
+	w := prepared(t, results.Stage{Concurrency: 2, Duration: results.Duration(150 * time.Millisecond)})
+	run, err := RunPlan(context.Background(), w, f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,10 +280,10 @@ func TestDurationBoundStageAndErrorsCounted(t *testing.T) {
 
 func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
 	f := newFake(2, 20*time.Millisecond)
-	p := plan(t, Stage{Concurrency: 2, Requests: 1000}, Stage{Concurrency: 4, Requests: 10})
+	w := prepared(t, results.Stage{Concurrency: 2, Requests: 1000}, results.Stage{Concurrency: 4, Requests: 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(120*time.Millisecond, cancel)
-	run, err := RunPlan(ctx, p, f, Options{Grace: time.Second})
+	run, err := RunPlan(ctx, w, f, Options{Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,11 +305,11 @@ func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
 
 func TestInterruptWithoutGraceCancelsInFlight(t *testing.T) {
 	f := newFake(1, time.Second)
-	p := plan(t, Stage{Concurrency: 3, Requests: 3})
+	w := prepared(t, results.Stage{Concurrency: 3, Requests: 3})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	run, err := RunPlan(ctx, p, f, Options{})
+	run, err := RunPlan(ctx, w, f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,16 +324,17 @@ func TestInterruptWithoutGraceCancelsInFlight(t *testing.T) {
 func TestStagesGetTheSameSeededRequests(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "p.jsonl"), "\"a\"\n{\"prompt\":\"b\"}\n\"c\"\n\"d\"\n")
-	p := &Plan{
-		Stages: []Stage{{Concurrency: 1, Requests: 12}, {Concurrency: 1, Requests: 12}},
-		Mix:    []*Template{{Model: "m", PromptFile: "p.jsonl"}},
+	p := &results.Plan{
+		Stages: []results.Stage{{Concurrency: 1, Requests: 12}, {Concurrency: 1, Requests: 12}},
+		Mix:    []*results.Template{{Model: "m", PromptFile: "p.jsonl"}},
 		Seed:   11,
 	}
-	if err := p.Prepare(dir); err != nil {
+	w, err := Prepare(p, dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	f := newFake(1, 0)
-	if _, err := RunPlan(context.Background(), p, f, Options{}); err != nil {
+	if _, err := RunPlan(context.Background(), w, f, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	first, second := f.prompts[:12], f.prompts[12:]
@@ -348,16 +351,17 @@ func TestStagesGetTheSameSeededRequests(t *testing.T) {
 }
 
 func TestWeightedMixAndPerModelResults(t *testing.T) {
-	p := &Plan{
-		Stages: []Stage{{Concurrency: 4, Requests: 400}},
-		Mix:    []*Template{{Model: "big", Weight: 3}, {Model: "small", Weight: 1}},
+	p := &results.Plan{
+		Stages: []results.Stage{{Concurrency: 4, Requests: 400}},
+		Mix:    []*results.Template{{Model: "big", Weight: 3}, {Model: "small", Weight: 1}},
 		Seed:   1,
 	}
-	if err := p.Prepare(""); err != nil {
+	w, err := Prepare(p, "")
+	if err != nil {
 		t.Fatal(err)
 	}
 	f := newFake(100, 0)
-	run, err := RunPlan(context.Background(), p, f, Options{})
+	run, err := RunPlan(context.Background(), w, f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,9 +377,9 @@ func TestWeightedMixAndPerModelResults(t *testing.T) {
 
 func TestWarmupExcludedFromStages(t *testing.T) {
 	f := newFake(10, time.Millisecond)
-	p := plan(t, Stage{Concurrency: 1, Requests: 3})
-	p.Warmup = 2
-	run, err := RunPlan(context.Background(), p, f, Options{})
+	w := prepared(t, results.Stage{Concurrency: 1, Requests: 3})
+	w.Plan.Warmup = 2
+	run, err := RunPlan(context.Background(), w, f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,17 +3,19 @@ package gpu
 import (
 	"testing"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // BenchmarkSample measures one sampling round: the backend's reads plus the Sampler's
 // stamping, energy tracking and append.
 func BenchmarkSample(b *testing.B) {
 	b.Run("sampler/static-backend", func(b *testing.B) {
-		benchRounds(b, oneDevice(func(int) Sample {
-			var s Sample
-			s.Set(MemoryUsed, 1000)
-			s.Set(Power, 100)
-			s.Set(Energy, 5)
+		benchRounds(b, oneDevice(func(int) results.GPUSample {
+			var s results.GPUSample
+			s.Set(results.GPUMemoryUsed, 1000)
+			s.Set(results.GPUPower, 100)
+			s.Set(results.GPUEnergy, 5)
 			return s
 		}))
 	})
@@ -38,7 +40,7 @@ func BenchmarkSample(b *testing.B) {
 }
 
 func benchRounds(b *testing.B, be Backend) {
-	series := Series{Devices: be.Devices(), RoundsPerSample: 1}
+	series := results.GPUSeries{Devices: be.Devices(), RoundsPerSample: 1}
 	r := newRecorder(be, SamplerConfig{Interval: DefaultInterval, ClockStart: time.Now(), MaxSamples: DefaultMaxSamples}, &series)
 	b.ReportAllocs()
 	for b.Loop() {

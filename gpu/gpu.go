@@ -1,5 +1,7 @@
 // Package gpu samples GPU memory, utilization, power and energy while a load test runs,
-// from NVML, from the simulator, or not at all, and summarizes the samples per stage.
+// from NVML, from the simulator, or not at all, and summarizes the samples per stage. What
+// it produces is results file data: the types (GPUInfo, GPUSeries, GPUStageSummary …) live
+// in bench/results, so that reading a results file never links NVML.
 //
 // A missing driver, an old driver or a failing call never stops a run: the backend reports
 // "gpu: unavailable: <reason>" (or marks single readings missing) and the run goes on.
@@ -8,9 +10,10 @@ package gpu
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Modes accepted by Open (the --gpu flag).
@@ -32,15 +35,6 @@ const DefaultInterval = 250 * time.Millisecond
 // ErrClosed is what Read returns after Close; a Sampler stops on it.
 var ErrClosed = errors.New("gpu: backend closed")
 
-// Device describes one sampled GPU.
-type Device struct {
-	// Index is the NVML index (the order of nvidia-smi), not a position in a list.
-	Index          int     `json:"index"`
-	Name           string  `json:"name"`
-	UUID           string  `json:"uuid,omitempty"`
-	MemoryTotalMiB float64 `json:"memory_total_mib"`
-}
-
 // Backend reads the current state of its devices. Read is called from one goroutine at a
 // time; Close ends the backend, after which Read returns ErrClosed without touching the
 // driver.
@@ -48,13 +42,13 @@ type Backend interface {
 	// Name is "nvml", "sim" or "off".
 	Name() string
 	// Devices lists the sampled devices, in the order Read appends their samples.
-	Devices() []Device
-	// Read appends one Sample per device to dst, in Devices order, and returns it.
+	Devices() []results.GPUDevice
+	// Read appends one sample per device to dst, in Devices order, and returns it.
 	// At is left for the caller to stamp. EnergyJ holds the device's raw energy
 	// counter in joules, from any origin: the Sampler turns it into energy since its
 	// start. A reading that failed is left out of Valid; the error (non-nil only then)
 	// says which, and the samples are still appended.
-	Read(dst []Sample) ([]Sample, error)
+	Read(dst []results.GPUSample) ([]results.GPUSample, error)
 	Close() error
 }
 
@@ -70,25 +64,9 @@ type Options struct {
 	Sim func() SimReading
 }
 
-// Info is what a results file stores about GPU sampling for one run.
-type Info struct {
-	Available bool `json:"available"`
-	// Reason says why sampling is unavailable; empty when available.
-	Reason string `json:"reason"`
-	// Backend is "nvml", "sim" or "off".
-	Backend   string `json:"backend"`
-	Simulated bool   `json:"simulated"`
-	// DriverVersion is the NVIDIA driver's version, when NVML gave it.
-	DriverVersion string   `json:"driver_version,omitempty"`
-	Devices       []Device `json:"devices"`
-	// Notices are lines for the user: why sampling is off in auto mode, or which
-	// readings this driver cannot give. Open never prints them.
-	Notices []string `json:"notices,omitempty"`
-}
-
-// unavailable builds the Info of a run without GPU sampling.
-func unavailable(reason string, notify bool) Info {
-	info := Info{Reason: reason, Backend: ModeOff, Devices: []Device{}}
+// unavailable builds the GPUInfo of a run without GPU sampling.
+func unavailable(reason string, notify bool) results.GPUInfo {
+	info := results.GPUInfo{Reason: reason, Backend: ModeOff, Devices: []results.GPUDevice{}}
 	if notify {
 		info.Notices = []string{"gpu: unavailable: " + reason}
 	}
@@ -96,15 +74,15 @@ func unavailable(reason string, notify bool) Info {
 }
 
 // Open starts the backend mode asks for. For ModeAuto a missing or unusable driver is not
-// an error: the off backend comes back with Info.Reason and one notice. For ModeNVML it is an
+// an error: the off backend comes back with GPUInfo.Reason and one notice. For ModeNVML it is an
 // error naming the reason. Open does not take a context: NVML's initialization cannot be
 // interrupted.
-func Open(mode string, opts Options) (Backend, Info, error) {
+func Open(mode string, opts Options) (Backend, results.GPUInfo, error) {
 	return open(mode, opts, newNVMLLib)
 }
 
 // open is Open with the NVML library injected, so tests can fake the driver.
-func open(mode string, opts Options, newLib func() (nvmlLib, error)) (Backend, Info, error) {
+func open(mode string, opts Options, newLib func() (nvmlLib, error)) (Backend, results.GPUInfo, error) {
 	if err := checkIndices(opts.Indices); err != nil {
 		return nil, unavailable(err.Error(), false), err
 	}
@@ -151,16 +129,16 @@ func reason(err error) string {
 	return strings.TrimPrefix(err.Error(), "gpu: ")
 }
 
-func openNVMLMode(opts Options, newLib func() (nvmlLib, error)) (Backend, Info, error) {
+func openNVMLMode(opts Options, newLib func() (nvmlLib, error)) (Backend, results.GPUInfo, error) {
 	lib, err := newLib()
 	if err != nil {
-		return nil, Info{}, err
+		return nil, results.GPUInfo{}, err
 	}
 	b, notices, err := openNVML(lib, opts, procParent)
 	if err != nil {
-		return nil, Info{}, err
+		return nil, results.GPUInfo{}, err
 	}
-	info := Info{
+	info := results.GPUInfo{
 		Available:     true,
 		Backend:       b.Name(),
 		DriverVersion: b.driver,
@@ -170,7 +148,7 @@ func openNVMLMode(opts Options, newLib func() (nvmlLib, error)) (Backend, Info, 
 	return b, info, nil
 }
 
-func openSim(opts Options) (Backend, Info, error) {
+func openSim(opts Options) (Backend, results.GPUInfo, error) {
 	for _, i := range opts.Indices {
 		if i != 0 {
 			err := &indexError{index: i, count: 1}
@@ -178,7 +156,7 @@ func openSim(opts Options) (Backend, Info, error) {
 		}
 	}
 	b := NewSim(opts.Sim)
-	return b, Info{Available: true, Backend: b.Name(), Simulated: true, Devices: b.Devices()}, nil
+	return b, results.GPUInfo{Available: true, Backend: b.Name(), Simulated: true, Devices: b.Devices()}, nil
 }
 
 // indexError is a --gpu-index naming a device that does not exist.
@@ -202,31 +180,10 @@ func checkIndices(indices []int) error {
 	return nil
 }
 
-// ParseIndices reads a --gpu-index value: "" or "all" for every device, else a
-// comma-separated list of NVML indices ("0,2").
-func ParseIndices(s string) ([]int, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "all" {
-		return nil, nil
-	}
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(part))
-		if err != nil {
-			return nil, fmt.Errorf("gpu: --gpu-index %q: %w", s, err)
-		}
-		out = append(out, n)
-	}
-	if err := checkIndices(out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // offBackend samples nothing, so callers need no nil checks when GPU sampling is off.
 type offBackend struct{}
 
-func (offBackend) Name() string                        { return ModeOff }
-func (offBackend) Devices() []Device                   { return nil }
-func (offBackend) Read(dst []Sample) ([]Sample, error) { return dst, nil }
-func (offBackend) Close() error                        { return nil }
+func (offBackend) Name() string                                              { return ModeOff }
+func (offBackend) Devices() []results.GPUDevice                              { return nil }
+func (offBackend) Read(dst []results.GPUSample) ([]results.GPUSample, error) { return dst, nil }
+func (offBackend) Close() error                                              { return nil }

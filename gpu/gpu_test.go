@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 func simReading() SimReading {
@@ -89,7 +91,7 @@ func TestSimBackend(t *testing.T) {
 	r := simReading()
 	r.PowerW = math.NaN() // a simulator that does not model power
 	b := NewSim(func() SimReading { return r })
-	want := []Device{{Index: 0, Name: "sim-80GB", MemoryTotalMiB: 81559}}
+	want := []results.GPUDevice{{Index: 0, Name: "sim-80GB", MemoryTotalMiB: 81559}}
 	if !slices.Equal(b.Devices(), want) {
 		t.Errorf("devices = %+v", b.Devices())
 	}
@@ -98,10 +100,10 @@ func TestSimBackend(t *testing.T) {
 		t.Fatal(out, err)
 	}
 	s := out[0]
-	if s.MemoryUsedMiB != 2427 || s.UtilizationPct != 73 || !s.Has(Energy) {
+	if s.MemoryUsedMiB != 2427 || s.UtilizationPct != 73 || !s.Has(results.GPUEnergy) {
 		t.Errorf("sample = %+v", s)
 	}
-	if s.Has(Power) || s.Has(Temperature) || s.Has(SMClock) || s.Has(ProcessMemory) {
+	if s.Has(results.GPUPower) || s.Has(results.GPUTemperature) || s.Has(results.GPUSMClock) || s.Has(results.GPUProcessMemory) {
 		t.Errorf("readings the simulator does not give are marked measured: %b", s.Valid)
 	}
 	if name := NewSim(func() SimReading { return SimReading{} }).Devices()[0].Name; name != "simulated GPU" {
@@ -131,37 +133,13 @@ func TestSimThroughSampler(t *testing.T) {
 		}
 		series := s.Stop()
 		// The counter steps at 1.05 s, 2.05 s, …: eight steps between 1 s and 9 s.
-		sum := series.Summarize(time.Second, 9*time.Second, 2400)
+		sum := Summarize(series, time.Second, 9*time.Second, 2400)
 		val(t, "energy", sum.EnergyJ, 2400)
 		val(t, "J/token", sum.JoulesPerOutputToken, 1)
 		val(t, "memory", sum.MemoryUsedPeakMiB, 2427)
 	})
 }
 
-func TestParseIndices(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []int
-		err  bool
-	}{
-		{"", nil, false},
-		{"all", nil, false},
-		{"0", []int{0}, false},
-		{"0, 2", []int{0, 2}, false},
-		{"1,1", nil, true},
-		{"-1", nil, true},
-		{"gpu0", nil, true},
-	}
-	for _, tc := range tests {
-		got, err := ParseIndices(tc.in)
-		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
-			t.Errorf("ParseIndices(%q) = %v, %v", tc.in, got, err)
-		}
-	}
-}
-
-// The real library on whatever machine runs the tests: without a driver (or without cgo)
-// auto mode must come back off with one notice, and the process must still be alive.
 func TestOpenAutoOnThisMachine(t *testing.T) {
 	b, info, err := Open(ModeAuto, Options{})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/gpu/internal/cudamem"
 )
 
@@ -37,8 +38,8 @@ func TestIntegrationNVML(t *testing.T) {
 		}
 	}
 
-	var seen []Sample
-	read := func() []Sample {
+	var seen []results.GPUSample
+	read := func() []results.GPUSample {
 		t.Helper()
 		out, err := b.Read(nil)
 		if err != nil {
@@ -47,7 +48,7 @@ func TestIntegrationNVML(t *testing.T) {
 		seen = append(seen, out...)
 		return out
 	}
-	used := func(out []Sample) (sum float64) {
+	used := func(out []results.GPUSample) (sum float64) {
 		for _, s := range out {
 			sum += s.MemoryUsedMiB
 		}
@@ -62,7 +63,7 @@ func TestIntegrationNVML(t *testing.T) {
 			t.Skipf("cannot allocate GPU memory from this test (%v): memory check skipped", err)
 		}
 		rose := false
-		var during []Sample
+		var during []results.GPUSample
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 			during = read()
 			if used(during)-used(before) >= 0.9*holdMiB {
@@ -78,7 +79,7 @@ func TestIntegrationNVML(t *testing.T) {
 		var proc float64
 		measured := false
 		for _, s := range during {
-			if v, ok := s.Get(ProcessMemory); ok {
+			if v, ok := s.Get(results.GPUProcessMemory); ok {
 				proc += v
 				measured = true
 			}
@@ -98,7 +99,7 @@ func TestIntegrationNVML(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		series := s.Stop()
 		seen = append(seen, series.Samples...)
-		sum := series.Summarize(250*time.Millisecond, 1500*time.Millisecond, 1000)
+		sum := Summarize(series, 250*time.Millisecond, 1500*time.Millisecond, 1000)
 		t.Logf("busy stage: samples %d, peak %v MiB, util mean %v %% p95 %v %%, power %v W, energy %v J (%s), notices %q",
 			sum.Rounds, deref(sum.MemoryUsedPeakMiB), deref(sum.UtilizationMeanPct), deref(sum.UtilizationP95Pct),
 			deref(sum.PowerMeanW), deref(sum.EnergyJ), sum.EnergySource, series.Notices)
@@ -119,25 +120,25 @@ func TestIntegrationNVML(t *testing.T) {
 
 	t.Run("readings are plausible", func(t *testing.T) {
 		for _, s := range append(seen, read()...) {
-			if v, ok := s.Get(Utilization); ok && (v < 0 || v > 100) {
+			if v, ok := s.Get(results.GPUUtilization); ok && (v < 0 || v > 100) {
 				t.Errorf("device %d: utilization %v %%", s.Device, v)
 			}
-			if v, ok := s.Get(MemoryUtil); ok && (v < 0 || v > 100) {
+			if v, ok := s.Get(results.GPUMemoryUtil); ok && (v < 0 || v > 100) {
 				t.Errorf("device %d: memory utilization %v %%", s.Device, v)
 			}
-			if v, ok := s.Get(Power); ok && (v <= 0 || v >= 2000) {
+			if v, ok := s.Get(results.GPUPower); ok && (v <= 0 || v >= 2000) {
 				t.Errorf("device %d: power %v W", s.Device, v)
 			}
-			if v, ok := s.Get(Temperature); ok && (v <= 0 || v >= 130) {
+			if v, ok := s.Get(results.GPUTemperature); ok && (v <= 0 || v >= 130) {
 				t.Errorf("device %d: temperature %v °C", s.Device, v)
 			}
-			if v, ok := s.Get(MemoryUsed); ok && v > s.MemoryTotalMiB {
+			if v, ok := s.Get(results.GPUMemoryUsed); ok && v > s.MemoryTotalMiB {
 				t.Errorf("device %d: %v MiB used of %v", s.Device, v, s.MemoryTotalMiB)
 			}
 		}
 		last := seen[len(seen)-1]
 		t.Logf("last sample: %+v", last)
-		if !last.Has(Utilization) || !last.Has(Power) {
+		if !last.Has(results.GPUUtilization) || !last.Has(results.GPUPower) {
 			t.Errorf("utilization or power not measured: valid %b", last.Valid)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // NVML kills the process, with no panic to recover, in two cases: any call after Init
@@ -131,7 +133,7 @@ type nvmlBackend struct {
 	closed bool
 	driver string
 	devs   []nvmlDev
-	info   []Device
+	info   []results.GPUDevice
 
 	pid    int
 	parent func(pid int) (int, error)
@@ -234,21 +236,21 @@ func (b *nvmlBackend) setup(indices []int) ([]string, error) {
 			return nil, fmt.Errorf("nvml device %d: %w", i, err)
 		}
 		d := nvmlDev{h: h, has: present}
-		info := Device{Index: i}
+		info := results.GPUDevice{Index: i}
 		if present.has(featName) {
 			info.Name, _ = h.Name() // a nameless device still samples
 		}
 		if present.has(featUUID) {
 			info.UUID, _ = h.UUID()
 		}
-		var s Sample
+		var s results.GPUSample
 		switch err := d.readMemory(&s); {
 		case err != nil:
 			if errors.Is(err, errNotSupported) {
 				d.has &^= 1<<featMemoryV2 | 1<<featMemoryV1
 			}
 			notices = append(notices, fmt.Sprintf("gpu: device %d (%s): memory: %v", i, info.Name, err))
-		case s.Has(MemoryTotal):
+		case s.Has(results.GPUMemoryTotal):
 			info.MemoryTotalMiB = s.MemoryTotalMiB
 		default:
 			// MIG-enabled parents and some virtual GPUs report no memory of their own.
@@ -262,11 +264,13 @@ func (b *nvmlBackend) setup(indices []int) ([]string, error) {
 
 func (b *nvmlBackend) Name() string { return ModeNVML }
 
-func (b *nvmlBackend) Devices() []Device { return append([]Device(nil), b.info...) }
+func (b *nvmlBackend) Devices() []results.GPUDevice {
+	return append([]results.GPUDevice(nil), b.info...)
+}
 
 // Read reads every device; a failed call marks its reading missing and is reported in the
 // error, and the rest of the round goes on.
-func (b *nvmlBackend) Read(dst []Sample) ([]Sample, error) {
+func (b *nvmlBackend) Read(dst []results.GPUSample) ([]results.GPUSample, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -275,37 +279,37 @@ func (b *nvmlBackend) Read(dst []Sample) ([]Sample, error) {
 	b.errs = b.errs[:0]
 	for i := range b.devs {
 		d := &b.devs[i]
-		s := Sample{Device: b.info[i].Index}
+		s := results.GPUSample{Device: b.info[i].Index}
 		b.note(i, "memory", d.readMemory(&s), featMemoryV2)
 		if d.has.has(featUtilization) {
 			g, m, err := d.h.UtilizationRates()
 			if b.note(i, "utilization", err, featUtilization) {
-				s.Set(Utilization, float64(g))
-				s.Set(MemoryUtil, float64(m))
+				s.Set(results.GPUUtilization, float64(g))
+				s.Set(results.GPUMemoryUtil, float64(m))
 			}
 		}
 		if d.has.has(featPower) {
 			mw, err := d.h.PowerUsage()
 			if b.note(i, "power", err, featPower) {
-				s.Set(Power, float64(mw)/1000)
+				s.Set(results.GPUPower, float64(mw)/1000)
 			}
 		}
 		if d.has.has(featTemperature) {
 			c, err := d.h.Temperature()
 			if b.note(i, "temperature", err, featTemperature) {
-				s.Set(Temperature, float64(c))
+				s.Set(results.GPUTemperature, float64(c))
 			}
 		}
 		if d.has.has(featSMClock) {
 			mhz, err := d.h.SMClock()
 			if b.note(i, "sm clock", err, featSMClock) {
-				s.Set(SMClock, float64(mhz))
+				s.Set(results.GPUSMClock, float64(mhz))
 			}
 		}
 		if d.has.has(featEnergy) {
 			mj, err := d.h.TotalEnergyConsumption()
 			if b.note(i, "energy", err, featEnergy) {
-				s.Set(Energy, float64(mj)/1000)
+				s.Set(results.GPUEnergy, float64(mj)/1000)
 			}
 		}
 		if b.pid != 0 && d.has.has(featProcesses) {
@@ -336,7 +340,7 @@ func (b *nvmlBackend) note(dev int, what string, err error, f feature) bool {
 }
 
 // readMemory fills memory used and total, from v2 when the driver has it.
-func (d *nvmlDev) readMemory(s *Sample) error {
+func (d *nvmlDev) readMemory(s *results.GPUSample) error {
 	var used, total uint64
 	var err error
 	switch {
@@ -353,13 +357,13 @@ func (d *nvmlDev) readMemory(s *Sample) error {
 	if total == 0 {
 		return nil // no memory of its own (MIG parent): missing, not zero
 	}
-	s.Set(MemoryUsed, mib(used))
-	s.Set(MemoryTotal, mib(total))
+	s.Set(results.GPUMemoryUsed, mib(used))
+	s.Set(results.GPUMemoryTotal, mib(total))
 	return nil
 }
 
 // readProcessMemory sums the memory of Options.PID and its descendants on one device.
-func (b *nvmlBackend) readProcessMemory(dev int, s *Sample) {
+func (b *nvmlBackend) readProcessMemory(dev int, s *results.GPUSample) {
 	var err error
 	b.procs, err = b.devs[dev].h.ComputeProcesses(b.procs[:0])
 	if !b.note(dev, "processes", err, featProcesses) {
@@ -393,7 +397,7 @@ func (b *nvmlBackend) readProcessMemory(dev int, s *Sample) {
 		// "the server holds 0 MiB" would be a guess.
 		return
 	}
-	s.Set(ProcessMemory, mib(used))
+	s.Set(results.GPUProcessMemory, mib(used))
 }
 
 // ownership walks up from pid to see whether it descends from b.pid.

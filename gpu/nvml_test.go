@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 func openFake(t *testing.T, f *fakeNVML, opts Options) *nvmlBackend {
@@ -19,7 +21,7 @@ func openFake(t *testing.T, f *fakeNVML, opts Options) *nvmlBackend {
 	return b
 }
 
-func readOne(t *testing.T, b Backend) ([]Sample, error) {
+func readOne(t *testing.T, b Backend) ([]results.GPUSample, error) {
 	t.Helper()
 	out, err := b.Read(nil)
 	if err != nil && strings.Contains(err.Error(), "FATAL") {
@@ -44,7 +46,7 @@ func TestNVMLReadsAndConverts(t *testing.T) {
 	if info.DriverVersion != "580.65.06" {
 		t.Errorf("driver version %q", info.DriverVersion)
 	}
-	want := []Device{
+	want := []results.GPUDevice{
 		{Index: 0, Name: "NVIDIA H100 80GB HBM3", UUID: "GPU-0", MemoryTotalMiB: 81559},
 		{Index: 1, Name: "NVIDIA H100 80GB HBM3", UUID: "GPU-1", MemoryTotalMiB: 81559},
 	}
@@ -57,18 +59,18 @@ func TestNVMLReadsAndConverts(t *testing.T) {
 	}
 	s := out[0]
 	checks := []struct {
-		f    Field
+		f    results.GPUField
 		want float64
 	}{
-		{MemoryUsed, 1000}, {MemoryTotal, 81559}, {Utilization, 42}, {MemoryUtil, 17},
-		{Power, 123.456}, {Temperature, 35}, {SMClock, 1980}, {Energy, 5000},
+		{results.GPUMemoryUsed, 1000}, {results.GPUMemoryTotal, 81559}, {results.GPUUtilization, 42}, {results.GPUMemoryUtil, 17},
+		{results.GPUPower, 123.456}, {results.GPUTemperature, 35}, {results.GPUSMClock, 1980}, {results.GPUEnergy, 5000},
 	}
 	for _, c := range checks {
 		if v, ok := s.Get(c.f); !ok || v != c.want {
 			t.Errorf("%v = %v (measured %v), want %v", c.f, v, ok, c.want)
 		}
 	}
-	if s.Has(ProcessMemory) {
+	if s.Has(results.GPUProcessMemory) {
 		t.Error("process memory recorded without a PID")
 	}
 	if out[1].Device != 1 || out[1].UtilizationPct != 99 {
@@ -128,13 +130,13 @@ func TestNVMLMissingSymbolIsNeverCalled(t *testing.T) {
 	cases := []struct {
 		symbol string
 		call   string
-		field  Field
+		field  results.GPUField
 	}{
-		{"nvmlDeviceGetTotalEnergyConsumption", "TotalEnergyConsumption", Energy},
-		{"nvmlDeviceGetPowerUsage", "PowerUsage", Power},
-		{"nvmlDeviceGetUtilizationRates", "UtilizationRates", Utilization},
-		{"nvmlDeviceGetTemperature", "Temperature", Temperature},
-		{"nvmlDeviceGetClockInfo", "SMClock", SMClock},
+		{"nvmlDeviceGetTotalEnergyConsumption", "TotalEnergyConsumption", results.GPUEnergy},
+		{"nvmlDeviceGetPowerUsage", "PowerUsage", results.GPUPower},
+		{"nvmlDeviceGetUtilizationRates", "UtilizationRates", results.GPUUtilization},
+		{"nvmlDeviceGetTemperature", "Temperature", results.GPUTemperature},
+		{"nvmlDeviceGetClockInfo", "SMClock", results.GPUSMClock},
 	}
 	for _, c := range cases {
 		t.Run(c.symbol, func(t *testing.T) {
@@ -153,7 +155,7 @@ func TestNVMLMissingSymbolIsNeverCalled(t *testing.T) {
 				if out[0].Has(c.field) {
 					t.Errorf("%v recorded though the driver lacks %s", c.field, c.symbol)
 				}
-				if !out[0].Has(MemoryUsed) {
+				if !out[0].Has(results.GPUMemoryUsed) {
 					t.Error("other readings lost")
 				}
 			}
@@ -224,7 +226,7 @@ func TestNVMLPerCallErrors(t *testing.T) {
 	f := newFake(d)
 	b := openFake(t, f, Options{})
 	// read 1: all fine
-	if out, err := readOne(t, b); err != nil || !out[0].Has(Power) {
+	if out, err := readOne(t, b); err != nil || !out[0].Has(results.GPUPower) {
 		t.Fatalf("read 1: %v %+v", err, out)
 	}
 	// read 2: power lost, clock not supported
@@ -233,7 +235,7 @@ func TestNVMLPerCallErrors(t *testing.T) {
 		!strings.Contains(err.Error(), "device 0: sm clock: not supported") {
 		t.Errorf("read 2 error = %v", err)
 	}
-	if out[0].Has(Power) || out[0].Has(SMClock) || !out[0].Has(Utilization) || !out[0].Has(Energy) {
+	if out[0].Has(results.GPUPower) || out[0].Has(results.GPUSMClock) || !out[0].Has(results.GPUUtilization) || !out[0].Has(results.GPUEnergy) {
 		t.Errorf("read 2 valid = %b", out[0].Valid)
 	}
 	// read 3: power back, utilization lost, clock no longer asked
@@ -241,7 +243,7 @@ func TestNVMLPerCallErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "utilization") {
 		t.Errorf("read 3 error = %v", err)
 	}
-	if !out[0].Has(Power) || out[0].Has(Utilization) || out[0].Has(MemoryUtil) {
+	if !out[0].Has(results.GPUPower) || out[0].Has(results.GPUUtilization) || out[0].Has(results.GPUMemoryUtil) {
 		t.Errorf("read 3 valid = %b", out[0].Valid)
 	}
 	if n := len(f.called("dev0.SMClock")); n != 2 {
@@ -269,10 +271,10 @@ func TestNVMLDeviceWithZeroMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out[1].Has(MemoryUsed) || out[1].Has(MemoryTotal) || !out[1].Has(Utilization) {
+	if out[1].Has(results.GPUMemoryUsed) || out[1].Has(results.GPUMemoryTotal) || !out[1].Has(results.GPUUtilization) {
 		t.Errorf("zero-memory device valid = %b", out[1].Valid)
 	}
-	if !out[0].Has(MemoryUsed) {
+	if !out[0].Has(results.GPUMemoryUsed) {
 		t.Error("healthy device lost its memory")
 	}
 }
@@ -364,7 +366,7 @@ func TestNVMLProcessMemory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, ok := out[0].Get(ProcessMemory)
+			v, ok := out[0].Get(results.GPUProcessMemory)
 			if tc.want < 0 {
 				if ok {
 					t.Errorf("got %v, want missing", v)
@@ -382,7 +384,7 @@ func TestNVMLProcessMemory(t *testing.T) {
 			"nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2",
 			"nvmlDeviceGetComputeRunningProcesses")
 		out, _ := readOne(t, b)
-		if out[0].Has(ProcessMemory) || len(f.called("dev0.ComputeProcesses")) != 0 {
+		if out[0].Has(results.GPUProcessMemory) || len(f.called("dev0.ComputeProcesses")) != 0 {
 			t.Error("process list read though the driver lacks it")
 		}
 		if len(notices) != 1 || !strings.Contains(notices[0], "per-process") {
@@ -392,7 +394,7 @@ func TestNVMLProcessMemory(t *testing.T) {
 	t.Run("older versioned symbol is enough", func(t *testing.T) {
 		f, b, _ := open([]nvmlProcess{{100, 1 << 20}}, "nvmlDeviceGetComputeRunningProcesses_v3")
 		out, _ := readOne(t, b)
-		if !out[0].Has(ProcessMemory) || len(f.called("dev0.ComputeProcesses")) != 1 {
+		if !out[0].Has(results.GPUProcessMemory) || len(f.called("dev0.ComputeProcesses")) != 1 {
 			t.Error("process memory not read through the v2 symbol")
 		}
 	})

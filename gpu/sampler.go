@@ -8,9 +8,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
-// DefaultMaxSamples bounds a Series: 131072 samples of 96 bytes, 12 MiB. At 250 ms on one
+// DefaultMaxSamples bounds a GPUSeries: 131072 samples of 96 bytes, 12 MiB. At 250 ms on one
 // GPU that is 9 hours before the Sampler starts merging rounds.
 const DefaultMaxSamples = 1 << 17
 
@@ -18,38 +20,19 @@ const DefaultMaxSamples = 1 << 17
 // zero) is a reset or a wrap, not energy: that interval is then estimated from power.
 const maxPlausibleW = 10000
 
-// maxNotices bounds the distinct error messages a Series keeps.
+// maxNotices bounds the distinct error messages a GPUSeries keeps.
 const maxNotices = 32
 
 // SamplerConfig sets how a Sampler samples.
 type SamplerConfig struct {
 	// Interval between rounds; 0 means DefaultInterval.
 	Interval time.Duration
-	// ClockStart is the run's start: every Sample.At is measured from it, so GPU samples
+	// ClockStart is the run's start: every GPUSample.At is measured from it, so GPU samples
 	// line up with request timestamps. The zero time means the Sampler's start.
 	ClockStart time.Time
 	// MaxSamples bounds memory for long runs; 0 means DefaultMaxSamples. When a round would
-	// pass it, adjacent rounds are merged pairwise (see Series.RoundsPerSample).
+	// pass it, adjacent rounds are merged pairwise (see GPUSeries.RoundsPerSample).
 	MaxSamples int
-}
-
-// Series is a run's GPU time series: one Sample per device per round, rounds in time order,
-// devices in Devices order within a round.
-type Series struct {
-	IntervalMS float64  `json:"interval_ms"`
-	Devices    []Device `json:"devices"`
-	// RoundsPerSample is 1 until the series outgrew SamplerConfig.MaxSamples; then each
-	// sample (but the first, kept as the origin) merges up to that many rounds: memory and
-	// temperature are their maximum (peaks survive), the other gauges their mean, At and
-	// the energy counter those of the last round.
-	RoundsPerSample int      `json:"rounds_per_sample"`
-	Samples         []Sample `json:"samples"`
-	// EnergyCounterResets counts intervals in which a device's energy counter went
-	// backwards or jumped implausibly (a driver reload, a wrap); their energy is estimated
-	// from power instead.
-	EnergyCounterResets int `json:"energy_counter_resets,omitempty"`
-	// Notices are failed readings, one line per distinct error, with how often.
-	Notices []string `json:"notices,omitempty"`
 }
 
 // Sampler reads a Backend on a ticker in one goroutine until its context ends or Stop.
@@ -57,7 +40,7 @@ type Sampler struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
-	series Series // owned by the goroutine until done is closed
+	series results.GPUSeries // owned by the goroutine until done is closed
 }
 
 // Start takes a first sample at once, then one per interval, until ctx ends or Stop is
@@ -70,7 +53,7 @@ func Start(ctx context.Context, b Backend, cfg SamplerConfig) *Sampler {
 	if cfg.ClockStart.IsZero() {
 		cfg.ClockStart = time.Now()
 	}
-	var devices []Device
+	var devices []results.GPUDevice
 	if b != nil {
 		devices = b.Devices()
 	}
@@ -81,7 +64,7 @@ func Start(ctx context.Context, b Backend, cfg SamplerConfig) *Sampler {
 	cfg.MaxSamples = max(cfg.MaxSamples, 3*len(devices))
 
 	s := &Sampler{done: make(chan struct{})}
-	s.series = Series{
+	s.series = results.GPUSeries{
 		IntervalMS:      float64(cfg.Interval) / float64(time.Millisecond),
 		Devices:         devices,
 		RoundsPerSample: 1,
@@ -100,12 +83,9 @@ func Start(ctx context.Context, b Backend, cfg SamplerConfig) *Sampler {
 	return s
 }
 
-// Done is closed when sampling has ended.
-func (s *Sampler) Done() <-chan struct{} { return s.done }
-
 // Stop ends sampling, waits for the goroutine, and returns the series. It may be called
 // more than once and after the context ended; each call returns the same series.
-func (s *Sampler) Stop() Series {
+func (s *Sampler) Stop() results.GPUSeries {
 	s.once.Do(s.cancel)
 	<-s.done
 	return s.series
@@ -115,7 +95,7 @@ func (s *Sampler) Stop() Series {
 type recorder struct {
 	b          Backend
 	cfg        SamplerConfig
-	series     *Series
+	series     *results.GPUSeries
 	nd         int
 	energy     []energyTracker
 	errCounts  map[string]int
@@ -124,10 +104,10 @@ type recorder struct {
 	rounds     int
 }
 
-func newRecorder(b Backend, cfg SamplerConfig, series *Series) *recorder {
+func newRecorder(b Backend, cfg SamplerConfig, series *results.GPUSeries) *recorder {
 	nd := len(series.Devices)
 	// A first slice for about four minutes at 250 ms; append grows it from there.
-	series.Samples = make([]Sample, 0, min(cfg.MaxSamples, 1024*nd))
+	series.Samples = make([]results.GPUSample, 0, min(cfg.MaxSamples, 1024*nd))
 	return &recorder{
 		b: b, cfg: cfg, series: series, nd: nd,
 		energy:    make([]energyTracker, nd),
@@ -236,17 +216,17 @@ type energyTracker struct {
 
 // add replaces s's raw counter with the cumulative energy and reports whether the counter
 // went backwards or jumped.
-func (e *energyTracker) add(s *Sample) (reset bool) {
-	p, hasPow := s.Get(Power)
+func (e *energyTracker) add(s *results.GPUSample) (reset bool) {
+	p, hasPow := s.Get(results.GPUPower)
 	defer func() { e.powerW, e.havePow = p, hasPow }()
-	raw, ok := s.Get(Energy)
+	raw, ok := s.Get(results.GPUEnergy)
 	if !ok {
 		return false
 	}
 	defer func() { e.raw, e.at = raw, s.At }()
 	if !e.started {
 		e.started = true
-		s.Set(Energy, 0)
+		s.Set(results.GPUEnergy, 0)
 		return false
 	}
 	dt := (s.At - e.at).Seconds()
@@ -264,14 +244,14 @@ func (e *energyTracker) add(s *Sample) (reset bool) {
 		}
 	}
 	e.total += step
-	s.Set(Energy, e.total)
+	s.Set(results.GPUEnergy, e.total)
 	return reset
 }
 
 // mergeRounds halves a series in place by merging adjacent rounds pairwise. The first round
 // stays as it is, so the series keeps its origin (energy 0 at the start); so does an odd
 // last round.
-func mergeRounds(samples []Sample, nd int) []Sample {
+func mergeRounds(samples []results.GPUSample, nd int) []results.GPUSample {
 	rounds := len(samples) / nd
 	out := 1
 	for r := 1; r < rounds; r += 2 {
@@ -293,28 +273,28 @@ func mergeRounds(samples []Sample, nd int) []Sample {
 // mergeSample merges a and the later b, which stand for wa and wb seconds: memory keeps its
 // peak, temperature too, counters and totals the latest value, other gauges their mean
 // weighted by time.
-func mergeSample(a, b Sample, wa, wb float64) Sample {
+func mergeSample(a, b results.GPUSample, wa, wb float64) results.GPUSample {
 	if wa <= 0 || wb <= 0 {
 		wa, wb = 1, 1
 	}
 	m := b
-	for i := range numFields {
-		f := Field(1 << i)
+	for i := range results.NumGPUFields {
+		f := results.GPUField(1 << i)
 		va, okA := a.Get(f)
 		vb, okB := b.Get(f)
 		switch {
 		case !okA:
 			continue // m already holds b's value or its absence
 		case !okB:
-			if f != Energy { // an energy value belongs to its own time
+			if f != results.GPUEnergy { // an energy value belongs to its own time
 				m.Set(f, va)
 			}
 			continue
 		}
 		switch f {
-		case MemoryUsed, ProcessMemory, Temperature:
+		case results.GPUMemoryUsed, results.GPUProcessMemory, results.GPUTemperature:
 			m.Set(f, max(va, vb))
-		case Utilization, MemoryUtil, Power, SMClock:
+		case results.GPUUtilization, results.GPUMemoryUtil, results.GPUPower, results.GPUSMClock:
 			m.Set(f, (va*wa+vb*wb)/(wa+wb))
 		}
 	}
@@ -322,7 +302,7 @@ func mergeSample(a, b Sample, wa, wb float64) Sample {
 }
 
 // roundRange returns the rounds with from ≤ At ≤ to.
-func (s Series) roundRange(from, to time.Duration) (first, end int) {
+func roundRange(s results.GPUSeries, from, to time.Duration) (first, end int) {
 	nd := len(s.Devices)
 	if nd == 0 {
 		return 0, 0
@@ -336,8 +316,8 @@ func (s Series) roundRange(from, to time.Duration) (first, end int) {
 
 // Window returns the part of the series with from ≤ At ≤ to, sharing its samples: the
 // series of one stage, for a results file. Notices and counts stay with the whole series.
-func (s Series) Window(from, to time.Duration) Series {
-	first, end := s.roundRange(from, to)
+func Window(s results.GPUSeries, from, to time.Duration) results.GPUSeries {
+	first, end := roundRange(s, from, to)
 	nd := len(s.Devices)
 	w := s
 	w.Samples = s.Samples[first*nd : end*nd : end*nd]

@@ -8,19 +8,21 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // scriptBackend answers each round with read(round).
 type scriptBackend struct {
-	devs  []Device
+	devs  []results.GPUDevice
 	round int
-	read  func(round int, dev int) (Sample, error)
+	read  func(round int, dev int) (results.GPUSample, error)
 }
 
-func (b *scriptBackend) Name() string      { return "script" }
-func (b *scriptBackend) Devices() []Device { return b.devs }
-func (b *scriptBackend) Close() error      { return nil }
-func (b *scriptBackend) Read(dst []Sample) ([]Sample, error) {
+func (b *scriptBackend) Name() string                 { return "script" }
+func (b *scriptBackend) Devices() []results.GPUDevice { return b.devs }
+func (b *scriptBackend) Close() error                 { return nil }
+func (b *scriptBackend) Read(dst []results.GPUSample) ([]results.GPUSample, error) {
 	var errs []error
 	for d := range b.devs {
 		s, err := b.read(b.round, d)
@@ -33,16 +35,16 @@ func (b *scriptBackend) Read(dst []Sample) ([]Sample, error) {
 	return dst, errors.Join(errs...)
 }
 
-func oneDevice(read func(round int) Sample) *scriptBackend {
+func oneDevice(read func(round int) results.GPUSample) *scriptBackend {
 	return &scriptBackend{
-		devs: []Device{{Index: 0, Name: "fake", MemoryTotalMiB: 1000}},
-		read: func(r, _ int) (Sample, error) { return read(r), nil },
+		devs: []results.GPUDevice{{Index: 0, Name: "fake", MemoryTotalMiB: 1000}},
+		read: func(r, _ int) (results.GPUSample, error) { return read(r), nil },
 	}
 }
 
-func memSample(used float64) Sample {
-	var s Sample
-	s.Set(MemoryUsed, used)
+func memSample(used float64) results.GPUSample {
+	var s results.GPUSample
+	s.Set(results.GPUMemoryUsed, used)
 	return s
 }
 
@@ -50,7 +52,7 @@ func TestSamplerRoundsOnTheRunClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// The run started 5 s before sampling did: samples must sit on the run's clock.
 		runStart := time.Now().Add(-5 * time.Second)
-		b := oneDevice(func(r int) Sample { return memSample(float64(r)) })
+		b := oneDevice(func(r int) results.GPUSample { return memSample(float64(r)) })
 		s := Start(t.Context(), b, SamplerConfig{Interval: 100 * time.Millisecond, ClockStart: runStart})
 		time.Sleep(1050 * time.Millisecond)
 		series := s.Stop()
@@ -77,11 +79,11 @@ func TestSamplerRoundsOnTheRunClock(t *testing.T) {
 func TestSamplerStopsWhenContextEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
-		b := oneDevice(func(int) Sample { return memSample(1) })
+		b := oneDevice(func(int) results.GPUSample { return memSample(1) })
 		s := Start(ctx, b, SamplerConfig{})
 		time.Sleep(1100 * time.Millisecond) // default 250 ms: rounds at 0, .25, .5, .75, 1
 		cancel()
-		<-s.Done()
+		<-s.done
 		a, c := s.Stop(), s.Stop() // idempotent
 		if len(a.Samples) != 6 || len(c.Samples) != 6 {
 			t.Errorf("%d and %d samples, want 6", len(a.Samples), len(c.Samples))
@@ -93,12 +95,12 @@ func TestSamplerWithoutDevicesStartsNothing(t *testing.T) {
 	for _, b := range []Backend{offBackend{}, nil} {
 		s := Start(t.Context(), b, SamplerConfig{})
 		select {
-		case <-s.Done():
+		case <-s.done:
 		default:
 			t.Fatal("sampler without devices is running")
 		}
 		series := s.Stop()
-		if len(series.Samples) != 0 || series.Summarize(0, time.Hour, 10).Rounds != 0 {
+		if len(series.Samples) != 0 || Summarize(series, 0, time.Hour, 10).Rounds != 0 {
 			t.Errorf("series = %+v", series)
 		}
 	}
@@ -107,10 +109,10 @@ func TestSamplerWithoutDevicesStartsNothing(t *testing.T) {
 func TestSamplerTalliesFailedReadings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &scriptBackend{
-			devs: []Device{{Index: 3}},
-			read: func(r, _ int) (Sample, error) {
+			devs: []results.GPUDevice{{Index: 3}},
+			read: func(r, _ int) (results.GPUSample, error) {
 				if r%4 == 1 {
-					return Sample{}, errors.New("device 3: power: GPU is lost")
+					return results.GPUSample{}, errors.New("device 3: power: GPU is lost")
 				}
 				return memSample(1), nil
 			},
@@ -122,7 +124,7 @@ func TestSamplerTalliesFailedReadings(t *testing.T) {
 		if len(series.Notices) != 1 || series.Notices[0] != want[0] {
 			t.Errorf("notices = %q, want %q", series.Notices, want)
 		}
-		if series.Samples[1].Has(MemoryUsed) || !series.Samples[2].Has(MemoryUsed) {
+		if series.Samples[1].Has(results.GPUMemoryUsed) || !series.Samples[2].Has(results.GPUMemoryUsed) {
 			t.Error("failed round not marked missing")
 		}
 	})
@@ -144,15 +146,17 @@ func TestSamplerDropsMalformedRounds(t *testing.T) {
 // badCountBackend returns one sample instead of two every other round.
 type badCountBackend struct{ n int }
 
-func (b *badCountBackend) Name() string      { return "bad" }
-func (b *badCountBackend) Devices() []Device { return []Device{{Index: 0}, {Index: 1}} }
-func (b *badCountBackend) Close() error      { return nil }
-func (b *badCountBackend) Read(dst []Sample) ([]Sample, error) {
+func (b *badCountBackend) Name() string { return "bad" }
+func (b *badCountBackend) Devices() []results.GPUDevice {
+	return []results.GPUDevice{{Index: 0}, {Index: 1}}
+}
+func (b *badCountBackend) Close() error { return nil }
+func (b *badCountBackend) Read(dst []results.GPUSample) ([]results.GPUSample, error) {
 	b.n++
 	if b.n%2 == 0 {
-		return append(dst, Sample{}), nil
+		return append(dst, results.GPUSample{}), nil
 	}
-	return append(dst, Sample{}, Sample{}), nil
+	return append(dst, results.GPUSample{}, results.GPUSample{}), nil
 }
 
 func TestEnergyTrackerHandlesResetsAndWraps(t *testing.T) {
@@ -180,12 +184,12 @@ func TestEnergyTrackerHandlesResetsAndWraps(t *testing.T) {
 	}
 	var e energyTracker
 	for i, st := range steps {
-		var s Sample
+		var s results.GPUSample
 		s.At = time.Duration(i) * 100 * time.Millisecond
-		s.Set(Energy, st.raw)
-		s.Set(Power, st.power)
+		s.Set(results.GPUEnergy, st.raw)
+		s.Set(results.GPUPower, st.power)
 		reset := e.add(&s)
-		got, ok := s.Get(Energy)
+		got, ok := s.Get(results.GPUEnergy)
 		switch {
 		case math.IsNaN(st.want) && ok:
 			t.Errorf("step %d: energy %v, want missing", i, got)
@@ -201,10 +205,10 @@ func TestEnergyTrackerHandlesResetsAndWraps(t *testing.T) {
 func TestSamplerCountsEnergyResets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		counter := []float64{100, 110, 120, 1, 11}
-		b := oneDevice(func(r int) Sample {
-			var s Sample
-			s.Set(Energy, counter[min(r, len(counter)-1)])
-			s.Set(Power, 10)
+		b := oneDevice(func(r int) results.GPUSample {
+			var s results.GPUSample
+			s.Set(results.GPUEnergy, counter[min(r, len(counter)-1)])
+			s.Set(results.GPUPower, 10)
 			return s
 		})
 		s := Start(t.Context(), b, SamplerConfig{Interval: time.Second})
@@ -227,14 +231,14 @@ func TestSamplerCountsEnergyResets(t *testing.T) {
 func TestSamplerBoundsMemoryKeepingPeaks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &scriptBackend{
-			devs: []Device{{Index: 0}, {Index: 1}},
-			read: func(r, d int) (Sample, error) {
+			devs: []results.GPUDevice{{Index: 0}, {Index: 1}},
+			read: func(r, d int) (results.GPUSample, error) {
 				s := memSample(100)
 				if r == 37 && d == 1 {
-					s.Set(MemoryUsed, 9999) // a one-round spike
+					s.Set(results.GPUMemoryUsed, 9999) // a one-round spike
 				}
-				s.Set(Utilization, float64(r%2)*100) // alternates 0, 100
-				s.Set(Energy, float64(r))
+				s.Set(results.GPUUtilization, float64(r%2)*100) // alternates 0, 100
+				s.Set(results.GPUEnergy, float64(r))
 				return s, nil
 			},
 		}
@@ -247,7 +251,7 @@ func TestSamplerBoundsMemoryKeepingPeaks(t *testing.T) {
 		if series.RoundsPerSample < 8 {
 			t.Errorf("rounds per sample = %d", series.RoundsPerSample)
 		}
-		sum := series.Summarize(0, 200*time.Second, 0)
+		sum := Summarize(series, 0, 200*time.Second, 0)
 		if p := sum.Devices[1].MemoryUsedPeakMiB; p == nil || *p != 9999 {
 			t.Errorf("peak after merging = %v, want 9999", p)
 		}
@@ -269,18 +273,18 @@ func TestSamplerBoundsMemoryKeepingPeaks(t *testing.T) {
 }
 
 func TestMergeSampleKeepsMissingApart(t *testing.T) {
-	var a, b Sample
-	a.Set(Power, 100)
-	a.Set(Energy, 5)
-	b.Set(Utilization, 50)
+	var a, b results.GPUSample
+	a.Set(results.GPUPower, 100)
+	a.Set(results.GPUEnergy, 5)
+	b.Set(results.GPUUtilization, 50)
 	m := mergeSample(a, b, 1, 1)
-	if v, ok := m.Get(Power); !ok || v != 100 {
+	if v, ok := m.Get(results.GPUPower); !ok || v != 100 {
 		t.Errorf("power = %v %v, want a's 100", v, ok)
 	}
-	if v, ok := m.Get(Utilization); !ok || v != 50 {
+	if v, ok := m.Get(results.GPUUtilization); !ok || v != 50 {
 		t.Errorf("utilization = %v %v, want b's 50", v, ok)
 	}
-	if m.Has(Energy) || m.Has(MemoryUsed) {
+	if m.Has(results.GPUEnergy) || m.Has(results.GPUMemoryUsed) {
 		t.Errorf("valid = %b: energy belongs to its own time, memory was never read", m.Valid)
 	}
 }
@@ -304,7 +308,7 @@ func TestSamplerStopsOnClosedBackend(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second)
 		select {
-		case <-s.Done():
+		case <-s.done:
 		default:
 			t.Fatal("sampler still running on a closed backend")
 		}

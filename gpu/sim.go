@@ -1,6 +1,11 @@
 package gpu
 
-import "math"
+import (
+	"cmp"
+	"math"
+
+	"github.com/llmload/llmload/bench/results"
+)
 
 // SimReading is what the simulated server says about its pretend GPU. A field it does not
 // model is NaN; Read then marks that reading missing. EnergyJ is a cumulative counter from
@@ -28,26 +33,23 @@ func NewSim(read func() SimReading) Backend {
 
 func (b simBackend) Name() string { return ModeSim }
 
-func (b simBackend) Devices() []Device {
+func (b simBackend) Devices() []results.GPUDevice {
 	r := b.read()
-	d := Device{Index: 0, Name: r.Name}
-	if d.Name == "" {
-		d.Name = "simulated GPU"
-	}
+	d := results.GPUDevice{Index: 0, Name: cmp.Or(r.Name, "simulated GPU")}
 	if !math.IsNaN(r.MemoryTotalMiB) {
 		d.MemoryTotalMiB = r.MemoryTotalMiB
 	}
-	return []Device{d}
+	return []results.GPUDevice{d}
 }
 
-func (b simBackend) Read(dst []Sample) ([]Sample, error) {
+func (b simBackend) Read(dst []results.GPUSample) ([]results.GPUSample, error) {
 	r := b.read()
-	var s Sample
-	s.Set(MemoryUsed, r.MemoryUsedMiB)
-	s.Set(MemoryTotal, r.MemoryTotalMiB)
-	s.Set(Utilization, r.UtilizationPct)
-	s.Set(Power, r.PowerW)
-	s.Set(Energy, r.EnergyJ)
+	var s results.GPUSample
+	s.Set(results.GPUMemoryUsed, r.MemoryUsedMiB)
+	s.Set(results.GPUMemoryTotal, r.MemoryTotalMiB)
+	s.Set(results.GPUUtilization, r.UtilizationPct)
+	s.Set(results.GPUPower, r.PowerW)
+	s.Set(results.GPUEnergy, r.EnergyJ)
 	return append(dst, s), nil
 }
 

@@ -4,101 +4,55 @@ import (
 	"cmp"
 	"slices"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
-
-// Energy sources of a Stats.
-const (
-	// EnergyFromCounter: the difference of the devices' energy counters.
-	EnergyFromCounter = "counter"
-	// EnergyFromPower: power integrated over time (the driver has no energy counter).
-	EnergyFromPower = "power"
-	// EnergyMixed: counters for some devices, power for others.
-	EnergyMixed = "mixed"
-)
-
-// Stats summarizes GPU readings over one stage. A null (nil) value was not measured.
-type Stats struct {
-	// Rounds is the number of sampling rounds inside the stage.
-	Rounds              int      `json:"rounds"`
-	MemoryUsedPeakMiB   *float64 `json:"memory_used_peak_mib"`
-	MemoryUsedMeanMiB   *float64 `json:"memory_used_mean_mib"`
-	MemoryUsedBeforeMiB *float64 `json:"memory_used_before_mib"` // latest round before the stage
-	MemoryTotalMiB      *float64 `json:"memory_total_mib"`
-	UtilizationMeanPct  *float64 `json:"utilization_mean_pct"`
-	UtilizationP95Pct   *float64 `json:"utilization_p95_pct"`
-	MemoryUtilMeanPct   *float64 `json:"memory_util_mean_pct"`
-	PowerMeanW          *float64 `json:"power_mean_w"`
-	TemperatureMaxC     *float64 `json:"temperature_max_c"`
-	SMClockMeanMHz      *float64 `json:"sm_clock_mean_mhz"`
-	// ProcessMemoryPeakMiB is the peak held by Options.PID and its descendants.
-	ProcessMemoryPeakMiB *float64 `json:"process_memory_peak_mib"`
-	EnergyJ              *float64 `json:"energy_j"`
-	// EnergySource says how EnergyJ was found: "counter", "power" or "mixed".
-	EnergySource         string   `json:"energy_source,omitempty"`
-	JoulesPerOutputToken *float64 `json:"joules_per_output_token"`
-}
-
-// StageSummary is a stage's GPU summary. Its top-level figures are for all sampled devices
-// together: memory, power, energy and process memory are sums over devices, utilization and
-// clocks their mean, temperature their maximum — computed per round, then over the stage.
-// With one GPU they equal Devices[0]'s.
-type StageSummary struct {
-	Stats
-	Devices []DeviceStats `json:"devices,omitempty"`
-}
-
-// DeviceStats is one device's share of a StageSummary.
-type DeviceStats struct {
-	Index int    `json:"index"`
-	Name  string `json:"name"`
-	Stats
-}
 
 // Summarize summarizes the stage running from from to to (on the run's clock) in which
 // outputTokens tokens were generated. Rounds with from ≤ At ≤ to count; energy is measured
 // between from and to exactly, interpolating between rounds, and is clipped to the span the
 // series covers.
-func (s Series) Summarize(from, to time.Duration, outputTokens int64) StageSummary {
+func Summarize(s results.GPUSeries, from, to time.Duration, outputTokens int64) results.GPUStageSummary {
 	nd := len(s.Devices)
 	if nd == 0 || len(s.Samples) < nd || to < from {
-		return StageSummary{}
+		return results.GPUStageSummary{}
 	}
-	first, end := s.roundRange(from, to)
-	var sum StageSummary
-	sum.Devices = make([]DeviceStats, nd)
+	first, end := roundRange(s, from, to)
+	var sum results.GPUStageSummary
+	sum.Devices = make([]results.GPUDeviceStats, nd)
 	for d := range nd {
-		sum.Devices[d] = DeviceStats{
-			Index: s.Devices[d].Index,
-			Name:  s.Devices[d].Name,
-			Stats: s.deviceStats(d, first, end, from, to, outputTokens),
+		sum.Devices[d] = results.GPUDeviceStats{
+			Index:    s.Devices[d].Index,
+			Name:     s.Devices[d].Name,
+			GPUStats: deviceStats(s, d, first, end, from, to, outputTokens),
 		}
 	}
-	sum.Stats = s.totalStats(sum.Devices, first, end, outputTokens)
+	sum.GPUStats = totalStats(s, sum.Devices, first, end, outputTokens)
 	return sum
 }
 
 // column walks one device's samples across rounds.
 type column struct {
-	s     []Sample
+	s     []results.GPUSample
 	nd, d int
 }
 
-func (c column) at(r int) *Sample { return &c.s[r*c.nd+c.d] }
+func (c column) at(r int) *results.GPUSample { return &c.s[r*c.nd+c.d] }
 
-func (s Series) deviceStats(d, first, end int, from, to time.Duration, tokens int64) Stats {
+func deviceStats(s results.GPUSeries, d, first, end int, from, to time.Duration, tokens int64) results.GPUStats {
 	c := column{s.Samples, len(s.Devices), d}
-	st := Stats{Rounds: end - first}
+	st := results.GPUStats{Rounds: end - first}
 	var mem, memTotal, util, memUtil, power, temp, clock, proc gauge
 	for r := first; r < end; r++ {
-		x, w := c.at(r), s.weight(r)
-		mem.add(w)(x.Get(MemoryUsed))
-		memTotal.add(w)(x.Get(MemoryTotal))
-		util.add(w)(x.Get(Utilization))
-		memUtil.add(w)(x.Get(MemoryUtil))
-		power.add(w)(x.Get(Power))
-		temp.add(w)(x.Get(Temperature))
-		clock.add(w)(x.Get(SMClock))
-		proc.add(w)(x.Get(ProcessMemory))
+		x, w := c.at(r), weight(s, r)
+		mem.add(w)(x.Get(results.GPUMemoryUsed))
+		memTotal.add(w)(x.Get(results.GPUMemoryTotal))
+		util.add(w)(x.Get(results.GPUUtilization))
+		memUtil.add(w)(x.Get(results.GPUMemoryUtil))
+		power.add(w)(x.Get(results.GPUPower))
+		temp.add(w)(x.Get(results.GPUTemperature))
+		clock.add(w)(x.Get(results.GPUSMClock))
+		proc.add(w)(x.Get(results.GPUProcessMemory))
 	}
 	st.MemoryUsedPeakMiB, st.MemoryUsedMeanMiB = mem.peak(), mem.mean()
 	st.MemoryTotalMiB = memTotal.peak()
@@ -109,17 +63,17 @@ func (s Series) deviceStats(d, first, end int, from, to time.Duration, tokens in
 	st.SMClockMeanMHz = clock.mean()
 	st.ProcessMemoryPeakMiB = proc.peak()
 	for r := first - 1; r >= 0; r-- {
-		if v, ok := c.at(r).Get(MemoryUsed); ok {
+		if v, ok := c.at(r).Get(results.GPUMemoryUsed); ok {
 			st.MemoryUsedBeforeMiB = &v
 			break
 		}
 	}
 
 	rounds := len(s.Samples) / len(s.Devices)
-	if e, ok := c.curve(rounds, Energy).delta(from, to); ok {
-		st.EnergyJ, st.EnergySource = &e, EnergyFromCounter
-	} else if e, ok := c.curve(rounds, Power).integral(from, to); ok {
-		st.EnergyJ, st.EnergySource = &e, EnergyFromPower
+	if e, ok := c.curve(rounds, results.GPUEnergy).delta(from, to); ok {
+		st.EnergyJ, st.EnergySource = &e, results.GPUEnergyFromCounter
+	} else if e, ok := c.curve(rounds, results.GPUPower).integral(from, to); ok {
+		st.EnergyJ, st.EnergySource = &e, results.GPUEnergyFromPower
 	}
 	st.JoulesPerOutputToken = perToken(st.EnergyJ, tokens)
 	return st
@@ -127,19 +81,19 @@ func (s Series) deviceStats(d, first, end int, from, to time.Duration, tokens in
 
 // totalStats combines the devices round by round. A round counts for a figure only when
 // every device measured it, so a device dropping out never reads as a dip.
-func (s Series) totalStats(devs []DeviceStats, first, end int, tokens int64) Stats {
+func totalStats(s results.GPUSeries, devs []results.GPUDeviceStats, first, end int, tokens int64) results.GPUStats {
 	nd := len(s.Devices)
-	st := Stats{Rounds: end - first}
+	st := results.GPUStats{Rounds: end - first}
 	var mem, util, memUtil, power, temp, clock, proc gauge
 	for r := first; r < end; r++ {
-		round, w := s.Samples[r*nd:(r+1)*nd], s.weight(r)
-		mem.add(w)(combine(round, MemoryUsed, sumOf))
-		util.add(w)(combine(round, Utilization, meanOf))
-		memUtil.add(w)(combine(round, MemoryUtil, meanOf))
-		power.add(w)(combine(round, Power, sumOf))
-		temp.add(w)(combine(round, Temperature, maxOf))
-		clock.add(w)(combine(round, SMClock, meanOf))
-		proc.add(w)(combine(round, ProcessMemory, sumOf))
+		round, w := s.Samples[r*nd:(r+1)*nd], weight(s, r)
+		mem.add(w)(combine(round, results.GPUMemoryUsed, sumOf))
+		util.add(w)(combine(round, results.GPUUtilization, meanOf))
+		memUtil.add(w)(combine(round, results.GPUMemoryUtil, meanOf))
+		power.add(w)(combine(round, results.GPUPower, sumOf))
+		temp.add(w)(combine(round, results.GPUTemperature, maxOf))
+		clock.add(w)(combine(round, results.GPUSMClock, meanOf))
+		proc.add(w)(combine(round, results.GPUProcessMemory, sumOf))
 	}
 	st.MemoryUsedPeakMiB, st.MemoryUsedMeanMiB = mem.peak(), mem.mean()
 	st.UtilizationMeanPct, st.UtilizationP95Pct = util.mean(), util.p95()
@@ -168,7 +122,7 @@ func (s Series) totalStats(devs []DeviceStats, first, end int, tokens int64) Sta
 		st.EnergyJ = &energy
 		st.EnergySource = devs[0].EnergySource
 		if len(sources) > 1 {
-			st.EnergySource = EnergyMixed
+			st.EnergySource = results.GPUEnergyMixed
 		}
 	}
 	st.JoulesPerOutputToken = perToken(st.EnergyJ, tokens)
@@ -201,7 +155,7 @@ const (
 )
 
 // combine folds one field over a round's devices; ok only if every device has it.
-func combine(round []Sample, f Field, how fold) (float64, bool) {
+func combine(round []results.GPUSample, f results.GPUField, how fold) (float64, bool) {
 	var acc float64
 	for i := range round {
 		v, ok := round[i].Get(f)
@@ -226,7 +180,7 @@ func combine(round []Sample, f Field, how fold) (float64, bool) {
 // weight is the time round r stands for: since the round before it, or one interval for the
 // first. Means and percentiles are weighted by it, so a merged sample counts for all its
 // rounds, and a dropped tick or the short last round at Stop count for what they cover.
-func (s Series) weight(r int) float64 {
+func weight(s results.GPUSeries, r int) float64 {
 	nd := len(s.Devices)
 	w := s.IntervalMS / 1000
 	if r > 0 {
@@ -238,7 +192,7 @@ func (s Series) weight(r int) float64 {
 // gauge collects one figure's values over a stage, each with its weight.
 type gauge struct{ vals, weights []float64 }
 
-// add returns a func taking a reading as Sample.Get returns it.
+// add returns a func taking a reading as GPUSample.Get returns it.
 func (g *gauge) add(w float64) func(v float64, ok bool) {
 	return func(v float64, ok bool) {
 		if ok {
@@ -301,7 +255,7 @@ type curve struct {
 	v []float64
 }
 
-func (c column) curve(rounds int, f Field) curve {
+func (c column) curve(rounds int, f results.GPUField) curve {
 	var cv curve
 	for r := range rounds {
 		if v, ok := c.at(r).Get(f); ok {

@@ -6,18 +6,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // buildSeries makes a series with one round per second at t = 0, 1, 2, … s; fill sets
 // device d's sample in round r.
-func buildSeries(devices, rounds int, fill func(r, d int, s *Sample)) Series {
-	series := Series{IntervalMS: 1000, RoundsPerSample: 1}
+func buildSeries(devices, rounds int, fill func(r, d int, s *results.GPUSample)) results.GPUSeries {
+	series := results.GPUSeries{IntervalMS: 1000, RoundsPerSample: 1}
 	for d := range devices {
-		series.Devices = append(series.Devices, Device{Index: d, Name: "dev"})
+		series.Devices = append(series.Devices, results.GPUDevice{Index: d, Name: "dev"})
 	}
 	for r := range rounds {
 		for d := range devices {
-			s := Sample{At: time.Duration(r) * time.Second, Device: d}
+			s := results.GPUSample{At: time.Duration(r) * time.Second, Device: d}
 			fill(r, d, &s)
 			series.Samples = append(series.Samples, s)
 		}
@@ -46,15 +48,15 @@ func null(t *testing.T, name string, p *float64) {
 func TestSummarizeOneDevice(t *testing.T) {
 	// Memory 1000 MiB before the stage, rising by 100 MiB a second from t = 3 s; utilization
 	// r × 10 %; power 200 W; energy counter 200 J per second from 0.
-	series := buildSeries(1, 11, func(r, _ int, s *Sample) {
-		s.Set(MemoryUsed, 1000+100*max(0, float64(r-2)))
-		s.Set(MemoryTotal, 81559)
-		s.Set(Utilization, float64(r*10))
-		s.Set(Power, 200)
-		s.Set(Energy, float64(200*r))
-		s.Set(Temperature, 30+float64(r))
+	series := buildSeries(1, 11, func(r, _ int, s *results.GPUSample) {
+		s.Set(results.GPUMemoryUsed, 1000+100*max(0, float64(r-2)))
+		s.Set(results.GPUMemoryTotal, 81559)
+		s.Set(results.GPUUtilization, float64(r*10))
+		s.Set(results.GPUPower, 200)
+		s.Set(results.GPUEnergy, float64(200*r))
+		s.Set(results.GPUTemperature, 30+float64(r))
 	})
-	sum := series.Summarize(2500*time.Millisecond, 6500*time.Millisecond, 400)
+	sum := Summarize(series, 2500*time.Millisecond, 6500*time.Millisecond, 400)
 	// Rounds 3, 4, 5, 6 are inside: memory 1100..1400, utilization 30..60.
 	if sum.Rounds != 4 || len(sum.Devices) != 1 {
 		t.Fatalf("samples %d, devices %d", sum.Rounds, len(sum.Devices))
@@ -70,7 +72,7 @@ func TestSummarizeOneDevice(t *testing.T) {
 	// 4 s at 200 W, from the counter, interpolated at both ends.
 	val(t, "energy", sum.EnergyJ, 800)
 	val(t, "J/token", sum.JoulesPerOutputToken, 2)
-	if sum.EnergySource != EnergyFromCounter {
+	if sum.EnergySource != results.GPUEnergyFromCounter {
 		t.Errorf("energy source %q", sum.EnergySource)
 	}
 	null(t, "clock", sum.SMClockMeanMHz)
@@ -83,16 +85,16 @@ func TestSummarizeOneDevice(t *testing.T) {
 
 func TestSummarizeEnergyFromPower(t *testing.T) {
 	// No counter: power ramps 100 W → 200 W over 10 s; ∫ over [2 s, 6 s] = 4 s × 140 W mean.
-	series := buildSeries(1, 11, func(r, _ int, s *Sample) { s.Set(Power, 100+10*float64(r)) })
-	sum := series.Summarize(2*time.Second, 6*time.Second, 0)
+	series := buildSeries(1, 11, func(r, _ int, s *results.GPUSample) { s.Set(results.GPUPower, 100+10*float64(r)) })
+	sum := Summarize(series, 2*time.Second, 6*time.Second, 0)
 	val(t, "energy", sum.EnergyJ, 560)
-	if sum.EnergySource != EnergyFromPower {
+	if sum.EnergySource != results.GPUEnergyFromPower {
 		t.Errorf("energy source %q", sum.EnergySource)
 	}
 	null(t, "J/token without tokens", sum.JoulesPerOutputToken)
 
 	// Between rounds, a stage shorter than the interval still gets its energy.
-	sum = series.Summarize(2250*time.Millisecond, 2750*time.Millisecond, 10)
+	sum = Summarize(series, 2250*time.Millisecond, 2750*time.Millisecond, 10)
 	val(t, "short stage energy", sum.EnergyJ, 0.5*125)
 	if sum.Rounds != 0 {
 		t.Errorf("short stage has %d rounds", sum.Rounds)
@@ -101,41 +103,41 @@ func TestSummarizeEnergyFromPower(t *testing.T) {
 }
 
 func TestSummarizeClipsToTheSeries(t *testing.T) {
-	series := buildSeries(1, 5, func(r, _ int, s *Sample) {
-		s.Set(Energy, float64(10*r))
-		s.Set(MemoryUsed, 500)
+	series := buildSeries(1, 5, func(r, _ int, s *results.GPUSample) {
+		s.Set(results.GPUEnergy, float64(10*r))
+		s.Set(results.GPUMemoryUsed, 500)
 	})
 	// The stage runs past the last round (4 s): energy only for what was measured.
-	sum := series.Summarize(2*time.Second, 10*time.Second, 0)
+	sum := Summarize(series, 2*time.Second, 10*time.Second, 0)
 	val(t, "energy", sum.EnergyJ, 20)
 	// A stage entirely outside the series has nothing.
-	sum = series.Summarize(20*time.Second, 30*time.Second, 5)
+	sum = Summarize(series, 20*time.Second, 30*time.Second, 5)
 	null(t, "energy outside", sum.EnergyJ)
 	null(t, "memory outside", sum.MemoryUsedPeakMiB)
 	// A stage from the very start has no "before".
-	sum = series.Summarize(0, 2*time.Second, 0)
+	sum = Summarize(series, 0, 2*time.Second, 0)
 	null(t, "before at start", sum.MemoryUsedBeforeMiB)
 	// An empty or backwards window is empty, not a crash.
-	if s := series.Summarize(3*time.Second, 2*time.Second, 0); s.Rounds != 0 || s.EnergyJ != nil {
+	if s := Summarize(series, 3*time.Second, 2*time.Second, 0); s.Rounds != 0 || s.EnergyJ != nil {
 		t.Errorf("backwards window = %+v", s)
 	}
-	if s := (Series{}).Summarize(0, time.Hour, 1); s.Rounds != 0 || s.Devices != nil {
+	if s := Summarize(results.GPUSeries{}, 0, time.Hour, 1); s.Rounds != 0 || s.Devices != nil {
 		t.Errorf("empty series = %+v", s)
 	}
 }
 
 func TestSummarizeSeveralDevices(t *testing.T) {
-	series := buildSeries(2, 5, func(r, d int, s *Sample) {
-		s.Set(MemoryUsed, float64(1000*(d+1)))
-		s.Set(Utilization, float64(20+60*d)) // 20 % and 80 %
-		s.Set(Power, float64(100*(d+1)))
-		s.Set(Energy, float64(r*100*(d+1)))
-		s.Set(Temperature, float64(40+d))
+	series := buildSeries(2, 5, func(r, d int, s *results.GPUSample) {
+		s.Set(results.GPUMemoryUsed, float64(1000*(d+1)))
+		s.Set(results.GPUUtilization, float64(20+60*d)) // 20 % and 80 %
+		s.Set(results.GPUPower, float64(100*(d+1)))
+		s.Set(results.GPUEnergy, float64(r*100*(d+1)))
+		s.Set(results.GPUTemperature, float64(40+d))
 		if d == 1 && r == 3 {
-			s.Valid &^= MemoryUsed | Utilization // device 1 failed a round
+			s.Valid &^= results.GPUMemoryUsed | results.GPUUtilization // device 1 failed a round
 		}
 	})
-	sum := series.Summarize(time.Second, 4*time.Second, 600)
+	sum := Summarize(series, time.Second, 4*time.Second, 600)
 	val(t, "total peak", sum.MemoryUsedPeakMiB, 3000)
 	val(t, "total mean", sum.MemoryUsedMeanMiB, 3000) // the failed round does not dip
 	val(t, "total before", sum.MemoryUsedBeforeMiB, 3000)
@@ -153,28 +155,28 @@ func TestSummarizeSeveralDevices(t *testing.T) {
 	// One device without a counter: its energy comes from power, and the total says so.
 	for i := range series.Samples {
 		if series.Samples[i].Device == 1 {
-			series.Samples[i].Valid &^= Energy
+			series.Samples[i].Valid &^= results.GPUEnergy
 		}
 	}
-	sum = series.Summarize(time.Second, 4*time.Second, 0)
+	sum = Summarize(series, time.Second, 4*time.Second, 0)
 	val(t, "mixed energy", sum.EnergyJ, 300+600)
-	if sum.EnergySource != EnergyMixed {
+	if sum.EnergySource != results.GPUEnergyMixed {
 		t.Errorf("energy source %q", sum.EnergySource)
 	}
 }
 
 func TestSummarizeUtilizationP95(t *testing.T) {
 	// 100 rounds at 1..100 %: the nearest-rank p95 is 95.
-	series := buildSeries(1, 100, func(r, _ int, s *Sample) { s.Set(Utilization, float64(r+1)) })
-	sum := series.Summarize(0, time.Hour, 0)
+	series := buildSeries(1, 100, func(r, _ int, s *results.GPUSample) { s.Set(results.GPUUtilization, float64(r+1)) })
+	sum := Summarize(series, 0, time.Hour, 0)
 	val(t, "p95", sum.UtilizationP95Pct, 95)
 	val(t, "mean", sum.UtilizationMeanPct, 50.5)
 }
 
 func TestWindow(t *testing.T) {
-	series := buildSeries(2, 10, func(r, _ int, s *Sample) { s.Set(MemoryUsed, float64(r)) })
+	series := buildSeries(2, 10, func(r, _ int, s *results.GPUSample) { s.Set(results.GPUMemoryUsed, float64(r)) })
 	series.Notices = []string{"x"}
-	w := series.Window(2*time.Second, 4500*time.Millisecond)
+	w := Window(series, 2*time.Second, 4500*time.Millisecond)
 	if len(w.Samples) != 6 || w.Samples[0].At != 2*time.Second || w.Samples[5].At != 4*time.Second {
 		t.Errorf("window samples = %+v", w.Samples)
 	}
@@ -182,60 +184,15 @@ func TestWindow(t *testing.T) {
 		t.Errorf("window header = %+v", w)
 	}
 	// Appending to a window must not overwrite the series.
-	_ = append(w.Samples, Sample{})
+	_ = append(w.Samples, results.GPUSample{})
 	if series.Samples[12].At != 6*time.Second {
 		t.Error("window shares capacity with the series")
 	}
 }
 
-func TestSampleJSON(t *testing.T) {
-	var s Sample
-	s.At = 1500*time.Millisecond + 250*time.Microsecond
-	s.Device = 2
-	s.Set(MemoryUsed, 2427.5)
-	s.Set(Utilization, 0) // a measured zero is not a missing value
-	s.Set(Power, 71.25)
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"t_ms":1500.25,"device":2,"memory_used_mib":2427.5,"memory_total_mib":null,` +
-		`"utilization_pct":0,"memory_util_pct":null,"power_w":71.25,"temperature_c":null,` +
-		`"sm_clock_mhz":null,"energy_j":null,"process_memory_mib":null}`
-	if string(b) != want {
-		t.Errorf("got  %s\nwant %s", b, want)
-	}
-	var back Sample
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back != s {
-		t.Errorf("round trip: %+v, want %+v", back, s)
-	}
-	// Every field survives a round trip (the names in both directions agree).
-	var full Sample
-	for i := range numFields {
-		full.Set(Field(1<<i), float64(i+1))
-	}
-	b, _ = json.Marshal(full)
-	back = Sample{}
-	if err := json.Unmarshal(b, &back); err != nil || back != full {
-		t.Errorf("full round trip: %+v %v", back, err)
-	}
-	if MemoryUsed.String() != "memory_used_mib" || ProcessMemory.String() != "process_memory_mib" {
-		t.Errorf("field names %s, %s", MemoryUsed, ProcessMemory)
-	}
-	// NaN is never written: it reads as missing.
-	var bad Sample
-	bad.Set(Power, math.NaN())
-	if bad.Has(Power) {
-		t.Error("NaN kept as a reading")
-	}
-}
-
-// DESIGN.md fixes these names: "gpu": {"available", "reason", "devices": [{"name",
-// "memory_total_mib"}]} per run, and "memory_used_peak_mib", "utilization_mean_pct",
-// "energy_j" per stage.
+// Users script against these names of the results file, so they are fixed: "gpu":
+// {"available", "reason", "devices": [{"name", "memory_total_mib"}]} per run, and
+// "memory_used_peak_mib", "utilization_mean_pct", "energy_j" per stage.
 func TestResultsFileNames(t *testing.T) {
 	_, info, err := open(ModeNVML, Options{}, fakeLib(newFake(h100())))
 	if err != nil {
@@ -262,8 +219,11 @@ func TestResultsFileNames(t *testing.T) {
 		t.Errorf("off info JSON = %s", b)
 	}
 
-	series := buildSeries(1, 3, func(r, _ int, s *Sample) { s.Set(MemoryUsed, 1); s.Set(Utilization, 1) })
-	b, _ = json.Marshal(series.Summarize(0, time.Hour, 0))
+	series := buildSeries(1, 3, func(r, _ int, s *results.GPUSample) {
+		s.Set(results.GPUMemoryUsed, 1)
+		s.Set(results.GPUUtilization, 1)
+	})
+	b, _ = json.Marshal(Summarize(series, 0, time.Hour, 0))
 	for _, k := range []string{`"memory_used_peak_mib":1`, `"utilization_mean_pct":1`, `"energy_j":null`, `"devices":[{"index":0`} {
 		if !strings.Contains(string(b), k) {
 			t.Errorf("stage JSON lacks %s: %s", k, b)

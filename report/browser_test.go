@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // chromium finds a headless-capable browser, or skips: the browser checks run only when
@@ -49,7 +51,7 @@ func runBrowser(t *testing.T, browser string, args ...string) []byte {
 func renderHTML(t *testing.T, fixture string) string {
 	t.Helper()
 	paths, names := readFixtures(t, fixture)
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,17 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // minP99Samples is the number of samples below which a p99 is little more than the
@@ -99,7 +102,7 @@ func (b *builder) title() string {
 	return t
 }
 
-func runModels(r *bench.Run) []string {
+func runModels(r *results.Run) []string {
 	if r.Plan != nil {
 		return r.Plan.Models()
 	}
@@ -112,7 +115,7 @@ func runModels(r *bench.Run) []string {
 
 // serverName describes the server: "Ollama 0.17.4", "a simulated Ollama",
 // "an OpenAI-compatible server".
-func serverName(r *bench.Run) string {
+func serverName(r *results.Run) string {
 	name := "an OpenAI-compatible server"
 	if strings.HasPrefix(r.Target.API, "ollama") {
 		name = "Ollama"
@@ -212,8 +215,8 @@ func (b *builder) verdict() {
 
 // stageKnee says where throughput stops growing across a run's closed-loop stages of
 // rising concurrency: more concurrency past it only queues.
-func stageKnee(stages []*bench.StageResult, gain float64) string {
-	var closed []*bench.StageResult
+func stageKnee(stages []*results.StageResult, gain float64) string {
+	var closed []*results.StageResult
 	for _, st := range stages {
 		if st.Rate == 0 && st.Requests.OK > 0 {
 			closed = append(closed, st)
@@ -251,8 +254,8 @@ func (b *builder) interrupted() bool {
 }
 
 // bestStage is the stage with the most output tokens per second.
-func (b *builder) bestStage() (*bench.StageResult, *entry) {
-	var best *bench.StageResult
+func (b *builder) bestStage() (*results.StageResult, *entry) {
+	var best *results.StageResult
 	var be *entry
 	for _, e := range b.es {
 		for _, st := range e.run.Stages {
@@ -266,7 +269,7 @@ func (b *builder) bestStage() (*bench.StageResult, *entry) {
 
 func classList(classes map[string]int) string {
 	var parts []string
-	for _, k := range sortedKeys(classes) {
+	for _, k := range slices.Sorted(maps.Keys(classes)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, classes[k]))
 	}
 	return strings.Join(parts, ", ")
@@ -290,7 +293,7 @@ func (b *builder) facts() {
 		{"GPU", func(e *entry) string { return gpuText(e.gpu) }},
 		{"client host", func(e *entry) string {
 			h := e.run.Host
-			s := orDefault(h.Hostname, "-")
+			s := cmp.Or(h.Hostname, "-")
 			if h.CPUs > 0 {
 				s += fmt.Sprintf(" (%s/%s, %d CPUs)", h.OS, h.Arch, h.CPUs)
 			}
@@ -646,9 +649,9 @@ func (b *builder) stages() error {
 }
 
 // loadText says how a stage loaded the server.
-func loadText(st *bench.StageResult) string {
+func loadText(st *results.StageResult) string {
 	if st.Rate > 0 {
-		s := fmt.Sprintf("%s %s/s", orDefault(st.Arrival, "constant"), trimFloat(st.Rate))
+		s := fmt.Sprintf("%s %s/s", cmp.Or(st.Arrival, "constant"), results.TrimFloat(st.Rate, -1))
 		if st.MaxConcurrency > 0 {
 			s += fmt.Sprintf(", ≤ %d in flight", st.MaxConcurrency)
 		}
@@ -658,28 +661,21 @@ func loadText(st *bench.StageResult) string {
 	return fmt.Sprintf("%d\u00a0worker%s", st.Concurrency, plural(st.Concurrency))
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 // latencyRows are the distributions a stage table shows, in order.
 func latencyRows() []struct{ key, label string } {
 	return []struct{ key, label string }{
-		{bench.MetricE2E, "E2E"},
-		{bench.MetricService, "service time"},
-		{bench.MetricTTFT, "TTFT"},
-		{bench.MetricITL, "ITL"},
-		{bench.MetricTPOT, "TPOT"},
-		{bench.MetricQueueWait, "queue wait"},
-		{bench.MetricFirstTokenWait, "wait before 1st token"},
-		{bench.MetricSendLag, "send lag"},
+		{results.MetricE2E, "E2E"},
+		{results.MetricService, "service time"},
+		{results.MetricTTFT, "TTFT"},
+		{results.MetricITL, "ITL"},
+		{results.MetricTPOT, "TPOT"},
+		{results.MetricQueueWait, "queue wait"},
+		{results.MetricFirstTokenWait, "wait before 1st token"},
+		{results.MetricSendLag, "send lag"},
 	}
 }
 
-func (b *builder) stageLatency(doc *document, e *entry, st *bench.StageResult) {
+func (b *builder) stageLatency(doc *document, e *entry, st *results.StageResult) {
 	head := fmt.Sprintf("%s — %s, %d requests in %.2f s", st.Name, loadText(st), st.Requests.Total, st.WallS)
 	if len(b.es) > 1 {
 		head = e.name + ", " + head
@@ -691,14 +687,14 @@ func (b *builder) stageLatency(doc *document, e *entry, st *bench.StageResult) {
 		if !ok || s.N == 0 {
 			continue
 		}
-		if m.key == bench.MetricSendLag && st.Rate == 0 {
+		if m.key == results.MetricSendLag && st.Rate == 0 {
 			continue // a closed loop sends at once: lag is only news for an open loop
 		}
-		if m.key == bench.MetricService && st.Rate == 0 {
+		if m.key == results.MetricService && st.Rate == 0 {
 			continue // equal to E2E in a closed loop
 		}
 		label := m.label
-		if m.key == bench.MetricQueueWait && !b.queueIsSlotWaitOnly(e, st) {
+		if m.key == results.MetricQueueWait && !b.queueIsSlotWaitOnly(e, st) {
 			label = "queue wait (slot wait + batch sharing)"
 		}
 		p99 := num(s.P99)
@@ -734,7 +730,7 @@ func (b *builder) anyFew() bool {
 // queueIsSlotWaitOnly reports whether Ollama's residual is slot wait alone: only when one
 // request at a time was in flight, or the server had one slot. Above that the runner's
 // batch sharing lands in the same residual.
-func (b *builder) queueIsSlotWaitOnly(e *entry, st *bench.StageResult) bool {
+func (b *builder) queueIsSlotWaitOnly(e *entry, st *results.StageResult) bool {
 	if np, err := strconv.Atoi(e.run.Labels[DefaultBy]); err == nil && np == 1 {
 		return true
 	}
@@ -806,8 +802,8 @@ func decompositionRows(es []*entry) []decompRow {
 				rows = append(rows, r)
 				continue
 			}
-			e2e, ok1 := st.LatencyMs[bench.MetricE2E]
-			ttft, ok2 := st.LatencyMs[bench.MetricTTFT]
+			e2e, ok1 := st.LatencyMs[results.MetricE2E]
+			ttft, ok2 := st.LatencyMs[results.MetricTTFT]
 			if ok1 && ok2 && e2e.N > 0 && ttft.N > 0 {
 				rows = append(rows, decompRow{run: e.name, stage: st.Name, e2e: e2e.Mean, prefill: ttft.Mean, decode: math.Max(0, e2e.Mean-ttft.Mean)})
 			}
@@ -822,12 +818,12 @@ func (b *builder) errorsSection() {
 	t := table{cols: []column{{name: "run"}, {name: "stage"}, {name: "class"}, {name: "count", right: true}, {name: "share", right: true}, {name: "first error"}}}
 	for _, e := range b.es {
 		if w := e.run.Warmup; w != nil {
-			for _, class := range sortedKeys(w.Errors) {
+			for _, class := range slices.Sorted(maps.Keys(w.Errors)) {
 				t.rows = append(t.rows, []string{e.name, "warm-up", class, strconv.Itoa(w.Errors[class]), pct(float64(w.Errors[class]) / float64(max(w.Requests, 1))), "-"})
 			}
 		}
 		for _, st := range e.run.Stages {
-			for _, class := range sortedKeys(st.Requests.Errors) {
+			for _, class := range slices.Sorted(maps.Keys(st.Requests.Errors)) {
 				n := st.Requests.Errors[class]
 				sample := oneLine(st.Requests.ErrorSamples[class])
 				if sample == "" {
@@ -847,7 +843,7 @@ func (b *builder) errorsSection() {
 // collectNotes gathers the caveats a reader must know, most important first.
 func (b *builder) collectNotes() {
 	add := func(s string) {
-		if !containsString(b.notes, s) {
+		if !slices.Contains(b.notes, s) {
 			b.notes = append(b.notes, s)
 		}
 	}
@@ -879,7 +875,7 @@ func (b *builder) collectNotes() {
 			if st.TokenSource == "chunks" || st.TokenSource == "mixed" {
 				chunkTokens = append(chunkTokens, where)
 			}
-			if s, ok := st.LatencyMs[bench.MetricE2E]; ok && s.N > 0 && s.N < minP99Samples {
+			if s, ok := st.LatencyMs[results.MetricE2E]; ok && s.N > 0 && s.N < minP99Samples {
 				fews = append(fews, few{where, s.N})
 			}
 		}
@@ -945,7 +941,7 @@ func (b *builder) collectNotes() {
 	carriers := map[string][]string{}
 	for _, e := range b.es {
 		for _, n := range e.run.Notes {
-			if containsString(b.mergeNotes, n) || containsString(carriers[n], e.name) {
+			if slices.Contains(b.mergeNotes, n) || slices.Contains(carriers[n], e.name) {
 				continue
 			}
 			if carriers[n] == nil {
@@ -1007,7 +1003,7 @@ func (b *builder) noteNumParallel(add func(string)) {
 }
 
 func (b *builder) noteSlotsContradicted(e *entry, np int, add func(string)) {
-	var lone *bench.StageResult
+	var lone *results.StageResult
 	for _, st := range e.run.Stages {
 		if st.Rate == 0 && st.Concurrency == 1 {
 			lone = st
@@ -1017,7 +1013,7 @@ func (b *builder) noteSlotsContradicted(e *entry, np int, add func(string)) {
 	if lone == nil {
 		return
 	}
-	alone, ok := lone.LatencyMs[bench.MetricE2E]
+	alone, ok := lone.LatencyMs[results.MetricE2E]
 	if !ok || alone.N == 0 {
 		return
 	}
@@ -1025,7 +1021,7 @@ func (b *builder) noteSlotsContradicted(e *entry, np int, add func(string)) {
 		if st.Rate > 0 || st.Concurrency < 2 || st.Concurrency > np {
 			continue
 		}
-		ttft, ok := st.LatencyMs[bench.MetricTTFT]
+		ttft, ok := st.LatencyMs[results.MetricTTFT]
 		if ok && ttft.N > 0 && ttft.P50 > 0.5*alone.P50 {
 			add(fmt.Sprintf("%s: at %s, within its %d slots, the median TTFT (%s) is over half a lone request's E2E (%s): requests waited for others to finish, as if the server had fewer slots. Check that the server really ran with %s=%d.",
 				e.name, st.Name, np, msText(ttft.P50), msText(alone.P50), DefaultBy, np))

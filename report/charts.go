@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,8 +21,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // chartSet writes the charts of one report into a folder.
@@ -254,7 +255,7 @@ func (b *builder) levelChart(name, title, yLabel string, series []levelSeries) e
 	sort.Float64s(levels)
 	var ticks []plot.Tick
 	for _, x := range levels {
-		ticks = append(ticks, plot.Tick{Value: x, Label: trimFloat(x)})
+		ticks = append(ticks, plot.Tick{Value: x, Label: results.TrimFloat(x, -1)})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	if levels[0] > 0 && levels[len(levels)-1]/levels[0] >= 4 {
@@ -294,7 +295,7 @@ func (b *builder) distributions() error {
 	if b.charts == nil {
 		return nil
 	}
-	metrics := []string{bench.MetricE2E, bench.MetricTTFT}
+	metrics := []string{results.MetricE2E, results.MetricTTFT}
 	if b.opts.Metric != "" {
 		metrics = []string{b.opts.Metric}
 	}
@@ -312,7 +313,7 @@ func (b *builder) distributions() error {
 				if !ok {
 					continue
 				}
-				h, err := bench.DecodeHistogram(enc)
+				h, err := results.DecodeHistogram(enc)
 				if err != nil {
 					return badInput(fmt.Errorf("%s: stage %s: histogram %s: %w", e.name, st.Name, m, err))
 				}
@@ -422,7 +423,7 @@ func metricLabel(m string) string {
 			return r.label
 		}
 	}
-	if m == bench.MetricResidual {
+	if m == results.MetricResidual {
 		return "residual"
 	}
 	return m
@@ -576,7 +577,7 @@ func (b *builder) timelines() error {
 // runTimeline adds up the stages' per-second buckets into the run's: the second in which
 // one stage ends and the next starts holds requests of both. Both series are steps, one
 // value per second.
-func runTimeline(r *bench.Run) (inflight, tokens plotter.XYs, end float64) {
+func runTimeline(r *results.Run) (inflight, tokens plotter.XYs, end float64) {
 	type bucket struct{ inflight, tokens float64 }
 	buckets := map[float64]*bucket{}
 	for _, st := range r.Stages {
@@ -619,7 +620,7 @@ type niceTicks struct{}
 
 func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(hi > lo) || math.IsInf(hi-lo, 0) {
-		return []plot.Tick{{Value: lo, Label: trimFloat(lo)}}
+		return []plot.Tick{{Value: lo, Label: results.TrimFloat(lo, -1)}}
 	}
 	raw := (hi - lo) / 7
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
@@ -678,7 +679,7 @@ func addSeries(p *plot.Plot, xy plotter.XYs, i int) error {
 }
 
 // gpuLines splits a GPU series into per-device memory and utilization lines.
-func gpuLines(s *gpu.Series) (mem, util []plotter.XYs) {
+func gpuLines(s *results.GPUSeries) (mem, util []plotter.XYs) {
 	idx := map[int]int{}
 	for _, smp := range s.Samples {
 		d, ok := idx[smp.Device]
@@ -689,10 +690,10 @@ func gpuLines(s *gpu.Series) (mem, util []plotter.XYs) {
 			util = append(util, nil)
 		}
 		t := smp.At.Seconds()
-		if v, ok := smp.Get(gpu.MemoryUsed); ok {
+		if v, ok := smp.Get(results.GPUMemoryUsed); ok {
 			mem[d] = append(mem[d], plotter.XY{X: t, Y: v})
 		}
-		if v, ok := smp.Get(gpu.Utilization); ok {
+		if v, ok := smp.Get(results.GPUUtilization); ok {
 			util[d] = append(util[d], plotter.XY{X: t, Y: v})
 		}
 	}
@@ -710,7 +711,7 @@ func trimEmpty(lines []plotter.XYs) []plotter.XYs {
 }
 
 // stageMarks draws a dashed vertical line where each stage after the first starts.
-func stageMarks(p *plot.Plot, stages []*bench.StageResult) {
+func stageMarks(p *plot.Plot, stages []*results.StageResult) {
 	for i, st := range stages {
 		if i == 0 {
 			continue
@@ -729,7 +730,7 @@ func stageMarks(p *plot.Plot, stages []*bench.StageResult) {
 
 // stageLabels names the stages along the top of the first panel; a name that would collide
 // with the previous one is left out (the tables name every stage).
-func stageLabels(p *plot.Plot, stages []*bench.StageResult) error {
+func stageLabels(p *plot.Plot, stages []*results.StageResult) error {
 	var xys plotter.XYs
 	var names []string
 	span := p.X.Max - p.X.Min
@@ -791,7 +792,7 @@ func comparisonMermaid(c *Comparison) string {
 	}
 	title := "Output tok/s by " + c.By
 	if len(at) == 1 {
-		title += " at " + sortedKeys(at)[0]
+		title += " at " + slices.Sorted(maps.Keys(at))[0]
 	}
 	var sb strings.Builder
 	sb.WriteString("xychart-beta\n")
@@ -845,8 +846,8 @@ func niceCeil(v float64) string {
 	p := math.Pow(10, math.Floor(math.Log10(v)))
 	for _, m := range []float64{1, 2, 5, 10} {
 		if m*p >= v {
-			return trimFloat(m * p)
+			return results.TrimFloat(m*p, -1)
 		}
 	}
-	return trimFloat(10 * p)
+	return results.TrimFloat(10*p, -1)
 }

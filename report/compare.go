@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // DefaultBy is the label runs are compared by when none is named: the server's number of
@@ -114,9 +115,9 @@ type Level struct {
 
 // levelSample is one stage of one run that contributes to a level.
 type levelSample struct {
-	st       *bench.StageResult
+	st       *results.StageResult
 	queueOK  bool // the run had a calibrated baseline
-	gpuStage *gpu.StageSummary
+	gpuStage *results.GPUStageSummary
 }
 
 // Fit is a least-squares line y = Intercept + Slope·x.
@@ -153,13 +154,13 @@ type Recommendation struct {
 
 // Compare compares runs by the label by (DefaultBy when "") against an SLO, judging each
 // setting at the highest load level it was measured at. See CompareWith.
-func Compare(runs []*bench.Run, by string, slo SLO) *Comparison {
+func Compare(runs []*results.Run, by string, slo SLO) *Comparison {
 	return CompareWith(runs, CompareOptions{By: by, SLO: slo})
 }
 
 // CompareWith compares runs by a label. Runs without the label are left out (with a note).
 // It is a pure function of its arguments.
-func CompareWith(runs []*bench.Run, opts CompareOptions) *Comparison {
+func CompareWith(runs []*results.Run, opts CompareOptions) *Comparison {
 	es := make([]*entry, 0, len(runs))
 	for _, r := range runs {
 		if r != nil {
@@ -251,7 +252,8 @@ func buildSetting(value string, es []*entry, opts CompareOptions) *Setting {
 	}
 	if s.GPUMemoryPeakMiB == nil {
 		// No stage sampled the GPU, but llmload read it right after loading the model: the
-		// KV cache of every slot is allocated then (SERVERS.md), so it is the same figure.
+		// KV cache of every slot is allocated then (on a real Ollama the peak during bursts
+		// stayed within a few MiB of the post-load figure), so it is the same figure.
 		for _, e := range es {
 			if e.run.Server != nil && e.run.Server.MemoryAfterLoadMiB != nil {
 				v := *e.run.Server.MemoryAfterLoadMiB
@@ -297,18 +299,18 @@ func (l *Level) fill(s *Setting, slo SLO) {
 	if l.Requests > 0 {
 		l.ErrorRate = float64(fails) / float64(l.Requests)
 	}
-	l.OutputTokensPerS = l.median(func(st *bench.StageResult) (float64, bool) { return st.Throughput.OutputTokensPerS, true })
-	l.RequestsPerS = l.median(func(st *bench.StageResult) (float64, bool) { return st.Throughput.RequestsPerS, true })
-	l.DecodeTokensPerS = l.median(func(st *bench.StageResult) (float64, bool) {
+	l.OutputTokensPerS = l.median(func(st *results.StageResult) (float64, bool) { return st.Throughput.OutputTokensPerS, true })
+	l.RequestsPerS = l.median(func(st *results.StageResult) (float64, bool) { return st.Throughput.RequestsPerS, true })
+	l.DecodeTokensPerS = l.median(func(st *results.StageResult) (float64, bool) {
 		return st.Throughput.DecodeTokensPerS, st.Throughput.DecodeTokensPerS > 0
 	})
-	l.EffectiveParallelism = l.median(func(st *bench.StageResult) (float64, bool) { return st.EffectiveParallelism, true })
-	if v, ok := l.latency(bench.MetricTTFT, "p50"); ok {
+	l.EffectiveParallelism = l.median(func(st *results.StageResult) (float64, bool) { return st.EffectiveParallelism, true })
+	if v, ok := l.latency(results.MetricTTFT, "p50"); ok {
 		l.TTFTP50, l.HasTTFT = v, true
-		l.TTFTP95, _ = l.latency(bench.MetricTTFT, "p95")
+		l.TTFTP95, _ = l.latency(results.MetricTTFT, "p95")
 	}
-	l.E2EP50, _ = l.latency(bench.MetricE2E, "p50")
-	l.E2EP95, _ = l.latency(bench.MetricE2E, "p95")
+	l.E2EP50, _ = l.latency(results.MetricE2E, "p50")
+	l.E2EP95, _ = l.latency(results.MetricE2E, "p95")
 
 	var qw, qs []float64
 	var mem, util []float64
@@ -327,14 +329,14 @@ func (l *Level) fill(s *Setting, slo SLO) {
 		}
 	}
 	if len(qw) > 0 {
-		l.QueueWaitMean, l.QueueShare, l.HasQueue = median(qw), median(qs), true
+		l.QueueWaitMean, l.QueueShare, l.HasQueue = results.Median(qw), results.Median(qs), true
 	}
 	if len(mem) > 0 {
-		v := median(mem)
+		v := results.Median(mem)
 		l.GPUMemoryPeakMiB = &v
 	}
 	if len(util) > 0 {
-		v := median(util)
+		v := results.Median(util)
 		l.GPUUtilizationMean = &v
 	}
 	if s.Numeric && s.Number > 0 {
@@ -356,30 +358,20 @@ func (l *Level) latency(metric, statName string) (float64, bool) {
 	if len(vals) == 0 {
 		return 0, false
 	}
-	return median(vals), true
+	return results.Median(vals), true
 }
 
-func (l *Level) median(f func(*bench.StageResult) (float64, bool)) float64 {
+func (l *Level) median(f func(*results.StageResult) (float64, bool)) float64 {
 	var vals []float64
 	for _, smp := range l.samples {
 		if v, ok := f(smp.st); ok {
 			vals = append(vals, v)
 		}
 	}
-	return median(vals)
-}
-
-// median of vals (0 for none); vals is reordered.
-func median(vals []float64) float64 {
 	if len(vals) == 0 {
-		return 0
+		return 0 // no sample has the figure (decode tok/s without streams): it reads 0
 	}
-	sort.Float64s(vals)
-	n := len(vals)
-	if n%2 == 1 {
-		return vals[n/2]
-	}
-	return (vals[n/2-1] + vals[n/2]) / 2
+	return results.Median(vals)
 }
 
 // Level returns the setting's level at a key, nil when not measured.
@@ -457,7 +449,7 @@ func (c *Comparison) noteMixedServers(es []*entry, by string) {
 		hosts[e.run.Host.Hostname] = true
 	}
 	if len(versions) > 1 {
-		c.Notes = append(c.Notes, fmt.Sprintf("The runs measured different server versions (%s): engines report timings differently, so the settings are not compared like for like.", joinAnd(sortedKeys(versions))))
+		c.Notes = append(c.Notes, fmt.Sprintf("The runs measured different server versions (%s): engines report timings differently, so the settings are not compared like for like.", joinAnd(slices.Sorted(maps.Keys(versions)))))
 	}
 	if len(hosts) > 1 {
 		c.Notes = append(c.Notes, "The runs came from different client hosts.")

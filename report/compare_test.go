@@ -7,8 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // lvl is one stage of a synthetic run: known figures in, known comparison out.
@@ -20,23 +19,23 @@ type lvl struct {
 	failed int
 }
 
-func synthRun(label string, levels ...lvl) *bench.Run {
-	r := &bench.Run{Labels: map[string]string{}, Baseline: &bench.Baseline{ResidualMs: 20}}
+func synthRun(label string, levels ...lvl) *results.Run {
+	r := &results.Run{Labels: map[string]string{}, Baseline: &results.Baseline{ResidualMs: 20}}
 	if label != "" {
 		k, v, _ := strings.Cut(label, "=")
 		r.Labels[k] = v
 	}
 	for _, l := range levels {
-		st := &bench.StageResult{
+		st := &results.StageResult{
 			Name: "c=" + strconv.Itoa(l.c), Concurrency: l.c, WallS: 10,
-			Requests:             bench.Counts{Total: 100, OK: 100 - l.failed},
-			Throughput:           bench.Throughput{OutputTokensPerS: l.tps, RequestsPerS: l.tps / 100, DecodeTokensPerS: 50},
+			Requests:             results.Counts{Total: 100, OK: 100 - l.failed},
+			Throughput:           results.Throughput{OutputTokensPerS: l.tps, RequestsPerS: l.tps / 100, DecodeTokensPerS: 50},
 			EffectiveParallelism: float64(l.c),
-			LatencyMs: map[string]bench.Summary{
-				bench.MetricTTFT: {N: 100, P50: l.ttft95 / 2, P95: l.ttft95},
-				bench.MetricE2E:  {N: 100, P50: l.e2e95 / 2, P95: l.e2e95},
+			LatencyMs: map[string]results.Summary{
+				results.MetricTTFT: {N: 100, P50: l.ttft95 / 2, P95: l.ttft95},
+				results.MetricE2E:  {N: 100, P50: l.e2e95 / 2, P95: l.e2e95},
 			},
-			Decomposition: &bench.Decomposition{Requests: 100, E2E: l.e2e95 / 2, QueueWait: l.ttft95 / 4},
+			Decomposition: &results.Decomposition{Requests: 100, E2E: l.e2e95 / 2, QueueWait: l.ttft95 / 4},
 		}
 		if l.e2e95 > 0 {
 			st.Decomposition.QueueShare = l.ttft95 / 2 / l.e2e95
@@ -61,7 +60,7 @@ func mustSLO(t *testing.T, s string) SLO {
 func TestCompareRecommendation(t *testing.T) {
 	// Throughput at c=8 grows 100 → 180 → 300 → 310 tok/s with NUM_PARALLEL 1, 2, 4, 8; TTFT
 	// p95 falls as slots stop requests queueing.
-	sweep := []*bench.Run{
+	sweep := []*results.Run{
 		synthRun("num_parallel=1", lvl{c: 1, tps: 100, ttft95: 50, e2e95: 1000}, lvl{c: 8, tps: 100, ttft95: 7000, e2e95: 8000}),
 		synthRun("num_parallel=2", lvl{c: 1, tps: 100, ttft95: 50, e2e95: 1000}, lvl{c: 8, tps: 180, ttft95: 3500, e2e95: 4500}),
 		synthRun("num_parallel=4", lvl{c: 1, tps: 100, ttft95: 50, e2e95: 1000}, lvl{c: 8, tps: 300, ttft95: 1200, e2e95: 2700}),
@@ -69,7 +68,7 @@ func TestCompareRecommendation(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
-		runs        []*bench.Run
+		runs        []*results.Run
 		opts        CompareOptions
 		setting     string
 		best        string
@@ -112,7 +111,7 @@ func TestCompareRecommendation(t *testing.T) {
 		},
 		{
 			name: "errors bound", opts: CompareOptions{SLO: mustSLO(t, "errors=1%")},
-			runs: []*bench.Run{
+			runs: []*results.Run{
 				synthRun("num_parallel=1", lvl{c: 4, tps: 100, ttft95: 1, e2e95: 1}),
 				synthRun("num_parallel=2", lvl{c: 4, tps: 190, ttft95: 1, e2e95: 1, failed: 5}),
 			},
@@ -121,7 +120,7 @@ func TestCompareRecommendation(t *testing.T) {
 		},
 		{
 			name: "text settings: the most throughput, no knee", opts: CompareOptions{By: "engine"},
-			runs: []*bench.Run{
+			runs: []*results.Run{
 				synthRun("engine=llama.cpp", lvl{c: 4, tps: 200, ttft95: 1, e2e95: 1}),
 				synthRun("engine=ollama", lvl{c: 4, tps: 205, ttft95: 1, e2e95: 1}),
 				synthRun("", lvl{c: 4, tps: 900, ttft95: 1, e2e95: 1}),
@@ -153,7 +152,7 @@ func TestCompareRecommendation(t *testing.T) {
 }
 
 func TestCompareFigures(t *testing.T) {
-	runs := []*bench.Run{
+	runs := []*results.Run{
 		synthRun("num_parallel=1", lvl{c: 1, tps: 100, ttft95: 40, e2e95: 1000}, lvl{c: 4, tps: 110, ttft95: 3000, e2e95: 4000}),
 		synthRun("num_parallel=4", lvl{c: 1, tps: 100, ttft95: 40, e2e95: 1000}, lvl{c: 4, tps: 200, ttft95: 60, e2e95: 2000}),
 		// A repeat of num_parallel=4: its figures are medians over the two runs.
@@ -202,15 +201,16 @@ func TestCompareFigures(t *testing.T) {
 }
 
 func TestMiBPerSlot(t *testing.T) {
-	// GPU memory after preload on a real Ollama 0.17.4 (SERVERS.md): 2427 MiB at
-	// NUM_PARALLEL=1, 2811 at 4, 3323 at 8: 128 MiB per extra slot.
+	// GPU memory after preload measured on a real Ollama 0.17.4 (H100, an 837M-parameter
+	// model, num_ctx 2048): 2427 MiB at NUM_PARALLEL=1, 2811 at 4, 3323 at 8: 128 MiB per extra
+	// slot.
 	mem := map[string]float64{"1": 2427, "4": 2811, "8": 3323}
 	var es []*entry
 	for _, np := range []string{"1", "4", "8"} {
 		r := synthRun("num_parallel="+np, lvl{c: 8, tps: 100})
 		v := mem[np]
 		util := 50.0
-		es = append(es, &entry{run: r, gpu: gpuData{stages: []*gpu.StageSummary{{Stats: gpu.Stats{MemoryUsedPeakMiB: &v, UtilizationMeanPct: &util}}}}})
+		es = append(es, &entry{run: r, gpu: gpuData{stages: []*results.GPUStageSummary{{GPUStats: results.GPUStats{MemoryUsedPeakMiB: &v, UtilizationMeanPct: &util}}}}})
 	}
 	c := compareEntries(es, CompareOptions{})
 	f := c.MiBPerSlot
@@ -232,7 +232,7 @@ func TestCompareEdgeCases(t *testing.T) {
 		t.Errorf("empty comparison = %+v", c.Recommendation)
 	}
 	// A setting whose every request failed is never recommended, nor the closest.
-	runs := []*bench.Run{
+	runs := []*results.Run{
 		synthRun("num_parallel=1", lvl{c: 2, tps: 0, failed: 100}),
 		synthRun("num_parallel=2", lvl{c: 2, tps: 0, failed: 100}),
 	}
@@ -251,8 +251,8 @@ func TestCompareEdgeCases(t *testing.T) {
 
 func TestCompareJSONHasNoInfinity(t *testing.T) {
 	// An unmeasured metric misses by +Inf, which encoding/json cannot write.
-	runs := []*bench.Run{synthRun("num_parallel=1", lvl{c: 1, tps: 1})}
-	delete(runs[0].Stages[0].LatencyMs, bench.MetricTTFT)
+	runs := []*results.Run{synthRun("num_parallel=1", lvl{c: 1, tps: 1})}
+	delete(runs[0].Stages[0].LatencyMs, results.MetricTTFT)
 	c := Compare(runs, "", mustSLO(t, "ttft_p95=1s"))
 	if len(c.Settings[0].Judged.Misses) != 1 {
 		t.Fatalf("misses = %+v", c.Settings[0].Judged.Misses)
@@ -268,15 +268,15 @@ func TestCompareJSONHasNoInfinity(t *testing.T) {
 }
 
 func TestCompareLeavesOutASettingTheServerDidNotApply(t *testing.T) {
-	mk := func(np string, asked, observed int, tps float64) *bench.Run {
-		return &bench.Run{
+	mk := func(np string, asked, observed int, tps float64) *results.Run {
+		return &results.Run{
 			Labels: map[string]string{"num_parallel": np},
-			Server: &bench.ServerInfo{Managed: true, NumParallel: asked, NumParallelObserved: observed, Verified: asked == observed, Note: "forced"},
-			Stages: []*bench.StageResult{{Name: "c=4", Concurrency: 4, Requests: bench.Counts{Total: 10, OK: 10},
-				Throughput: bench.Throughput{OutputTokensPerS: tps}, LatencyMs: map[string]bench.Summary{"e2e": {N: 10, P50: 1, P95: 2}}}},
+			Server: &results.ServerInfo{Managed: true, NumParallel: asked, NumParallelObserved: observed, Verified: asked == observed, Note: "forced"},
+			Stages: []*results.StageResult{{Name: "c=4", Concurrency: 4, Requests: results.Counts{Total: 10, OK: 10},
+				Throughput: results.Throughput{OutputTokensPerS: tps}, LatencyMs: map[string]results.Summary{"e2e": {N: 10, P50: 1, P95: 2}}}},
 		}
 	}
-	c := Compare([]*bench.Run{mk("1", 1, 1, 100), mk("4", 4, 1, 110)}, "", SLO{})
+	c := Compare([]*results.Run{mk("1", 1, 1, 100), mk("4", 4, 1, 110)}, "", SLO{})
 	if len(c.Settings) != 1 || c.Settings[0].Value != "1" {
 		t.Fatalf("settings = %d, want only num_parallel=1 compared", len(c.Settings))
 	}

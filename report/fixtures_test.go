@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // genFixtures regenerates testdata/results/hostile.json from the CLI-made fixtures (see
@@ -24,11 +24,11 @@ func TestGenerateHostile(t *testing.T) {
 	if !*genFixtures {
 		t.Skip("regenerate with -gen-fixtures")
 	}
-	a, err := bench.ReadFile(filepath.Join("..", "testdata", "results", "run-np1.json"))
+	a, err := results.ReadFile(filepath.Join("..", "testdata", "results", "run-np1.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bench.ReadFile(filepath.Join("..", "testdata", "results", "openai-errors.json"))
+	b, err := results.ReadFile(filepath.Join("..", "testdata", "results", "openai-errors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestGenerateHostile(t *testing.T) {
 	r1.Labels = map[string]string{"num_parallel": "1", "team|x": hostileText}
 	r1.GPU.Devices[0].Name = "GPU <img src=x onerror=alert(4)>\x1b[2J"
 	r2.Labels = map[string]string{"num_parallel": "4</td><script>x</script>", "=HYPERLINK(\"http://evil\")": "-2+3"}
-	for _, r := range []*bench.Run{r1, r2} {
+	for _, r := range []*results.Run{r1, r2} {
 		r.Plan.Mix[0].Model = "llama<img src=x onerror=alert(1)>|pwn\n## x"
 		r.Target.ServerVersion = "0.17.4\x1b]8;;http://evil\x07link\x1b]8;;\x07"
 		r.Target.URL = "http://127.0.0.1:11434/<b>x</b>|"
@@ -48,7 +48,7 @@ func TestGenerateHostile(t *testing.T) {
 	for class := range r2.Stages[1].Requests.Errors {
 		r2.Stages[1].Requests.ErrorSamples[class] = hostileText + " (" + class + ")"
 	}
-	f := &bench.File{Schema: bench.Schema, Tool: bench.Tool{Name: "llmload", Version: "fixture-generator"}, Runs: []*bench.Run{r1, r2}}
+	f := &results.File{Schema: results.Schema, Tool: results.Tool{Name: "llmload", Version: "fixture-generator"}, Runs: []*results.Run{r1, r2}}
 	if err := f.Write(filepath.Join("..", "testdata", "results", "hostile.json")); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 )
 
@@ -55,9 +54,6 @@ func optMs(v float64, ok bool) string {
 	}
 	return num(v)
 }
-
-// trimFloat prints a float without trailing zeros: 2, 2.5, 0.125.
-func trimFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // joinAnd joins "a", "a and b", "a, b and c".
 func joinAnd(items []string) string {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmload/llmload/bench/results"
 	goldenfile "github.com/llmload/llmload/report/internal/golden"
 )
 
@@ -90,7 +91,7 @@ func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases(t) {
 		t.Run(tc.golden, func(t *testing.T) {
 			paths, names := readFixtures(t, tc.files...)
-			files, err := ReadFiles(paths)
+			files, err := results.ReadFiles(paths)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +176,7 @@ func wellFormedSVG(b []byte) error {
 // TestGoldenWriteComparison is what `llmload sweep` prints at its end.
 func TestGoldenWriteComparison(t *testing.T) {
 	paths, _ := readFixtures(t, "sweep.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,14 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // hgrmTicks is the number of reporting steps per halving of the distance to 100 %: the
@@ -19,10 +20,7 @@ const hgrmTicks = 5
 // comment lines naming it; HdrHistogram's plotter reads one table per file, so give it one
 // run × stage at a time (or split the output at the comment lines).
 func writeHgrm(w io.Writer, es []*entry, opts Options) error {
-	metric := opts.Metric
-	if metric == "" {
-		metric = bench.MetricE2E
-	}
+	metric := cmp.Or(opts.Metric, results.MetricE2E)
 	ew := &errWriter{w: w}
 	n := 0
 	for _, e := range es {
@@ -31,7 +29,7 @@ func writeHgrm(w io.Writer, es []*entry, opts Options) error {
 			if !ok {
 				continue
 			}
-			h, err := bench.DecodeHistogram(enc)
+			h, err := results.DecodeHistogram(enc)
 			if err != nil {
 				return badInput(fmt.Errorf("%s: stage %s: histogram %s: %w", e.name, st.Name, metric, err))
 			}

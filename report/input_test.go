@@ -10,68 +10,32 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
-
-// Files that are not results a report can use fail with the file's name and what is wrong.
-func TestReadFilesErrorsNameTheFile(t *testing.T) {
-	bad := filepath.Join(resultsDir, "bad")
-	tests := []struct {
-		file string
-		want string
-	}{
-		{"other-schema.json", `results schema "llmload/v2" is not supported`},
-		{"truncated.json", "truncated results file"},
-		{"not-results.json", `not an llmload results file (no "schema" field)`},
-		{"empty.json", "empty file"},
-		{"no-runs.json", "results file holds no runs"},
-		{"missing.json", "no such file"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join(bad, tt.file)
-			good := filepath.Join(resultsDir, "run-np1.json")
-			_, err := ReadFiles([]string{good, path})
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q should name %s and say %q", err, path, tt.want)
-			}
-			var ie *InputError
-			if !errors.As(err, &ie) {
-				t.Errorf("error %v is not an InputError", err)
-			}
-		})
-	}
-	if _, err := ReadFiles(nil); err == nil {
-		t.Error("ReadFiles(nil) did not fail")
-	}
-}
 
 func TestRenderRejectsBadInput(t *testing.T) {
 	paths, names := readFixtures(t, "run-np1.json", "run-np2.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}
-	corrupt, err := bench.ReadFile(filepath.Join(resultsDir, "bad", "corrupt-histogram.json"))
+	corrupt, err := results.ReadFile(filepath.Join(resultsDir, "bad", "corrupt-histogram.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name  string
-		files []*bench.File
+		files []*results.File
 		opts  Options
 		want  string
 	}{
 		{"format", files, Options{Format: "pdf"}, `unknown format "pdf"`},
 		{"metric", files, Options{Format: FormatHgrm, Metric: "latency"}, `unknown metric "latency"`},
 		{"by", files, Options{By: "gpu"}, "--by gpu: no run has that label (labels: num_parallel)"},
-		{"no runs", []*bench.File{{Schema: bench.Schema}}, Options{}, "hold no runs"},
-		{"corrupt histogram hgrm", []*bench.File{corrupt}, Options{Format: FormatHgrm}, "stage c=1: histogram e2e"},
-		{"corrupt histogram merge", []*bench.File{corrupt, files[0]}, Options{Merge: true}, "histogram e2e"},
-		{"hgrm without that histogram", []*bench.File{openLoopWithout(t)}, Options{Format: FormatHgrm, Metric: "ttft"}, "no run holds a ttft histogram"},
+		{"no runs", []*results.File{{Schema: results.Schema}}, Options{}, "hold no runs"},
+		{"corrupt histogram hgrm", []*results.File{corrupt}, Options{Format: FormatHgrm}, "stage c=1: histogram e2e"},
+		{"corrupt histogram merge", []*results.File{corrupt, files[0]}, Options{Merge: true}, "histogram e2e"},
+		{"hgrm without that histogram", []*results.File{openLoopWithout(t)}, Options{Format: FormatHgrm, Metric: "ttft"}, "no run holds a ttft histogram"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +43,7 @@ func TestRenderRejectsBadInput(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %v, want %q", err, tt.want)
 			}
-			var ie *InputError
+			var ie *results.InputError
 			if !errors.As(err, &ie) {
 				t.Errorf("error %v is not an InputError: a command would not exit 2", err)
 			}
@@ -88,14 +52,14 @@ func TestRenderRejectsBadInput(t *testing.T) {
 }
 
 // openLoopWithout is a results file whose runs kept no TTFT histogram (--no-stream).
-func openLoopWithout(t *testing.T) *bench.File {
+func openLoopWithout(t *testing.T) *results.File {
 	t.Helper()
-	f, err := bench.ReadFile(filepath.Join(resultsDir, "open-loop.json"))
+	f, err := results.ReadFile(filepath.Join(resultsDir, "open-loop.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, st := range f.Runs[0].Stages {
-		delete(st.Histograms, bench.MetricTTFT)
+		delete(st.Histograms, results.MetricTTFT)
 	}
 	return f
 }
@@ -128,7 +92,7 @@ func TestChartsFor(t *testing.T) {
 // percentile, count and 1/(1-percentile), percentiles rising to 1, and the footer.
 func TestHgrmFormat(t *testing.T) {
 	paths, names := readFixtures(t, "run-np2.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +127,7 @@ func TestHgrmFormat(t *testing.T) {
 		lastQ, lastCount = q, n
 		rows++
 	}
-	e2e := files[0].Runs[0].Stages[0].LatencyMs[bench.MetricE2E]
+	e2e := files[0].Runs[0].Stages[0].LatencyMs[results.MetricE2E]
 	if lastQ != 1 || lastCount != e2e.N || rows < 5 {
 		t.Errorf("last row percentile %v count %d after %d rows; want 1, %d", lastQ, lastCount, rows, e2e.N)
 	}

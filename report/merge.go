@@ -2,41 +2,23 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
-// Merge folds runs of the same plan measured from several client hosts into one run each:
-// runs with the same labels in different files become one. Counts and throughputs are
-// summed (the hosts loaded the server over the same wall time), HDR histograms merged and
-// the latency summaries recomputed from them, Ollama's decomposition averaged weighted by
-// requests. sources names the files (for messages); notes say what was merged and what
-// could not be merged exactly. It fails when runs that share labels ran different plans.
-func Merge(files []*bench.File, sources []string) (*bench.File, []string, error) {
-	es := entries(files, sources)
-	merged, notes, err := mergeEntries(es)
-	if err != nil {
-		return nil, nil, err
-	}
-	out := &bench.File{Schema: bench.Schema}
-	for _, f := range files {
-		if f != nil {
-			out.Tool = f.Tool
-			break
-		}
-	}
-	for _, e := range merged {
-		out.Runs = append(out.Runs, e.run)
-	}
-	return out, notes, nil
-}
-
-// mergeEntries groups runs by their labels and merges each group. Runs alone in their
+// mergeEntries folds runs of the same plan measured from several client hosts into one run
+// each (report --merge): runs with the same labels in different files become one. Counts and
+// throughputs are summed (the hosts loaded the server over the same wall time), HDR
+// histograms merged and the latency summaries recomputed from them, Ollama's decomposition
+// averaged weighted by requests. The notes say what was merged and what could not be merged
+// exactly. It fails when runs that share labels ran different plans. Runs alone in their
 // group pass through unchanged.
 func mergeEntries(es []*entry) ([]*entry, []string, error) {
 	var order []string
@@ -88,7 +70,7 @@ func mergeGroup(g []*entry) (*entry, []string, error) {
 			return nil, nil, fmt.Errorf("merge %s: %w", what, err)
 		}
 	}
-	runs := make([]*bench.Run, len(g))
+	runs := make([]*results.Run, len(g))
 	for i, e := range g {
 		runs[i] = e.run
 	}
@@ -125,9 +107,9 @@ func samePlan(a, b *entry) error {
 }
 
 // mergeRuns merges runs of the same plan; sources name them in errors.
-func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error) {
+func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, error) {
 	first := runs[0]
-	out := &bench.Run{
+	out := &results.Run{
 		Labels:  first.Labels,
 		Target:  first.Target,
 		Host:    first.Host,
@@ -139,7 +121,7 @@ func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error
 	urls := map[string]bool{}
 	var hostnames []string
 	cpus := 0
-	var warm *bench.Warmup
+	var warm *results.Warmup
 	for _, r := range runs {
 		urls[r.Target.URL] = true
 		if r.Host.Hostname != "" {
@@ -155,7 +137,7 @@ func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error
 		out.Interrupted = out.Interrupted || r.Interrupted
 		if w := r.Warmup; w != nil {
 			if warm == nil {
-				warm = &bench.Warmup{}
+				warm = &results.Warmup{}
 			}
 			warm.Requests += w.Requests
 			warm.OK += w.OK
@@ -164,7 +146,7 @@ func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error
 			warm.WallS = math.Max(warm.WallS, w.WallS)
 		}
 		for _, n := range r.Notes {
-			if !containsString(out.Notes, n) {
+			if !slices.Contains(out.Notes, n) {
 				out.Notes = append(out.Notes, n)
 			}
 		}
@@ -200,7 +182,7 @@ func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error
 	out.Host.Hostname = strings.Join(hostnames, "+")
 	out.Host.CPUs = cpus
 	if len(urls) > 1 {
-		notes = append(notes, fmt.Sprintf("The merged files measured different URLs (%s); the report shows the first.", joinAnd(sortedKeys(urls))))
+		notes = append(notes, fmt.Sprintf("The merged files measured different URLs (%s); the report shows the first.", joinAnd(slices.Sorted(maps.Keys(urls)))))
 	}
 
 	// One baseline for all: the residual of a request that did not wait, averaged over the
@@ -217,7 +199,7 @@ func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error
 		}
 	}
 	if bn > 0 {
-		out.Baseline = &bench.Baseline{ResidualMs: round3(bsum / float64(bn)), Source: "merged", Samples: bn}
+		out.Baseline = &results.Baseline{ResidualMs: results.Round3(bsum / float64(bn)), Source: "merged", Samples: bn}
 		if len(bvals) != len(runs) {
 			notes = append(notes, "Some merged runs had no queue-wait calibration; queue wait uses the others'.")
 		} else if lo, hi := minMax(bvals); hi-lo > 0.5*math.Max(lo, 1) {
@@ -227,7 +209,7 @@ func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error
 
 	dropped := map[string]bool{}
 	for i := range first.Stages {
-		sts := make([]*bench.StageResult, len(runs))
+		sts := make([]*results.StageResult, len(runs))
 		for j, r := range runs {
 			sts[j] = r.Stages[i]
 		}
@@ -239,7 +221,7 @@ func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error
 			dropped[d] = true
 		}
 		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
-			st.Speedup = round3(st.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
+			st.Speedup = results.Round3(st.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
 		}
 		if gpuFrom >= 0 && runs[gpuFrom].Stages[i].GPU != nil {
 			g := *runs[gpuFrom].Stages[i].GPU
@@ -253,30 +235,30 @@ func mergeRuns(runs []*bench.Run, sources []string) (*bench.Run, []string, error
 		out.Stages = append(out.Stages, st)
 	}
 	if len(dropped) > 0 {
-		notes = append(notes, fmt.Sprintf("Not merged (the files keep no histogram for them): %s.", joinAnd(sortedKeys(dropped))))
+		notes = append(notes, fmt.Sprintf("Not merged (the files keep no histogram for them): %s.", joinAnd(slices.Sorted(maps.Keys(dropped)))))
 	}
 	return out, notes, nil
 }
 
 // mergeStage merges one stage measured by several hosts. It returns the names of figures
 // that could not be merged.
-func mergeStage(sts []*bench.StageResult, sources []string, baseline *bench.Baseline) (*bench.StageResult, []string, error) {
+func mergeStage(sts []*results.StageResult, sources []string, baseline *results.Baseline) (*results.StageResult, []string, error) {
 	first := sts[0]
-	out := &bench.StageResult{
+	out := &results.StageResult{
 		Name:           first.Name,
 		Concurrency:    first.Concurrency,
 		Rate:           first.Rate,
 		Arrival:        first.Arrival,
 		MaxConcurrency: first.MaxConcurrency,
 		StartS:         first.StartS,
-		LatencyMs:      map[string]bench.Summary{},
+		LatencyMs:      map[string]results.Summary{},
 		Histograms:     map[string]string{},
 	}
 	var dropped []string
 	var decodeSum float64
 	var decodeN int
 	tokenSources := map[string]bool{}
-	timeline := map[float64]*bench.TimelinePoint{}
+	timeline := map[float64]*results.TimelinePoint{}
 	var reasons []string
 	// The server saw every host's load at once: the merged stage's load is their sum.
 	out.Concurrency, out.Rate, out.MaxConcurrency = 0, 0, 0
@@ -324,26 +306,26 @@ func mergeStage(sts []*bench.StageResult, sources []string, baseline *bench.Base
 		for _, p := range st.Timeline {
 			t := timeline[p.T]
 			if t == nil {
-				t = &bench.TimelinePoint{T: p.T}
+				t = &results.TimelinePoint{T: p.T}
 				timeline[p.T] = t
 			}
-			t.InFlight = round3(t.InFlight + p.InFlight)
+			t.InFlight = results.Round3(t.InFlight + p.InFlight)
 			t.Completed += p.Completed
 			t.Errors += p.Errors
 			t.OutputTokens += p.OutputTokens
 		}
 	}
 	out.Client.Reason = strings.Join(reasons, "; ")
-	out.Throughput.RequestsPerS = round3(out.Throughput.RequestsPerS)
-	out.Throughput.OutputTokensPerS = round3(out.Throughput.OutputTokensPerS)
-	out.EffectiveParallelism = round3(out.EffectiveParallelism)
+	out.Throughput.RequestsPerS = results.Round3(out.Throughput.RequestsPerS)
+	out.Throughput.OutputTokensPerS = results.Round3(out.Throughput.OutputTokensPerS)
+	out.EffectiveParallelism = results.Round3(out.EffectiveParallelism)
 	if decodeN > 0 {
-		out.Throughput.DecodeTokensPerS = round3(decodeSum / float64(decodeN))
+		out.Throughput.DecodeTokensPerS = results.Round3(decodeSum / float64(decodeN))
 	}
 	switch len(tokenSources) {
 	case 0:
 	case 1:
-		out.TokenSource = sortedKeys(tokenSources)[0]
+		out.TokenSource = slices.Sorted(maps.Keys(tokenSources))[0]
 	default:
 		out.TokenSource = "mixed"
 	}
@@ -363,14 +345,14 @@ func mergeStage(sts []*bench.StageResult, sources []string, baseline *bench.Base
 			keys[k] = true
 		}
 	}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		var acc *hdrhistogram.Histogram
 		for j, st := range sts {
 			enc, ok := st.Histograms[k]
 			if !ok {
 				continue
 			}
-			h, err := bench.DecodeHistogram(enc)
+			h, err := results.DecodeHistogram(enc)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: stage %s: histogram %s: %w", sourceName(sources, j), st.Name, k, err)
 			}
@@ -382,28 +364,28 @@ func mergeStage(sts []*bench.StageResult, sources []string, baseline *bench.Base
 				return nil, nil, fmt.Errorf("%s: stage %s: histogram %s: %d values out of range", sourceName(sources, j), st.Name, k, n)
 			}
 		}
-		b, err := acc.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		enc, err := results.EncodeHistogram(acc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("stage %s: encode merged histogram %s: %w", first.Name, k, err)
 		}
-		out.Histograms[k] = string(b)
+		out.Histograms[k] = enc
 		switch {
-		case k == bench.MetricFirstTokenWaitRaw:
+		case k == results.MetricFirstTokenWaitRaw:
 			// Kept only to be shifted by the baseline, as the engine does.
 			if baseline != nil {
-				out.LatencyMs[bench.MetricFirstTokenWait] = bench.SummarizeHistogram(acc).Shift(baseline.ResidualMs)
+				out.LatencyMs[results.MetricFirstTokenWait] = results.SummarizeHistogram(acc).Shift(baseline.ResidualMs)
 			}
-		case k != bench.MetricResidual || hasLatency(sts, bench.MetricResidual):
-			out.LatencyMs[k] = bench.SummarizeHistogram(acc)
+		case k != results.MetricResidual || hasLatency(sts, results.MetricResidual):
+			out.LatencyMs[k] = results.SummarizeHistogram(acc)
 		}
-		if k == bench.MetricResidual && baseline != nil {
-			out.LatencyMs[bench.MetricQueueWait] = bench.SummarizeHistogram(acc).Shift(baseline.ResidualMs)
+		if k == results.MetricResidual && baseline != nil {
+			out.LatencyMs[results.MetricQueueWait] = results.SummarizeHistogram(acc).Shift(baseline.ResidualMs)
 		}
 	}
 	// Summaries without a histogram cannot be merged exactly: leave them out, and say so.
 	for _, st := range sts {
 		for k := range st.LatencyMs {
-			if _, ok := out.LatencyMs[k]; !ok && !containsString(dropped, k) {
+			if _, ok := out.LatencyMs[k]; !ok && !slices.Contains(dropped, k) {
 				dropped = append(dropped, k)
 			}
 		}
@@ -413,7 +395,7 @@ func mergeStage(sts []*bench.StageResult, sources []string, baseline *bench.Base
 	return out, dropped, nil
 }
 
-func hasLatency(sts []*bench.StageResult, k string) bool {
+func hasLatency(sts []*results.StageResult, k string) bool {
 	for _, st := range sts {
 		if _, ok := st.LatencyMs[k]; ok {
 			return true
@@ -423,8 +405,8 @@ func hasLatency(sts []*bench.StageResult, k string) bool {
 }
 
 // mergeDecomposition averages the hosts' decompositions weighted by their requests.
-func mergeDecomposition(sts []*bench.StageResult, baseline *bench.Baseline) *bench.Decomposition {
-	var out bench.Decomposition
+func mergeDecomposition(sts []*results.StageResult, baseline *results.Baseline) *results.Decomposition {
+	var out results.Decomposition
 	n := 0
 	for _, st := range sts {
 		d := st.Decomposition
@@ -445,50 +427,48 @@ func mergeDecomposition(sts []*bench.StageResult, baseline *bench.Baseline) *ben
 	}
 	w := float64(n)
 	out.Requests = n
-	out.E2E = round3(out.E2E / w)
-	out.Load = round3(out.Load / w)
-	out.PromptEval = round3(out.PromptEval / w)
-	out.Eval = round3(out.Eval / w)
-	out.Residual = round3(out.Residual / w)
-	out.ClientOverhead = round3(out.ClientOverhead / w)
+	out.E2E = results.Round3(out.E2E / w)
+	out.Load = results.Round3(out.Load / w)
+	out.PromptEval = results.Round3(out.PromptEval / w)
+	out.Eval = results.Round3(out.Eval / w)
+	out.Residual = results.Round3(out.Residual / w)
+	out.ClientOverhead = results.Round3(out.ClientOverhead / w)
 	if baseline != nil {
-		out.Overhead = round3(math.Min(baseline.ResidualMs, out.Residual))
-		out.QueueWait = round3(out.Residual - out.Overhead)
+		out.Overhead = results.Round3(math.Min(baseline.ResidualMs, out.Residual))
+		out.QueueWait = results.Round3(out.Residual - out.Overhead)
 	}
 	if out.E2E > 0 {
-		out.QueueShare = round3(out.QueueWait / out.E2E)
+		out.QueueShare = results.Round3(out.QueueWait / out.E2E)
 	}
 	return &out
 }
 
 // mergeModels sums per-model counts and rates; their latency summaries have no histogram
 // and are dropped.
-func mergeModels(sts []*bench.StageResult, wallS float64, dropped *[]string) map[string]*bench.Model {
-	var out map[string]*bench.Model
+func mergeModels(sts []*results.StageResult, wallS float64, dropped *[]string) map[string]*results.Model {
+	var out map[string]*results.Model
 	for _, st := range sts {
 		for name, m := range st.ByModel {
 			if out == nil {
-				out = map[string]*bench.Model{}
+				out = map[string]*results.Model{}
 			}
 			o := out[name]
 			if o == nil {
-				o = &bench.Model{LatencyMs: map[string]bench.Summary{}}
+				o = &results.Model{LatencyMs: map[string]results.Summary{}}
 				out[name] = o
 			}
 			o.Requests.Total += m.Requests.Total
 			o.Requests.OK += m.Requests.OK
 			o.Requests.Errors = addCounts(o.Requests.Errors, m.Requests.Errors)
 			o.OutputTokens += m.OutputTokens
-			o.OutputTokensPerS = round3(o.OutputTokensPerS + m.OutputTokensPerS)
-			if len(m.LatencyMs) > 0 && !containsString(*dropped, "per-model latency") {
+			o.OutputTokensPerS = results.Round3(o.OutputTokensPerS + m.OutputTokensPerS)
+			if len(m.LatencyMs) > 0 && !slices.Contains(*dropped, "per-model latency") {
 				*dropped = append(*dropped, "per-model latency")
 			}
 		}
 	}
 	return out
 }
-
-func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 func addCounts(dst, src map[string]int) map[string]int {
 	for k, v := range src {
@@ -498,15 +478,6 @@ func addCounts(dst, src map[string]int) map[string]int {
 		dst[k] += v
 	}
 	return dst
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func minMax(vals []float64) (lo, hi float64) {

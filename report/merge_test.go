@@ -8,11 +8,24 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
+// merge folds the files' runs as `llmload report --merge` does, and returns the runs.
+func merge(files []*results.File, sources []string) ([]*results.Run, []string, error) {
+	es, notes, err := mergeEntries(entries(files, sources))
+	if err != nil {
+		return nil, nil, err
+	}
+	var runs []*results.Run
+	for _, e := range es {
+		runs = append(runs, e.run)
+	}
+	return runs, notes, nil
+}
+
 // hostStage is a stage as one client host measured it: E2E values from..to milliseconds.
-func hostStage(t *testing.T, from, to int, tps float64) *bench.StageResult {
+func hostStage(t *testing.T, from, to int, tps float64) *results.StageResult {
 	t.Helper()
 	h := hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
 	for ms := from; ms <= to; ms++ {
@@ -25,45 +38,45 @@ func hostStage(t *testing.T, from, to int, tps float64) *bench.StageResult {
 		t.Fatal(err)
 	}
 	n := to - from + 1
-	return &bench.StageResult{
+	return &results.StageResult{
 		Name: "c=4", Concurrency: 4, WallS: 10,
-		Requests:             bench.Counts{Total: n + 1, OK: n, Errors: map[string]int{"http_503": 1}, ErrorSamples: map[string]string{"http_503": "busy"}},
-		Throughput:           bench.Throughput{RequestsPerS: float64(n) / 10, OutputTokensPerS: tps, DecodeTokensPerS: tps / 4},
+		Requests:             results.Counts{Total: n + 1, OK: n, Errors: map[string]int{"http_503": 1}, ErrorSamples: map[string]string{"http_503": "busy"}},
+		Throughput:           results.Throughput{RequestsPerS: float64(n) / 10, OutputTokensPerS: tps, DecodeTokensPerS: tps / 4},
 		OutputTokens:         int64(tps * 10),
 		EffectiveParallelism: 3.5,
-		LatencyMs: map[string]bench.Summary{
-			bench.MetricE2E:            bench.SummarizeHistogram(h),
-			bench.MetricFirstTokenWait: {N: int64(n), P50: 1},
+		LatencyMs: map[string]results.Summary{
+			results.MetricE2E:            results.SummarizeHistogram(h),
+			results.MetricFirstTokenWait: {N: int64(n), P50: 1},
 		},
-		Histograms:    map[string]string{bench.MetricE2E: string(enc)},
-		Decomposition: &bench.Decomposition{Requests: n, E2E: float64(from+to) / 2, Eval: 10, Residual: 30, Overhead: 20, QueueWait: 10},
-		Timeline:      []bench.TimelinePoint{{T: 0, InFlight: 2, Completed: n / 2}, {T: 1, InFlight: 1.5, Completed: n - n/2}},
+		Histograms:    map[string]string{results.MetricE2E: string(enc)},
+		Decomposition: &results.Decomposition{Requests: n, E2E: float64(from+to) / 2, Eval: 10, Residual: 30, Overhead: 20, QueueWait: 10},
+		Timeline:      []results.TimelinePoint{{T: 0, InFlight: 2, Completed: n / 2}, {T: 1, InFlight: 1.5, Completed: n - n/2}},
 	}
 }
 
 func TestMergeIsLossless(t *testing.T) {
-	run := func(host string, from, to int, tps float64) *bench.File {
-		return &bench.File{Schema: bench.Schema, Runs: []*bench.Run{{
+	run := func(host string, from, to int, tps float64) *results.File {
+		return &results.File{Schema: results.Schema, Runs: []*results.Run{{
 			Labels:   map[string]string{"num_parallel": "4"},
-			Host:     bench.Host{Hostname: host, CPUs: 4},
-			Baseline: &bench.Baseline{ResidualMs: 20, Samples: 10},
-			Stages:   []*bench.StageResult{hostStage(t, from, to, tps)},
+			Host:     results.Host{Hostname: host, CPUs: 4},
+			Baseline: &results.Baseline{ResidualMs: 20, Samples: 10},
+			Stages:   []*results.StageResult{hostStage(t, from, to, tps)},
 		}}}
 	}
-	files := []*bench.File{run("a", 1, 100, 400), run("b", 101, 300, 500)}
-	merged, notes, err := Merge(files, []string{"a.json", "b.json"})
+	files := []*results.File{run("a", 1, 100, 400), run("b", 101, 300, 500)}
+	merged, notes, err := merge(files, []string{"a.json", "b.json"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(merged.Runs) != 1 {
-		t.Fatalf("%d runs, want 1", len(merged.Runs))
+	if len(merged) != 1 {
+		t.Fatalf("%d runs, want 1", len(merged))
 	}
-	r := merged.Runs[0]
+	r := merged[0]
 	st := r.Stages[0]
 	// What one host would have measured had it sent every request: 1..300 ms.
 	all := hostStage(t, 1, 300, 0)
-	want := all.LatencyMs[bench.MetricE2E]
-	if got := st.LatencyMs[bench.MetricE2E]; got != want {
+	want := all.LatencyMs[results.MetricE2E]
+	if got := st.LatencyMs[results.MetricE2E]; got != want {
 		t.Errorf("merged E2E = %+v, want %+v", got, want)
 	}
 	checks := []struct {
@@ -90,7 +103,7 @@ func TestMergeIsLossless(t *testing.T) {
 	if r.Host.Hostname != "a+b" {
 		t.Errorf("host = %q", r.Host.Hostname)
 	}
-	if _, ok := st.LatencyMs[bench.MetricFirstTokenWait]; ok {
+	if _, ok := st.LatencyMs[results.MetricFirstTokenWait]; ok {
 		t.Error("first-token wait has no histogram, yet was merged")
 	}
 	joined := strings.Join(notes, "\n")
@@ -100,28 +113,28 @@ func TestMergeIsLossless(t *testing.T) {
 		}
 	}
 	// The merged histogram is kept, so a merged file merges again.
-	if _, err := bench.DecodeHistogram(st.Histograms[bench.MetricE2E]); err != nil {
+	if _, err := results.DecodeHistogram(st.Histograms[results.MetricE2E]); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestMergeRefusesDifferentPlans(t *testing.T) {
-	a := &bench.File{Runs: []*bench.Run{{Stages: []*bench.StageResult{{Name: "c=1", Concurrency: 1}}}}}
-	b := &bench.File{Runs: []*bench.Run{{Stages: []*bench.StageResult{{Name: "c=2", Concurrency: 2}}}}}
-	c := &bench.File{Runs: []*bench.Run{{Stages: []*bench.StageResult{{Name: "c=1", Concurrency: 1}, {Name: "c=2", Concurrency: 2}}}}}
-	twice := &bench.File{Runs: []*bench.Run{{Stages: []*bench.StageResult{{Name: "c=1", Concurrency: 1}}}, {Stages: []*bench.StageResult{{Name: "c=1", Concurrency: 1}}}}}
+	a := &results.File{Runs: []*results.Run{{Stages: []*results.StageResult{{Name: "c=1", Concurrency: 1}}}}}
+	b := &results.File{Runs: []*results.Run{{Stages: []*results.StageResult{{Name: "c=2", Concurrency: 2}}}}}
+	c := &results.File{Runs: []*results.Run{{Stages: []*results.StageResult{{Name: "c=1", Concurrency: 1}, {Name: "c=2", Concurrency: 2}}}}}
+	twice := &results.File{Runs: []*results.Run{{Stages: []*results.StageResult{{Name: "c=1", Concurrency: 1}}}, {Stages: []*results.StageResult{{Name: "c=1", Concurrency: 1}}}}}
 	tests := []struct {
-		files []*bench.File
+		files []*results.File
 		want  string
 	}{
-		{[]*bench.File{a, b}, "stage 1 is c=1 in a.json but c=2 in b.json: not the same plan"},
-		{[]*bench.File{a, c}, "a.json has 1 stages, b.json has 2: not the same plan"},
-		{[]*bench.File{twice}, "a.json holds two runs with these labels"},
+		{[]*results.File{a, b}, "stage 1 is c=1 in a.json but c=2 in b.json: not the same plan"},
+		{[]*results.File{a, c}, "a.json has 1 stages, b.json has 2: not the same plan"},
+		{[]*results.File{twice}, "a.json holds two runs with these labels"},
 	}
 	for _, tt := range tests {
-		_, _, err := Merge(tt.files, []string{"a.json", "b.json"})
+		_, _, err := merge(tt.files, []string{"a.json", "b.json"})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Merge error = %v, want %q", err, tt.want)
+			t.Errorf("merge error = %v, want %q", err, tt.want)
 		}
 	}
 }
@@ -130,55 +143,55 @@ func TestMergeRefusesDifferentPlans(t *testing.T) {
 // their first_token_wait merged exactly: the union, less the merged baseline, as the engine
 // computes it.
 func TestMergeRecomputesFirstTokenWait(t *testing.T) {
-	file := func(host string, from, to int) *bench.File {
+	file := func(host string, from, to int) *results.File {
 		st := hostStage(t, from, to, 100)
 		// The raw wait: the same values as E2E, so the expected union is hostStage(1, 300)'s.
-		st.Histograms[bench.MetricFirstTokenWaitRaw] = st.Histograms[bench.MetricE2E]
-		return &bench.File{Schema: bench.Schema, Runs: []*bench.Run{{
+		st.Histograms[results.MetricFirstTokenWaitRaw] = st.Histograms[results.MetricE2E]
+		return &results.File{Schema: results.Schema, Runs: []*results.Run{{
 			Labels:   map[string]string{"num_parallel": "4"},
-			Host:     bench.Host{Hostname: host},
-			Baseline: &bench.Baseline{ResidualMs: 20, Samples: 10},
-			Stages:   []*bench.StageResult{st},
+			Host:     results.Host{Hostname: host},
+			Baseline: &results.Baseline{ResidualMs: 20, Samples: 10},
+			Stages:   []*results.StageResult{st},
 		}}}
 	}
-	merged, notes, err := Merge([]*bench.File{file("a", 1, 100), file("b", 101, 300)}, []string{"a.json", "b.json"})
+	merged, notes, err := merge([]*results.File{file("a", 1, 100), file("b", 101, 300)}, []string{"a.json", "b.json"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := merged.Runs[0].Stages[0]
-	want := hostStage(t, 1, 300, 0).LatencyMs[bench.MetricE2E].Shift(20)
-	if got, ok := st.LatencyMs[bench.MetricFirstTokenWait]; !ok || got != want {
+	st := merged[0].Stages[0]
+	want := hostStage(t, 1, 300, 0).LatencyMs[results.MetricE2E].Shift(20)
+	if got, ok := st.LatencyMs[results.MetricFirstTokenWait]; !ok || got != want {
 		t.Errorf("merged first_token_wait = %+v (present %v), want %+v", got, ok, want)
 	}
-	if _, ok := st.LatencyMs[bench.MetricFirstTokenWaitRaw]; ok {
+	if _, ok := st.LatencyMs[results.MetricFirstTokenWaitRaw]; ok {
 		t.Error("the raw first-token wait is shown as a latency of its own")
 	}
 	if strings.Contains(strings.Join(notes, "\n"), "Not merged") {
 		t.Errorf("notes say something was not merged: %q", notes)
 	}
-	if _, err := bench.DecodeHistogram(st.Histograms[bench.MetricFirstTokenWaitRaw]); err != nil {
+	if _, err := results.DecodeHistogram(st.Histograms[results.MetricFirstTokenWaitRaw]); err != nil {
 		t.Errorf("merged raw histogram not kept (a merged file must merge again): %v", err)
 	}
 }
 
 func TestMergeFixtures(t *testing.T) {
 	paths, names := readFixtures(t, "merge-host-a.json", "merge-host-b.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}
-	merged, _, err := Merge(files, names)
+	merged, _, err := merge(files, names)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, st := range merged.Runs[0].Stages {
+	for i, st := range merged[0].Stages {
 		var n int64
 		var tps float64
 		for _, f := range files {
-			n += f.Runs[0].Stages[i].LatencyMs[bench.MetricE2E].N
+			n += f.Runs[0].Stages[i].LatencyMs[results.MetricE2E].N
 			tps += f.Runs[0].Stages[i].Throughput.OutputTokensPerS
 		}
-		if got := st.LatencyMs[bench.MetricE2E].N; got != n {
+		if got := st.LatencyMs[results.MetricE2E].N; got != n {
 			t.Errorf("stage %s: merged E2E n = %d, want %d", st.Name, got, n)
 		}
 		if math.Abs(st.Throughput.OutputTokensPerS-tps) > 1e-6 {

@@ -1,13 +1,16 @@
 package report
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Format is an output format of Render.
@@ -53,23 +56,17 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want %s)", s, strings.Join(names, ", "))
 }
 
-// InputError is a report that cannot be made from what it was given: an unknown format or
-// metric, a --by label no run has, files that do not merge, a histogram that does not
-// decode. A command maps it to exit code 2 (bad input); other errors are I/O failures.
-type InputError struct{ Err error }
-
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
-
+// badInput marks err as the input's fault (*results.InputError): an unknown format or metric,
+// a --by label no run has, files that do not merge, a histogram that does not decode.
 func badInput(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ie *InputError
+	var ie *results.InputError
 	if errors.As(err, &ie) {
 		return err
 	}
-	return &InputError{Err: err}
+	return &results.InputError{Err: err}
 }
 
 // Options shape a report.
@@ -92,7 +89,7 @@ type Options struct {
 	// means ChartsDir's base name (the charts folder beside the report, see ChartsFor).
 	ChartsLink string
 	// Metric is the latency distribution of the hgrm format and of the percentile chart
-	// (a bench.Metric* name); "" is E2E (the chart then also shows TTFT).
+	// (a results.Metric* name); "" is E2E (the chart then also shows TTFT).
 	Metric string
 	// Sources name the files, parallel to Render's files, as the report shows them. Give
 	// what the user typed (or base names): the report prints them.
@@ -108,33 +105,9 @@ func ChartsFor(reportPath string) (dir, link string) {
 	return filepath.Join(filepath.Dir(reportPath), link), link
 }
 
-// ReadFiles reads results files. An error names the file and says what is wrong with it
-// (missing, not JSON, truncated, another schema, not a results file); all are InputErrors.
-func ReadFiles(paths []string) ([]*bench.File, error) {
-	if len(paths) == 0 {
-		return nil, badInput(errors.New("no results files given"))
-	}
-	files := make([]*bench.File, 0, len(paths))
-	for _, p := range paths {
-		f, err := bench.ReadFile(p)
-		if err != nil {
-			// bench.ReadFile names the file for content errors; a missing file gets it here.
-			if !strings.Contains(err.Error(), p) {
-				err = fmt.Errorf("%s: %w", p, err)
-			}
-			return nil, badInput(err)
-		}
-		if len(f.Runs) == 0 {
-			return nil, badInput(fmt.Errorf("%s: results file holds no runs", p))
-		}
-		files = append(files, f)
-	}
-	return files, nil
-}
-
 // Render writes a report of the files in opts.Format. Markdown and HTML also write SVG
 // charts into opts.ChartsDir when it is set. Nothing is printed but to w.
-func Render(w io.Writer, files []*bench.File, opts Options) error {
+func Render(w io.Writer, files []*results.File, opts Options) error {
 	if opts.Format == "" {
 		opts.Format = FormatMarkdown
 	}
@@ -162,7 +135,7 @@ func Render(w io.Writer, files []*bench.File, opts Options) error {
 	if opts.By != "" && !anyLabel(es, opts.By) {
 		return badInput(fmt.Errorf("--by %s: no run has that label (labels: %s)", opts.By, labelNames(es)))
 	}
-	nameByLabel(es, orDefault(opts.By, DefaultBy))
+	nameByLabel(es, cmp.Or(opts.By, DefaultBy))
 	capNames(es)
 	switch opts.Format {
 	case FormatCSV:
@@ -206,12 +179,12 @@ func labelNames(es []*entry) string {
 	if len(names) == 0 {
 		return "none"
 	}
-	return strings.Join(sortedKeys(names), ", ")
+	return strings.Join(slices.Sorted(maps.Keys(names)), ", ")
 }
 
 // histogramMetrics are the distributions a results file keeps histograms of.
 func histogramMetrics() []string {
-	return []string{bench.MetricE2E, bench.MetricService, bench.MetricTTFT, bench.MetricITL, bench.MetricTPOT, bench.MetricSendLag, bench.MetricResidual}
+	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual}
 }
 
 func knownMetric(m string) bool {

@@ -2,18 +2,19 @@ package report
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // entry is one run as a report shows it: the run, where it came from and a name that is
 // unique within the report.
 type entry struct {
-	run    *bench.Run
+	run    *results.Run
 	source string   // the file it came from
 	name   string   // display name
 	merged []string // with --merge: the sources folded into this run
@@ -22,18 +23,18 @@ type entry struct {
 
 // gpuData is what a results file holds about the GPU of one run; every part may be absent.
 type gpuData struct {
-	info   *gpu.Info
-	series *gpu.Series
-	stages []*gpu.StageSummary // parallel to run.Stages; nil where not measured
+	info   *results.GPUInfo
+	series *results.GPUSeries
+	stages []*results.GPUStageSummary // parallel to run.Stages; nil where not measured
 }
 
 // measured reports whether a stage summary holds any figure.
-func measured(s *gpu.StageSummary) bool {
+func measured(s *results.GPUStageSummary) bool {
 	return s != nil && (s.MemoryUsedPeakMiB != nil || s.UtilizationMeanPct != nil || s.PowerMeanW != nil)
 }
 
 // stage returns the GPU summary of stage i, nil when not measured.
-func (g gpuData) stage(i int) *gpu.StageSummary {
+func (g gpuData) stage(i int) *results.GPUStageSummary {
 	if i < len(g.stages) && measured(g.stages[i]) {
 		return g.stages[i]
 	}
@@ -41,10 +42,10 @@ func (g gpuData) stage(i int) *gpu.StageSummary {
 }
 
 // gpuOf gathers a run's GPU data: what was sampled, the series, and the stage summaries.
-func gpuOf(r *bench.Run) gpuData {
+func gpuOf(r *results.Run) gpuData {
 	g := gpuData{info: r.GPU, series: r.GPUSeries}
 	for _, st := range r.Stages {
-		var s *gpu.StageSummary
+		var s *results.GPUStageSummary
 		if st != nil {
 			s = st.GPU
 		}
@@ -62,7 +63,7 @@ func sourceName(sources []string, i int) string {
 }
 
 // entries flattens files into runs with unique names, in file order.
-func entries(files []*bench.File, sources []string) []*entry {
+func entries(files []*results.File, sources []string) []*entry {
 	var out []*entry
 	for i, f := range files {
 		if f == nil {
@@ -141,7 +142,7 @@ func capNames(es []*entry) {
 // labelText is "a=1, b=2" in key order.
 func labelText(labels map[string]string) string {
 	var parts []string
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		parts = append(parts, k+"="+labels[k])
 	}
 	return strings.Join(parts, ", ")
@@ -172,7 +173,7 @@ type levelKey struct {
 	rate        float64
 }
 
-func keyOf(st *bench.StageResult) levelKey {
+func keyOf(st *results.StageResult) levelKey {
 	if st.Rate > 0 {
 		return levelKey{rate: st.Rate}
 	}
@@ -193,13 +194,13 @@ func (k levelKey) less(o levelKey) bool {
 // String is "c=8" or "rate=2/s".
 func (k levelKey) String() string {
 	if k.rate > 0 {
-		return "rate=" + trimFloat(k.rate) + "/s"
+		return "rate=" + results.TrimFloat(k.rate, -1) + "/s"
 	}
 	return "c=" + strconv.Itoa(k.concurrency)
 }
 
 // errorTotal counts failed requests.
-func errorTotal(c bench.Counts) int {
+func errorTotal(c results.Counts) int {
 	n := 0
 	for _, v := range c.Errors {
 		n += v

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // SLO is what a setting must keep to be recommended: latency bounds and, optionally, a
@@ -24,7 +24,7 @@ type SLO struct {
 
 // Bound is one latency bound: Metric's Stat must be at most Max.
 type Bound struct {
-	Metric string // a bench.Metric* name: e2e, ttft, itl, tpot, queue_wait, …
+	Metric string // a results.Metric* name: e2e, ttft, itl, tpot, queue_wait, …
 	Stat   string // p50, p90, p95, p99, max or mean
 	Max    time.Duration
 }
@@ -32,8 +32,8 @@ type Bound struct {
 // sloMetrics are the latency distributions a bound may name.
 func sloMetrics() []string {
 	return []string{
-		bench.MetricE2E, bench.MetricService, bench.MetricTTFT, bench.MetricITL, bench.MetricTPOT,
-		bench.MetricQueueWait, bench.MetricFirstTokenWait,
+		results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT,
+		results.MetricQueueWait, results.MetricFirstTokenWait,
 	}
 }
 

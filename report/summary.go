@@ -5,17 +5,17 @@ package report
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // WriteSummary prints the end-of-run summary of one run for a terminal: per stage the outcome
 // counts, throughput and latency percentiles, then one line per stage to compare them.
-func WriteSummary(w io.Writer, run *bench.Run) error {
+func WriteSummary(w io.Writer, run *results.Run) error {
 	ew := &errWriter{w: w}
 	if run.Interrupted {
 		ew.printf("INTERRUPTED: the figures below cover what was measured before Ctrl-C.\n\n")
@@ -56,7 +56,7 @@ func WriteSummary(w io.Writer, run *bench.Run) error {
 	return ew.err
 }
 
-func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline, engine string) {
+func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseline, engine string) {
 	loop := fmt.Sprintf("closed loop, %d worker%s", st.Concurrency, plural(st.Concurrency))
 	if st.Rate > 0 {
 		loop = fmt.Sprintf("open loop, %s arrivals at %g/s", st.Arrival, st.Rate)
@@ -109,7 +109,7 @@ func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline, 
 		}
 	}
 	if len(st.Requests.ErrorSamples) > 0 {
-		for _, class := range sortedKeys(st.Requests.ErrorSamples) {
+		for _, class := range slices.Sorted(maps.Keys(st.Requests.ErrorSamples)) {
 			ew.printf("  %s: %s\n", class, oneLine(st.Requests.ErrorSamples[class]))
 		}
 	}
@@ -142,9 +142,9 @@ func writeStage(ew *errWriter, st *bench.StageResult, baseline *bench.Baseline, 
 		ew.printf("  client overloaded: results unreliable (%s)\n", st.Client.Reason)
 	}
 	if len(st.ByModel) > 1 {
-		for _, name := range sortedKeys(st.ByModel) {
+		for _, name := range slices.Sorted(maps.Keys(st.ByModel)) {
 			m := st.ByModel[name]
-			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, num(m.LatencyMs[bench.MetricE2E].P50))
+			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, num(m.LatencyMs[results.MetricE2E].P50))
 		}
 	}
 }
@@ -162,7 +162,7 @@ func timingsSource(source, engine string) string {
 	return "Ollama's timings"
 }
 
-func simulatedTag(st *bench.StageResult) string {
+func simulatedTag(st *results.StageResult) string {
 	for _, d := range st.GPU.Devices {
 		if strings.Contains(d.Name, "simulated") {
 			return " (simulated)"
@@ -172,23 +172,23 @@ func simulatedTag(st *bench.StageResult) string {
 }
 
 // writeLatencyTable prints the stage's latency percentiles, one line per metric measured.
-func writeLatencyTable(ew *errWriter, st *bench.StageResult) {
+func writeLatencyTable(ew *errWriter, st *results.StageResult) {
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "  latency ms\tp50\tp90\tp95\tp99\tmax\tmean\tn\t\n")
 	for _, m := range []struct{ key, label string }{
-		{bench.MetricE2E, "E2E"},
-		{bench.MetricTTFT, "TTFT"},
-		{bench.MetricITL, "ITL"},
-		{bench.MetricTPOT, "TPOT"},
-		{bench.MetricQueueWait, "queue wait"},
-		{bench.MetricFirstTokenWait, "wait for 1st token"},
-		{bench.MetricSendLag, "send lag"},
+		{results.MetricE2E, "E2E"},
+		{results.MetricTTFT, "TTFT"},
+		{results.MetricITL, "ITL"},
+		{results.MetricTPOT, "TPOT"},
+		{results.MetricQueueWait, "queue wait"},
+		{results.MetricFirstTokenWait, "wait for 1st token"},
+		{results.MetricSendLag, "send lag"},
 	} {
 		s, ok := st.LatencyMs[m.key]
 		if !ok || s.N == 0 {
 			continue
 		}
-		if m.key == bench.MetricSendLag && st.Rate == 0 {
+		if m.key == results.MetricSendLag && st.Rate == 0 {
 			continue // closed loop sends at once; lag is only news for an open loop
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.label, num(s.P50), num(s.P90), num(s.P95), num(s.P99), num(s.Max), num(s.Mean), s.N)
@@ -196,7 +196,7 @@ func writeLatencyTable(ew *errWriter, st *bench.StageResult) {
 	_ = tw.Flush()
 }
 
-func writeComparison(ew *errWriter, stages []*bench.StageResult) {
+func writeComparison(ew *errWriter, stages []*results.StageResult) {
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "stage\tok/total\treq/s\ttok/s\tspeed-up\tE2E p50\tE2E p95\tTTFT p50\tTTFT p95\tqueue p50\t\n")
 	for _, st := range stages {
@@ -205,10 +205,10 @@ func writeComparison(ew *errWriter, stages []*bench.StageResult) {
 			speed = fmt.Sprintf("x%.2f", st.Speedup)
 		}
 		q := "-"
-		if s, ok := st.LatencyMs[bench.MetricQueueWait]; ok {
+		if s, ok := st.LatencyMs[results.MetricQueueWait]; ok {
 			q = num(s.P50)
 		}
-		e, t := st.LatencyMs[bench.MetricE2E], st.LatencyMs[bench.MetricTTFT]
+		e, t := st.LatencyMs[results.MetricE2E], st.LatencyMs[results.MetricTTFT]
 		fmt.Fprintf(tw, "%s\t%d/%d\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", st.Name, st.Requests.OK, st.Requests.Total,
 			st.Throughput.RequestsPerS, st.Throughput.OutputTokensPerS, speed, dash(e), dashP95(e), dash(t), dashP95(t), q)
 	}
@@ -216,14 +216,14 @@ func writeComparison(ew *errWriter, stages []*bench.StageResult) {
 	ew.printf("(latencies in ms; speed-up is requests/s against the first stage)\n")
 }
 
-func dash(s bench.Summary) string {
+func dash(s results.Summary) string {
 	if s.N == 0 {
 		return "-"
 	}
 	return num(s.P50)
 }
 
-func dashP95(s bench.Summary) string {
+func dashP95(s results.Summary) string {
 	if s.N == 0 {
 		return "-"
 	}
@@ -254,19 +254,10 @@ func errorList(errs map[string]int) string {
 		return ""
 	}
 	var parts []string
-	for _, k := range sortedKeys(errs) {
+	for _, k := range slices.Sorted(maps.Keys(errs)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, errs[k]))
 	}
 	return ", errors: " + strings.Join(parts, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func oneLine(s string) string {
@@ -297,10 +288,10 @@ func (e *errWriter) printf(format string, args ...any) {
 }
 
 // unreachable says whether every request of the run was refused a connection.
-func unreachable(run *bench.Run) bool {
+func unreachable(run *results.Run) bool {
 	total := 0
 	for _, st := range run.Stages {
-		if st.Requests.Errors[string(api.ClassConnRefused)] != st.Requests.Total {
+		if st.Requests.Errors[results.ClassConnRefused] != st.Requests.Total {
 			return false
 		}
 		total += st.Requests.Total
@@ -310,7 +301,7 @@ func unreachable(run *bench.Run) bool {
 
 // namedModels lists the models a plan names; a template whose model comes from its --body file
 // names none.
-func namedModels(p *bench.Plan) []string {
+func namedModels(p *results.Plan) []string {
 	if p == nil {
 		return nil
 	}

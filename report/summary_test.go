@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
-	f, err := bench.ReadFile(filepath.Join(resultsDir, "run-np1.json"))
+	f, err := results.ReadFile(filepath.Join(resultsDir, "run-np1.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,9 +30,9 @@ func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
 
 	// Two models in the mix, one template whose model is in its body file (no name), and an
 	// interrupted run.
-	mix := []*bench.Template{{Model: "llama3.2:1b"}, {Model: ""}, {Model: "qwen3:4b"}, {Model: "llama3.2:1b"}}
+	mix := []*results.Template{{Model: "llama3.2:1b"}, {Model: ""}, {Model: "qwen3:4b"}, {Model: "llama3.2:1b"}}
 	cp := *run
-	cp.Plan = &bench.Plan{Mix: mix}
+	cp.Plan = &results.Plan{Mix: mix}
 	cp.Interrupted = true
 	b.Reset()
 	if err := WriteSummary(&b, &cp); err != nil {
@@ -44,7 +44,7 @@ func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
 	}
 
 	// A body-only mix names no model: no Model line at all.
-	cp.Plan = &bench.Plan{Mix: []*bench.Template{{Model: ""}}}
+	cp.Plan = &results.Plan{Mix: []*results.Template{{Model: ""}}}
 	b.Reset()
 	if err := WriteSummary(&b, &cp); err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestSummaryNamesTargetModelsAndStages(t *testing.T) {
 // one run names that run.
 func TestReportGroupsRunNotes(t *testing.T) {
 	paths, names := readFixtures(t, "run-np1.json", "run-np2.json", "run-np4.json")
-	files, err := ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestReportGroupsRunNotes(t *testing.T) {
 
 // The "where the time went" line says whose timings it reads, and over how many requests.
 func TestSummaryNamesTheTimingsSource(t *testing.T) {
-	f, err := bench.ReadFile(filepath.Join(resultsDir, "run-np1.json"))
+	f, err := results.ReadFile(filepath.Join(resultsDir, "run-np1.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestSummaryNamesTheTimingsSource(t *testing.T) {
 				d.Requests = tt.requests
 			}
 			st.Decomposition = &d
-			run.Stages = []*bench.StageResult{&st}
+			run.Stages = []*results.StageResult{&st}
 			var b strings.Builder
 			if err := WriteSummary(&b, &run); err != nil {
 				t.Fatal(err)

@@ -1,23 +1,25 @@
 package report
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // csvMetrics and csvStats fix the latency columns of the CSV: metric_stat_ms.
 func csvMetrics() []string {
-	return []string{bench.MetricE2E, bench.MetricService, bench.MetricTTFT, bench.MetricITL, bench.MetricTPOT,
-		bench.MetricQueueWait, bench.MetricFirstTokenWait, bench.MetricSendLag, bench.MetricResidual}
+	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT,
+		results.MetricQueueWait, results.MetricFirstTokenWait, results.MetricSendLag, results.MetricResidual}
 }
 
 func csvStats() []string { return []string{"min", "mean", "p50", "p90", "p95", "p99", "max"} }
@@ -30,8 +32,8 @@ type csvColumn struct {
 
 type csvRow struct {
 	e       *entry
-	st      *bench.StageResult
-	gpu     *gpu.StageSummary
+	st      *results.StageResult
+	gpu     *results.GPUStageSummary
 	setting string
 }
 
@@ -86,7 +88,7 @@ func csvColumns() []csvColumn {
 		integer("requests_failed", func(r csvRow) int64 { return int64(errorTotal(r.st.Requests)) }),
 		str("errors", func(r csvRow) string {
 			var parts []string
-			for _, k := range sortedKeys(r.st.Requests.Errors) {
+			for _, k := range slices.Sorted(maps.Keys(r.st.Requests.Errors)) {
 				parts = append(parts, fmt.Sprintf("%s=%d", k, r.st.Requests.Errors[k]))
 			}
 			return strings.Join(parts, ";")
@@ -118,7 +120,7 @@ func csvColumns() []csvColumn {
 			}})
 		}
 	}
-	decomp := func(name string, f func(d *bench.Decomposition) float64) csvColumn {
+	decomp := func(name string, f func(d *results.Decomposition) float64) csvColumn {
 		return csvColumn{name, func(r csvRow) string {
 			if d := r.st.Decomposition; d != nil {
 				return csvFloat(f(d))
@@ -127,16 +129,16 @@ func csvColumns() []csvColumn {
 		}}
 	}
 	cols = append(cols,
-		decomp("decomp_requests", func(d *bench.Decomposition) float64 { return float64(d.Requests) }),
-		decomp("decomp_e2e_ms", func(d *bench.Decomposition) float64 { return d.E2E }),
-		decomp("decomp_load_ms", func(d *bench.Decomposition) float64 { return d.Load }),
-		decomp("decomp_prompt_eval_ms", func(d *bench.Decomposition) float64 { return d.PromptEval }),
-		decomp("decomp_eval_ms", func(d *bench.Decomposition) float64 { return d.Eval }),
-		decomp("decomp_residual_ms", func(d *bench.Decomposition) float64 { return d.Residual }),
-		decomp("decomp_overhead_ms", func(d *bench.Decomposition) float64 { return d.Overhead }),
-		decomp("decomp_queue_wait_ms", func(d *bench.Decomposition) float64 { return d.QueueWait }),
-		decomp("decomp_client_overhead_ms", func(d *bench.Decomposition) float64 { return d.ClientOverhead }),
-		decomp("decomp_queue_share", func(d *bench.Decomposition) float64 { return d.QueueShare }),
+		decomp("decomp_requests", func(d *results.Decomposition) float64 { return float64(d.Requests) }),
+		decomp("decomp_e2e_ms", func(d *results.Decomposition) float64 { return d.E2E }),
+		decomp("decomp_load_ms", func(d *results.Decomposition) float64 { return d.Load }),
+		decomp("decomp_prompt_eval_ms", func(d *results.Decomposition) float64 { return d.PromptEval }),
+		decomp("decomp_eval_ms", func(d *results.Decomposition) float64 { return d.Eval }),
+		decomp("decomp_residual_ms", func(d *results.Decomposition) float64 { return d.Residual }),
+		decomp("decomp_overhead_ms", func(d *results.Decomposition) float64 { return d.Overhead }),
+		decomp("decomp_queue_wait_ms", func(d *results.Decomposition) float64 { return d.QueueWait }),
+		decomp("decomp_client_overhead_ms", func(d *results.Decomposition) float64 { return d.ClientOverhead }),
+		decomp("decomp_queue_share", func(d *results.Decomposition) float64 { return d.QueueShare }),
 		flt("client_send_lag_p99_ms", func(r csvRow) float64 { return r.st.Client.SendLagP99Ms }),
 		flt("client_gc_pause_ms", func(r csvRow) float64 { return r.st.Client.GCPauseMs }),
 		flt("client_cpu_pct", func(r csvRow) float64 { return r.st.Client.CPUPct }),
@@ -144,29 +146,31 @@ func csvColumns() []csvColumn {
 		flt("client_new_connections", func(r csvRow) float64 { return float64(r.st.Client.NewConnections) }),
 		flt("client_reconnects", func(r csvRow) float64 { return float64(r.st.Client.Reconnects) }),
 		opt("gpu_memory_peak_mib", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.MemoryUsedPeakMiB })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.MemoryUsedPeakMiB })
 		}),
 		opt("gpu_memory_mean_mib", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.MemoryUsedMeanMiB })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.MemoryUsedMeanMiB })
 		}),
 		opt("gpu_utilization_mean_pct", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.UtilizationMeanPct })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.UtilizationMeanPct })
 		}),
 		opt("gpu_utilization_p95_pct", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.UtilizationP95Pct })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.UtilizationP95Pct })
 		}),
 		opt("gpu_power_mean_w", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.PowerMeanW })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.PowerMeanW })
 		}),
-		opt("gpu_energy_j", func(r csvRow) *float64 { return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.EnergyJ }) }),
+		opt("gpu_energy_j", func(r csvRow) *float64 {
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.EnergyJ })
+		}),
 		opt("gpu_joules_per_output_token", func(r csvRow) *float64 {
-			return gpuField(r, func(g *gpu.StageSummary) *float64 { return g.JoulesPerOutputToken })
+			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.JoulesPerOutputToken })
 		}),
 	)
 	return cols
 }
 
-func gpuField(r csvRow, f func(*gpu.StageSummary) *float64) *float64 {
+func gpuField(r csvRow, f func(*results.GPUStageSummary) *float64) *float64 {
 	if r.gpu == nil {
 		return nil
 	}
@@ -201,10 +205,7 @@ func writeCSV(w io.Writer, es []*entry, opts Options) error {
 	if err := cw.Write(head); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
-	by := opts.By
-	if by == "" {
-		by = DefaultBy
-	}
+	by := cmp.Or(opts.By, DefaultBy)
 	numeric := map[string]bool{"concurrency": true, "max_concurrency": true}
 	for _, e := range es {
 		for i, st := range e.run.Stages {
@@ -245,36 +246,36 @@ type jsonRun struct {
 	Name        string            `json:"name"`
 	Sources     []string          `json:"sources"`
 	Labels      map[string]string `json:"labels,omitempty"`
-	Target      bench.Target      `json:"target"`
-	Host        bench.Host        `json:"host"`
+	Target      results.Target    `json:"target"`
+	Host        results.Host      `json:"host"`
 	Started     time.Time         `json:"started"`
 	Ended       time.Time         `json:"ended"`
 	Interrupted bool              `json:"interrupted,omitempty"`
-	Baseline    *bench.Baseline   `json:"queue_wait_baseline,omitempty"`
-	GPU         *gpu.Info         `json:"gpu,omitempty"`
+	Baseline    *results.Baseline `json:"queue_wait_baseline,omitempty"`
+	GPU         *results.GPUInfo  `json:"gpu,omitempty"`
 	Stages      []jsonStage       `json:"stages"`
 	Notes       []string          `json:"notes,omitempty"`
 }
 
 type jsonStage struct {
-	Name                 string                   `json:"name"`
-	Concurrency          int                      `json:"concurrency"`
-	Rate                 float64                  `json:"rate"`
-	Arrival              string                   `json:"arrival,omitempty"`
-	MaxConcurrency       int                      `json:"max_concurrency,omitempty"`
-	StartS               float64                  `json:"start_s"`
-	WallS                float64                  `json:"wall_s"`
-	Requests             bench.Counts             `json:"requests"`
-	Throughput           bench.Throughput         `json:"throughput"`
-	OutputTokens         int64                    `json:"output_tokens"`
-	TokenSource          string                   `json:"token_source,omitempty"`
-	PromptTokens         int64                    `json:"prompt_tokens,omitempty"`
-	LatencyMs            map[string]bench.Summary `json:"latency_ms"`
-	Decomposition        *bench.Decomposition     `json:"decomposition,omitempty"`
-	EffectiveParallelism float64                  `json:"effective_parallelism"`
-	Speedup              float64                  `json:"speedup_vs_first,omitempty"`
-	Client               bench.ClientCheck        `json:"client"`
-	GPU                  *gpu.StageSummary        `json:"gpu,omitempty"`
+	Name                 string                     `json:"name"`
+	Concurrency          int                        `json:"concurrency"`
+	Rate                 float64                    `json:"rate"`
+	Arrival              string                     `json:"arrival,omitempty"`
+	MaxConcurrency       int                        `json:"max_concurrency,omitempty"`
+	StartS               float64                    `json:"start_s"`
+	WallS                float64                    `json:"wall_s"`
+	Requests             results.Counts             `json:"requests"`
+	Throughput           results.Throughput         `json:"throughput"`
+	OutputTokens         int64                      `json:"output_tokens"`
+	TokenSource          string                     `json:"token_source,omitempty"`
+	PromptTokens         int64                      `json:"prompt_tokens,omitempty"`
+	LatencyMs            map[string]results.Summary `json:"latency_ms"`
+	Decomposition        *results.Decomposition     `json:"decomposition,omitempty"`
+	EffectiveParallelism float64                    `json:"effective_parallelism"`
+	Speedup              float64                    `json:"speedup_vs_first,omitempty"`
+	Client               results.ClientCheck        `json:"client"`
+	GPU                  *results.GPUStageSummary   `json:"gpu,omitempty"`
 }
 
 func writeJSON(w io.Writer, es []*entry, opts Options, mergeNotes []string) error {

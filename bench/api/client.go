@@ -45,11 +45,6 @@ type Client struct {
 	TotalTimeout     time.Duration
 }
 
-// NewClient returns a Client for baseURL with a transport for maxConns concurrent requests.
-func NewClient(baseURL string, maxConns int) *Client {
-	return &Client{BaseURL: baseURL, HTTP: &http.Client{Transport: NewTransport(maxConns)}}
-}
-
 func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP

@@ -220,9 +220,6 @@ func (s *Server) exitStatus() string {
 	return s.waitErr.Error()
 }
 
-// Exited is closed when the server process ends.
-func (s *Server) Exited() <-chan struct{} { return s.exited }
-
 // Stop ends the server: SIGTERM to its process group, then SIGKILL after the grace period.
 // It waits for the process and is safe to call more than once.
 func (s *Server) Stop() {

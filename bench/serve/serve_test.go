@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // llmloadBin is llmload, built once: `llmload sim serve` stands in for `ollama serve`, read
@@ -216,8 +217,8 @@ func TestVerifyTellsForcedAndMissingSettings(t *testing.T) {
 		{`msg="starting llama-server" cmd="/l/llama-server --model /b -c 8192 -np 2 -t 1"`, 2, false, "the plan asks num_ctx 2048"},
 	}
 	for _, c := range cases {
-		cfg := &SweepConfig{VerifyTimeout: 100 * time.Millisecond, Plan: &bench.Plan{Mix: []*bench.Template{{Options: map[string]any{"num_ctx": 2048}}}}}
-		info := &bench.ServerInfo{NumParallel: c.asked}
+		cfg := &SweepConfig{VerifyTimeout: 100 * time.Millisecond, Workload: &bench.Workload{Plan: &results.Plan{Mix: []*results.Template{{Options: map[string]any{"num_ctx": 2048}}}}}}
+		info := &results.ServerInfo{NumParallel: c.asked}
 		verify(context.Background(), cfg, &Instance{Log: func() string { return c.log }}, info)
 		if info.Verified != c.verified || !strings.Contains(info.Note, c.note) {
 			t.Errorf("log %q asked %d: verified %v note %q; want %v and %q", c.log, c.asked, info.Verified, info.Note, c.verified, c.note)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/gpu"
 )
@@ -130,11 +131,11 @@ func (l *SimLauncher) Launch(ctx context.Context, numParallel int) (*Instance, e
 // setting.
 type SweepConfig struct {
 	Settings []int
-	Plan     *bench.Plan
+	Workload *bench.Workload
 	Launcher Launcher
 	// NewClient makes the client for one server.
 	NewClient func(url string) *api.Client
-	// WarmupPerSlot, when true, warms every slot: Plan.Warmup becomes the setting's
+	// WarmupPerSlot, when true, warms every slot: the plan's Warmup becomes the setting's
 	// NUM_PARALLEL (the first burst after a load is slower; it must not be measured).
 	WarmupPerSlot bool
 	// GPU sampling: mode (auto, off, nvml, sim), interval, devices.
@@ -149,7 +150,7 @@ type SweepConfig struct {
 	OnEvent func(Event)
 	// OnRun is called with each finished run, before the next setting starts, so results can
 	// be written as the sweep goes.
-	OnRun func(*bench.Run) error
+	OnRun func(*results.Run) error
 	// VerifyTimeout bounds the wait for the runner's log line. 0 = 5 s.
 	VerifyTimeout time.Duration
 }
@@ -164,11 +165,11 @@ type Event struct {
 // Sweep runs the plan once per setting and returns the runs made. It stops each server before
 // starting the next, and every server it started is stopped when it returns — also on error
 // or when ctx ends (then the runs so far are returned with ctx's error).
-func Sweep(ctx context.Context, cfg SweepConfig) ([]*bench.Run, error) {
+func Sweep(ctx context.Context, cfg SweepConfig) ([]*results.Run, error) {
 	if len(cfg.Settings) == 0 {
 		return nil, errors.New("no NUM_PARALLEL settings to sweep")
 	}
-	var runs []*bench.Run
+	var runs []*results.Run
 	for _, k := range cfg.Settings {
 		if err := ctx.Err(); err != nil {
 			return runs, err
@@ -198,7 +199,7 @@ func (cfg *SweepConfig) event(k int, phase, format string, args ...any) {
 	}
 }
 
-func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
+func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error) {
 	cfg.event(k, "starting", "starting the server with NUM_PARALLEL=%d", k)
 	inst, err := cfg.Launcher.Launch(ctx, k)
 	if err != nil {
@@ -217,12 +218,12 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 		// `llmload sim` standing in for `ollama serve`: its GPU is simulated too.
 		inst.GPU, inst.Simulated = RemoteSimGPU(inst.URL), true
 	}
-	info := &bench.ServerInfo{Managed: true, Simulated: inst.Simulated, PID: inst.PID, LogFile: inst.LogPath, NumParallel: k, LoadMs: map[string]float64{}}
+	info := &results.ServerInfo{Managed: true, Simulated: inst.Simulated, PID: inst.PID, LogFile: inst.LogPath, NumParallel: k, LoadMs: map[string]float64{}}
 
 	// Preload every model with the mix's own runner options: a preload with other options
 	// would be followed by a reload on the first measured request. llama-server loaded its
 	// one model before it answered /health.
-	for _, t := range cfg.Plan.Mix {
+	for _, t := range cfg.Workload.Plan.Mix {
 		if _, done := info.LoadMs[t.Model]; done || id.Kind == api.ServerLlamaServer {
 			continue
 		}
@@ -236,9 +237,9 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 	}
 	verify(ctx, &cfg, inst, info)
 
-	plan := *cfg.Plan
+	work := cfg.Workload
 	if cfg.WarmupPerSlot {
-		plan.Warmup = k
+		work = work.WithWarmup(k)
 	}
 	gpuOpts := gpu.Options{Indices: cfg.GPUIndices, PID: inst.PID, Sim: inst.GPU}
 	mode := cfg.GPUMode
@@ -253,10 +254,10 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 	opts := cfg.RunOptions
 	opts.Start = start
 	opts.ServerInProcess = inst.Simulated
-	cfg.event(k, "running", "running %d stages", len(plan.Stages))
-	run, err := bench.RunPlan(ctx, &plan, client, opts)
+	cfg.event(k, "running", "running %d stages", len(work.Plan.Stages))
+	run, err := bench.RunPlan(ctx, work, client, opts)
 	if err != nil {
-		sampling.Finish(&bench.Run{})
+		sampling.Finish(&results.Run{})
 		return nil, err
 	}
 	sampling.Finish(run)
@@ -276,7 +277,7 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 		run.Labels[key] = v
 	}
 	run.Server = info
-	run.Target = bench.Target{URL: inst.URL, API: planAPIs(&plan), Simulated: inst.Simulated}
+	run.Target = results.Target{URL: inst.URL, API: planAPIs(work.Plan), Simulated: inst.Simulated}
 	run.Target.ServerVersion, run.Target.Server, run.Target.Engine = id.Version, id.Kind, id.Engine
 	if run.Target.Engine == "" && strings.Contains(inst.Log(), `msg="starting llama-server"`) {
 		run.Target.Engine = api.ServerLlamaServer // an Ollama built from source says no version
@@ -285,7 +286,7 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 	defer cancel()
 	if ms, err := client.Loaded(dctx); err == nil {
 		for _, m := range ms {
-			run.Target.Models = append(run.Target.Models, bench.LoadedModel{Name: m.Name, SizeBytes: m.Size, SizeVRAMBytes: m.SizeVRAM, ContextLength: m.ContextLength})
+			run.Target.Models = append(run.Target.Models, results.LoadedModel{Name: m.Name, SizeBytes: m.Size, SizeVRAMBytes: m.SizeVRAM, ContextLength: m.ContextLength})
 		}
 	}
 	run.Notes = append(run.Notes, inst.Notes...)
@@ -297,7 +298,7 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*bench.Run, error) {
 
 // verify finds the slot count the server's runner started with: from the instance's own
 // check when it has one (llama-server's /props), else from the server's log.
-func verify(ctx context.Context, cfg *SweepConfig, inst *Instance, info *bench.ServerInfo) {
+func verify(ctx context.Context, cfg *SweepConfig, inst *Instance, info *results.ServerInfo) {
 	timeout := cfg.VerifyTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -326,7 +327,7 @@ func verify(ctx context.Context, cfg *SweepConfig, inst *Instance, info *bench.S
 
 // judge compares what the runner started with against what was asked: the slot count, and the
 // context each slot got against the one the plan asks for (0: the plan asks none).
-func judge(r RunnerSettings, wantCtx int, info *bench.ServerInfo) {
+func judge(r RunnerSettings, wantCtx int, info *results.ServerInfo) {
 	n := r.Parallel
 	info.NumParallelObserved = n
 	info.SlotContext = r.SlotContext()
@@ -351,8 +352,8 @@ func judge(r RunnerSettings, wantCtx int, info *bench.ServerInfo) {
 // slotContext is the context per slot the plan asks for (its num_ctx option), or the
 // launcher's; 0 when none is asked.
 func (cfg *SweepConfig) slotContext() int {
-	if cfg.Plan != nil {
-		if n := bench.NumCtx(cfg.Plan); n > 0 {
+	if cfg.Workload != nil {
+		if n := cfg.Workload.Plan.NumCtx(); n > 0 {
 			return n
 		}
 	}
@@ -362,13 +363,13 @@ func (cfg *SweepConfig) slotContext() int {
 	return 0
 }
 
-func planAPIs(p *bench.Plan) string {
+func planAPIs(p *results.Plan) string {
 	var names []string
-	seen := map[api.API]bool{}
+	seen := map[string]bool{}
 	for _, t := range p.Mix {
 		if !seen[t.API] {
 			seen[t.API] = true
-			names = append(names, string(t.API))
+			names = append(names, t.API)
 		}
 	}
 	return strings.Join(names, ",")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 )
 
@@ -18,14 +19,15 @@ func TestSimulatorCaveatReachesEveryRun(t *testing.T) {
 	cfg := sim.DefaultConfig()
 	cfg.Speed = 50
 	cfg.Models = []sim.Profile{sim.Presets()[0]}
-	p := &bench.Plan{Stages: []bench.Stage{{Concurrency: 1, Requests: 1}},
-		Mix: []*bench.Template{{Model: cfg.Models[0].Name, Stream: true, MaxTokens: 4}}, Seed: 1}
-	if err := p.Prepare(""); err != nil {
+	p := &results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}},
+		Mix: []*results.Template{{Model: cfg.Models[0].Name, Stream: true, MaxTokens: 4}}, Seed: 1}
+	w, err := bench.Prepare(p, "")
+	if err != nil {
 		t.Fatal(err)
 	}
 	runs, err := Sweep(context.Background(), SweepConfig{
 		Settings: []int{1, 2},
-		Plan:     p,
+		Workload: w,
 		Launcher: &SimLauncher{Config: cfg},
 		NewClient: func(url string) *api.Client {
 			return &api.Client{BaseURL: url, HTTP: &http.Client{}}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // binary is llmload built once for the tests that run it as a user would.
@@ -63,9 +63,9 @@ func llmload(t *testing.T, dir string, args ...string) result {
 	return result{out.String(), errb.String(), code}
 }
 
-func readResults(t *testing.T, path string) *bench.File {
+func readResults(t *testing.T, path string) *results.File {
 	t.Helper()
-	f, err := bench.ReadFile(path)
+	f, err := results.ReadFile(path)
 	if err != nil {
 		t.Fatalf("results file: %v", err)
 	}

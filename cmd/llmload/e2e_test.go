@@ -35,8 +35,9 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
-	"github.com/llmload/llmload/bench/serve/tinyllama"
+	"github.com/llmload/llmload/cmd/internal/tinyllama"
 )
 
 // The models the suite generates: name → generator preset. Seeds are fixed, so every run
@@ -549,7 +550,7 @@ func stageRecords(recs []bench.RecordLine, stage int) []bench.RecordLine {
 
 // queueing is one measurement: the same workload against NUM_PARALLEL=1 and 2.
 type queueing struct {
-	np1, np2   *bench.Run
+	np1, np2   *results.Run
 	rec1, rec2 []bench.RecordLine
 	gain       float64 // the least NP=2/NP=1 throughput gain that counts
 }
@@ -563,7 +564,7 @@ func decodeMedian(recs []bench.RecordLine, stage int) float64 {
 			rates = append(rates, float64(r.OutputTokens)/((r.E2EMs-r.TTFTMs)/1000))
 		}
 	}
-	return median(rates)
+	return results.Median(rates)
 }
 
 // check fails the test on what must hold in any case and returns the timing bounds that this
@@ -571,7 +572,7 @@ func decodeMedian(recs []bench.RecordLine, stage int) float64 {
 func (q queueing) check(t *testing.T, attempt int) (missed []string) {
 	t.Helper()
 	r1, r2 := q.np1, q.np2
-	for _, r := range []*bench.Run{r1, r2} {
+	for _, r := range []*results.Run{r1, r2} {
 		np := r.Labels["num_parallel"]
 		if len(r.Stages) != 2 {
 			t.Fatalf("num_parallel=%s: %d stages, want 2", np, len(r.Stages))
@@ -590,7 +591,7 @@ func (q queueing) check(t *testing.T, attempt int) (missed []string) {
 	b1, b2 := r2.Stages[0], r2.Stages[1] // NUM_PARALLEL=2
 	for _, s := range []struct {
 		np string
-		st *bench.StageResult
+		st *results.StageResult
 	}{{"1", a1}, {"1", a2}, {"2", b1}, {"2", b2}} {
 		st := s.st
 		t.Logf("#%d NP=%s %-4s E2E p50 %5.0f mean %5.0f · TTFT p50 %5.0f · queue wait mean %5.0f · %5.1f tok/s total, %5.1f per request · %.1f s",
@@ -723,7 +724,7 @@ func checkServerClock(t *testing.T, attempt int, tg *e2eTarget, recs []bench.Rec
 	if len(gaps) == 0 {
 		t.Fatal("no usable records")
 	}
-	medGap, medE2E := median(gaps), median(e2es)
+	medGap, medE2E := results.Median(gaps), results.Median(e2es)
 	t.Logf("#%d E2E − the server's own time per request: median %.2f ms (%.2f%% of the median E2E %.0f ms), min %.2f, max %.2f (want median < 20 ms or < 10%%)",
 		attempt, medGap, 100*medGap/medE2E, medE2E, slices.Min(gaps), slices.Max(gaps))
 	return medGap < 20 || medGap < 0.1*medE2E
@@ -810,18 +811,6 @@ func readRecords(t *testing.T, path string) []bench.RecordLine {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 type abResult struct {

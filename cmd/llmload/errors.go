@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Exit codes, as DESIGN.md fixes them.
+// Exit codes. Scripts and CI branch on them, so their meanings are fixed.
 const (
 	exitOK          = 0
 	exitFailed      = 1 // gate failed, or a run's errors went over the allowed rate

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report/gate"
 )
 
@@ -149,7 +149,7 @@ func runGate(s *streams, o *gateOptions, args []string) error {
 
 	res, err := gate.Evaluate(current, baseline, opts)
 	var oe *gate.OverloadedError
-	var ie *report.InputError
+	var ie *results.InputError
 	switch {
 	case errors.As(err, &oe):
 		return &exitError{code: exitBadInput, err: fmt.Errorf("%w; rerun with less load or a bigger client, or pass --allow-overloaded to judge anyway", err)}
@@ -286,7 +286,7 @@ func checkSides(args, cur, base []string) error {
 }
 
 func readSide(paths []string) (gate.Input, error) {
-	files, err := report.ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		return gate.Input{}, &exitError{code: exitBadInput, err: err}
 	}

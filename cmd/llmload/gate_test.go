@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 )
 
@@ -193,10 +193,10 @@ func TestGateOnSimulatorRuns(t *testing.T) {
 // tinyResults writes a results file with one run of one stage, c=2.
 func tinyResults(t *testing.T, path string) {
 	t.Helper()
-	f := &bench.File{Schema: bench.Schema, Runs: []*bench.Run{{Stages: []*bench.StageResult{{
-		Name: "c=2", Concurrency: 2, WallS: 1, Requests: bench.Counts{Total: 4, OK: 4},
-		Throughput: bench.Throughput{RequestsPerS: 4, OutputTokensPerS: 100},
-		LatencyMs:  map[string]bench.Summary{"ttft": {N: 4, P50: 10, P95: 12}, "e2e": {N: 4, P50: 100, P95: 120}, "tpot": {N: 4, P50: 3, P95: 4}},
+	f := &results.File{Schema: results.Schema, Runs: []*results.Run{{Stages: []*results.StageResult{{
+		Name: "c=2", Concurrency: 2, WallS: 1, Requests: results.Counts{Total: 4, OK: 4},
+		Throughput: results.Throughput{RequestsPerS: 4, OutputTokensPerS: 100},
+		LatencyMs:  map[string]results.Summary{"ttft": {N: 4, P50: 10, P95: 12}, "e2e": {N: 4, P50: 100, P95: 120}, "tpot": {N: 4, P50: 3, P95: 4}},
 	}}}}}
 	if err := f.Write(path); err != nil {
 		t.Fatal(err)

@@ -8,13 +8,14 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // progress shows a run's progress: a bar on a terminal, a plain status line every 10 s
 // otherwise (CI logs), nothing when quiet.
 type progress struct {
 	s     *streams
-	plan  *bench.Plan
+	plan  *results.Plan
 	live  *bench.Live
 	off   bool
 	mu    sync.Mutex
@@ -27,11 +28,11 @@ type progress struct {
 
 const statusEvery = 10 * time.Second
 
-func newProgress(s *streams, plan *bench.Plan, live *bench.Live, off bool) *progress {
+func newProgress(s *streams, plan *results.Plan, live *bench.Live, off bool) *progress {
 	return startProgress(s, plan, live, off, statusEvery)
 }
 
-func startProgress(s *streams, plan *bench.Plan, live *bench.Live, off bool, every time.Duration) *progress {
+func startProgress(s *streams, plan *results.Plan, live *bench.Live, off bool, every time.Duration) *progress {
 	p := &progress{s: s, plan: plan, live: live, off: off, index: -1, every: every}
 	if off {
 		return p
@@ -42,7 +43,7 @@ func startProgress(s *streams, plan *bench.Plan, live *bench.Live, off bool, eve
 }
 
 // stage is called as each stage starts.
-func (p *progress) stage(i int, st bench.Stage) {
+func (p *progress) stage(i int, st results.Stage) {
 	if p.off {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the progress goroutine and the test together.
@@ -31,7 +32,7 @@ func (l *lockedBuffer) String() string {
 func TestProgressWithoutTerminalPrintsPlainStatusLines(t *testing.T) {
 	var errb lockedBuffer
 	s := &streams{out: &bytes.Buffer{}, err: &errb, errTerminal: false}
-	plan := &bench.Plan{Stages: []bench.Stage{{Name: "c=4", Concurrency: 4, Requests: 100}}}
+	plan := &results.Plan{Stages: []results.Stage{{Name: "c=4", Concurrency: 4, Requests: 100}}}
 	live := &bench.Live{}
 	p := startProgress(s, plan, live, false, 20*time.Millisecond)
 	live.StageStart.Store(time.Now().UnixNano())
@@ -56,7 +57,7 @@ func TestProgressWithoutTerminalPrintsPlainStatusLines(t *testing.T) {
 func TestProgressOffPrintsNothing(t *testing.T) {
 	var errb lockedBuffer
 	s := &streams{out: &bytes.Buffer{}, err: &errb, errTerminal: true}
-	plan := &bench.Plan{Stages: []bench.Stage{{Name: "c=1", Concurrency: 1, Requests: 1}}}
+	plan := &results.Plan{Stages: []results.Stage{{Name: "c=1", Concurrency: 1, Requests: 1}}}
 	p := startProgress(s, plan, &bench.Live{}, true, 10*time.Millisecond)
 	p.stage(0, plan.Stages[0])
 	time.Sleep(30 * time.Millisecond)

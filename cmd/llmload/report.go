@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report"
 )
 
@@ -95,7 +95,7 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	if o.concurrency < 0 || o.kneeGain < 0 {
 		return usageErrorf("--concurrency and --knee-gain must not be negative")
 	}
-	files, err := report.ReadFiles(paths)
+	files, err := results.ReadFiles(paths)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
@@ -109,7 +109,7 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	// Rendered whole before anything is written: a failed render leaves no half report.
 	var buf bytes.Buffer
 	if err := report.Render(&buf, files, opts); err != nil {
-		var ie *report.InputError
+		var ie *results.InputError
 		if errors.As(err, &ie) {
 			return &exitError{code: exitBadInput, err: err}
 		}
@@ -122,7 +122,7 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	if err := os.MkdirAll(filepath.Dir(o.output), 0o755); err != nil {
 		return usageErrorf("-o: %v", err)
 	}
-	if err := bench.WriteAtomic(o.output, buf.Bytes()); err != nil {
+	if err := results.WriteAtomic(o.output, buf.Bytes()); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	fmt.Fprintf(s.err, "report written to %s", o.output)

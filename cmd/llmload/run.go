@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/gpu"
@@ -160,9 +162,9 @@ func noArgs(cmd *cobra.Command, args []string) error {
 }
 
 // buildPlan turns flags (and an optional plan file) into a prepared plan and the target URL.
-func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (*bench.Plan, string, error) {
+func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (*bench.Workload, string, error) {
 	changed := func(name string) bool { return cmd.Flags().Changed(name) }
-	var plan *bench.Plan
+	var plan *results.Plan
 	target := ""
 	dir := ""
 	if o.planFile != "" {
@@ -172,7 +174,7 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 		}
 		plan, target, dir = &pf.Plan, pf.URL, filepath.Dir(o.planFile)
 	} else {
-		plan = &bench.Plan{Warmup: o.warmup, Seed: o.seed}
+		plan = &results.Plan{Warmup: o.warmup, Seed: o.seed}
 	}
 	if o.planFile == "" || changed("warmup") {
 		plan.Warmup = o.warmup
@@ -181,16 +183,16 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 		plan.Seed = o.seed
 	}
 	if o.planFile == "" || changed("timeout") {
-		plan.Timeout = bench.Duration(o.timeout)
+		plan.Timeout = results.Duration(o.timeout)
 	}
 	if o.planFile == "" || changed("first-byte-timeout") {
-		plan.FirstByteTimeout = bench.Duration(o.firstByte)
+		plan.FirstByteTimeout = results.Duration(o.firstByte)
 	}
 	if o.planFile == "" || changed("stall-timeout") {
-		plan.StallTimeout = bench.Duration(o.stall)
+		plan.StallTimeout = results.Duration(o.stall)
 	}
 	if plan.Timeout == 0 {
-		plan.Timeout = bench.Duration(5 * time.Minute)
+		plan.Timeout = results.Duration(5 * time.Minute)
 	}
 	if plan.FirstByteTimeout == 0 {
 		plan.FirstByteTimeout = plan.Timeout
@@ -213,7 +215,8 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 	} else if changed("api") || changed("max-tokens") || changed("no-stream") || changed("option") {
 		return nil, "", usageErrorf("--api, --max-tokens, --no-stream and --option cannot change a plan file's mix; set them in the plan (or give -m to replace the mix)")
 	}
-	if err := plan.Prepare(dir); err != nil {
+	work, err := bench.Prepare(plan, dir)
+	if err != nil {
 		return nil, "", usageErrorf("%v", err)
 	}
 
@@ -228,10 +231,10 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 	if err != nil {
 		return nil, "", usageErrorf("--url: %v", err)
 	}
-	return plan, u, nil
+	return work, u, nil
 }
 
-func (o *runOptions) stages() ([]bench.Stage, error) {
+func (o *runOptions) stages() ([]results.Stage, error) {
 	if o.requests < 0 {
 		return nil, usageErrorf("-n/--requests must be at least 1, got %d", o.requests)
 	}
@@ -245,19 +248,19 @@ func (o *runOptions) stages() ([]bench.Stage, error) {
 	if len(o.rates) > 0 && len(o.concurrency) > 0 {
 		return nil, usageErrorf("give either -c (closed loop) or --rate (open loop), not both")
 	}
-	var out []bench.Stage
+	var out []results.Stage
 	for _, r := range o.rates {
 		if r <= 0 {
 			return nil, usageErrorf("--rate must be a positive number of requests per second, got %v", r)
 		}
-		arrival := bench.Arrival(o.arrival)
-		if arrival != bench.ArrivalConstant && arrival != bench.ArrivalPoisson {
+		arrival := results.Arrival(o.arrival)
+		if arrival != results.ArrivalConstant && arrival != results.ArrivalPoisson {
 			return nil, usageErrorf("--arrival must be constant or poisson, got %q", o.arrival)
 		}
 		if o.maxConcurrency < 0 {
 			return nil, usageErrorf("--max-concurrency must not be negative")
 		}
-		out = append(out, bench.Stage{Rate: r, Arrival: arrival, MaxConcurrency: o.maxConcurrency, Requests: n, Duration: bench.Duration(o.duration)})
+		out = append(out, results.Stage{Rate: r, Arrival: arrival, MaxConcurrency: o.maxConcurrency, Requests: n, Duration: results.Duration(o.duration)})
 	}
 	if len(o.rates) == 0 {
 		if o.maxConcurrency != 0 {
@@ -271,13 +274,13 @@ func (o *runOptions) stages() ([]bench.Stage, error) {
 			if c < 1 {
 				return nil, usageErrorf("-c/--concurrency values must be at least 1, got %d", c)
 			}
-			out = append(out, bench.Stage{Concurrency: c, Requests: n, Duration: bench.Duration(o.duration)})
+			out = append(out, results.Stage{Concurrency: c, Requests: n, Duration: results.Duration(o.duration)})
 		}
 	}
 	return out, nil
 }
 
-func (o *runOptions) mix() ([]*bench.Template, error) {
+func (o *runOptions) mix() ([]*results.Template, error) {
 	a, err := api.ParseAPI(o.apiName)
 	if err != nil {
 		return nil, usageErrorf("--api: %v", err)
@@ -303,7 +306,7 @@ func (o *runOptions) mix() ([]*bench.Template, error) {
 		}
 		models = []string{""}
 	}
-	var mix []*bench.Template
+	var mix []*results.Template
 	for _, m := range models {
 		name, weight := m, 1.0
 		if i := strings.LastIndex(m, "="); i >= 0 {
@@ -316,8 +319,8 @@ func (o *runOptions) mix() ([]*bench.Template, error) {
 		if name == "" && o.bodyFile == "" {
 			return nil, usageErrorf("-m %q: empty model name", m)
 		}
-		mix = append(mix, &bench.Template{
-			Name: name, Weight: weight, API: a, Model: name,
+		mix = append(mix, &results.Template{
+			Name: name, Weight: weight, API: string(a), Model: name,
 			Prompt: o.prompt, PromptFile: o.promptFile, SyntheticWords: o.syntheticWords, BodyFile: o.bodyFile,
 			MaxTokens: o.maxTokens, Stream: !o.noStream, Options: opts,
 		})
@@ -392,15 +395,8 @@ func ollamaHostURL(env string) string {
 	if port == "" {
 		port = "11434"
 	}
-	u.Host = joinHostPort(host, port)
+	u.Host = net.JoinHostPort(host, port)
 	return u.String()
-}
-
-func joinHostPort(host, port string) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
 }
 
 // normalizeURL checks a base URL and strips a trailing slash.
@@ -454,10 +450,11 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 	if o.maxErrorRate < 0 || o.maxErrorRate > 1 {
 		return usageErrorf("--max-error-rate must be between 0 and 1, got %v", o.maxErrorRate)
 	}
-	plan, target, err := o.buildPlan(cmd, os.Getenv)
+	work, target, err := o.buildPlan(cmd, os.Getenv)
 	if err != nil {
 		return err
 	}
+	plan := work.Plan
 	gflags, err := o.gpu.check(o.sim.enabled)
 	if err != nil {
 		return err
@@ -518,7 +515,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		}
 	}
 
-	file := &bench.File{Schema: bench.Schema, Tool: bench.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}}
+	file := &results.File{Schema: results.Schema, Tool: results.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}}
 	for rep := 1; rep <= o.repeat; rep++ {
 		if rep > 1 && ctx.Err() != nil {
 			break
@@ -538,7 +535,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		}
 		live := &bench.Live{}
 		prog := newProgress(s, plan, live, o.quiet || o.noProgress)
-		run, err := bench.RunPlan(ctx, plan, client, bench.Options{
+		run, err := bench.RunPlan(ctx, work, client, bench.Options{
 			Records:         recordsWriter(recordsFile),
 			Live:            live,
 			Grace:           o.grace,
@@ -555,7 +552,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		if o.repeat > 1 {
 			run.Repeat = rep
 		}
-		run.Target = bench.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
+		run.Target = results.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
 		run.Host = hostInfo()
 		run.Notes = append(run.Notes, serverNotes...)
 		describeServer(context.WithoutCancel(ctx), client, run)
@@ -592,13 +589,13 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 	return nil
 }
 
-func (o *runOptions) targetAPI(plan *bench.Plan) string {
-	seen := map[api.API]bool{}
+func (o *runOptions) targetAPI(plan *results.Plan) string {
+	seen := map[string]bool{}
 	var names []string
 	for _, t := range plan.Mix {
 		if !seen[t.API] {
 			seen[t.API] = true
-			names = append(names, string(t.API))
+			names = append(names, t.API)
 		}
 	}
 	return strings.Join(names, ",")
@@ -611,7 +608,7 @@ func recordsWriter(f *os.File) interface{ Write([]byte) (int, error) } {
 	return f
 }
 
-func errorRateCheck(run *bench.Run, maxRate float64) error {
+func errorRateCheck(run *results.Run, maxRate float64) error {
 	total, failed := 0, 0
 	for _, st := range run.Stages {
 		total += st.Requests.Total
@@ -666,19 +663,19 @@ func interruptContexts(parent context.Context, s *streams, quiet bool) (ctx, har
 
 // describeServer fills in what the server says about itself; servers without Ollama's
 // endpoints simply leave the fields empty.
-func describeServer(ctx context.Context, c *api.Client, run *bench.Run) {
+func describeServer(ctx context.Context, c *api.Client, run *results.Run) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	id := c.Identify(ctx)
 	run.Target.ServerVersion, run.Target.Server, run.Target.Engine = id.Version, id.Kind, id.Engine
 	if ms, err := c.Loaded(ctx); err == nil {
 		for _, m := range ms {
-			run.Target.Models = append(run.Target.Models, bench.LoadedModel{Name: m.Name, SizeBytes: m.Size, SizeVRAMBytes: m.SizeVRAM, ContextLength: m.ContextLength})
+			run.Target.Models = append(run.Target.Models, results.LoadedModel{Name: m.Name, SizeBytes: m.Size, SizeVRAMBytes: m.SizeVRAM, ContextLength: m.ContextLength})
 		}
 	}
 }
 
-func hostInfo() bench.Host {
+func hostInfo() results.Host {
 	h, _ := os.Hostname()
-	return bench.Host{Hostname: h, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
+	return results.Host{Hostname: h, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/bench/sim"
 )
@@ -37,7 +37,7 @@ func (f *simFlags) register(fs *pflag.FlagSet) {
 
 // start builds a simulator that serves every model of the plan (unknown names get the
 // llama3.2:1b profile under their own name) and serves it on a free loopback port.
-func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (*serve.Instance, error) {
+func (f *simFlags) start(ctx context.Context, plan *results.Plan) (*serve.Instance, error) {
 	cfg, err := f.config(plan)
 	if err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func (f *simFlags) start(ctx context.Context, plan *bench.Plan) (*serve.Instance
 }
 
 // config is the simulator configuration the --sim flags describe, serving the plan's models.
-func (f *simFlags) config(plan *bench.Plan) (sim.Config, error) {
+func (f *simFlags) config(plan *results.Plan) (sim.Config, error) {
 	cfg := sim.DefaultConfig()
 	cfg.NumParallel = f.numParallel
 	cfg.Speed = f.speed

@@ -16,6 +16,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/report"
 )
@@ -172,10 +173,11 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 	if o.sim.enabled && changed("sim-num-parallel") {
 		return usageErrorf("--sim-num-parallel does not apply to a sweep: --num-parallel sets it")
 	}
-	plan, _, err := o.buildPlan(cmd, os.Getenv)
+	work, _, err := o.buildPlan(cmd, os.Getenv)
 	if err != nil {
 		return err
 	}
+	plan := work.Plan
 	gflags, err := o.gpu.check(o.sim.enabled)
 	if err != nil {
 		return err
@@ -190,8 +192,8 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		}
 		launcher = &serve.SimLauncher{Config: cfg}
 	} else if kind == serve.KindLlamaServer {
-		for _, t := range plan.Mix {
-			if t.API.IsOllama() {
+		for _, t := range work.Plan.Mix {
+			if api.API(t.API).IsOllama() {
 				return usageErrorf("--api %s: llama-server speaks the OpenAI protocols only (openai-chat, openai-completions)", t.API)
 			}
 		}
@@ -202,7 +204,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		}
 		ctx := o.slotContext
 		if ctx == 0 {
-			ctx = bench.NumCtx(plan)
+			ctx = work.Plan.NumCtx()
 		}
 		if ctx == 0 {
 			ctx = 4096
@@ -246,10 +248,10 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 	}
 	live := &bench.Live{}
 	var prog *progress
-	file := &bench.File{Schema: bench.Schema, Tool: bench.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}}
+	file := &results.File{Schema: results.Schema, Tool: results.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}}
 	runs, sweepErr := serve.Sweep(ctx, serve.SweepConfig{
 		Settings: o.numParallel,
-		Plan:     plan,
+		Workload: work,
 		Launcher: launcher,
 		NewClient: func(url string) *api.Client {
 			return &api.Client{
@@ -264,7 +266,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		Labels:        labels,
 		RunOptions: bench.Options{
 			Live: live, Grace: o.grace, HardStop: hardStop,
-			OnStage: func(i int, st bench.Stage) {
+			OnStage: func(i int, st results.Stage) {
 				if prog != nil {
 					prog.stage(i, st)
 				}
@@ -282,7 +284,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 				fmt.Fprintf(s.err, "[NUM_PARALLEL=%d] %s\n", e.NumParallel, e.Detail)
 			}
 		},
-		OnRun: func(run *bench.Run) error {
+		OnRun: func(run *results.Run) error {
 			run.Host = hostInfo()
 			file.Runs = append(file.Runs, run)
 			return out.write(file, run)
@@ -351,10 +353,7 @@ func newSweepOutput(o string) *sweepOutput {
 }
 
 func (w *sweepOutput) prepare() error {
-	dir := w.dir
-	if dir == "" {
-		dir = filepath.Dir(w.file)
-	}
+	dir := cmp.Or(w.dir, filepath.Dir(w.file))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return usageErrorf("-o: %v", err)
 	}
@@ -370,11 +369,11 @@ func (w *sweepOutput) logPath(k int) string {
 
 // write stores what has been measured so far; called after every setting, so a crash or an
 // interrupt later in the sweep loses nothing already measured.
-func (w *sweepOutput) write(all *bench.File, run *bench.Run) error {
+func (w *sweepOutput) write(all *results.File, run *results.Run) error {
 	if w.dir == "" {
 		return all.Write(w.file)
 	}
-	one := &bench.File{Schema: all.Schema, Tool: all.Tool, Runs: []*bench.Run{run}}
+	one := &results.File{Schema: all.Schema, Tool: all.Tool, Runs: []*results.Run{run}}
 	return one.Write(filepath.Join(w.dir, "num_parallel-"+run.Labels["num_parallel"]+".json"))
 }
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/report"
 )
@@ -48,7 +48,7 @@ func TestSweepManagedRecoversTheSimulatorsParameters(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	var runs []*bench.Run
+	var runs []*results.Run
 	for _, k := range []string{"1", "2", "4"} {
 		f := readResults(t, filepath.Join(dir, "out", "num_parallel-"+k+".json"))
 		run := f.Runs[0]

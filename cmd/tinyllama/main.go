@@ -1,5 +1,5 @@
 // Command tinyllama writes a small random-weight Llama model as a Hugging Face folder for
-// `ollama create NAME -f DIR/Modelfile`; its greedy output never loops (see bench/serve/tinyllama).
+// `ollama create NAME -f DIR/Modelfile`; its greedy output never loops (see cmd/internal/tinyllama).
 //
 //	go run ./cmd/tinyllama -out DIR -preset small|heavy|ref -seed N
 package main
@@ -12,7 +12,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/llmload/llmload/bench/serve/tinyllama"
+	"github.com/llmload/llmload/cmd/internal/tinyllama"
 )
 
 func main() {

@@ -1,8 +1,10 @@
 package gate
 
 import (
+	"cmp"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -85,11 +87,7 @@ func WriteBenchstat(w io.Writer, in Input, metrics []Metric) error {
 	}
 	ew.printf("\n")
 	vary := varyingLabels(runs)
-	keys := make([]string, 0, len(vary))
-	for k := range vary {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(vary))
 	for _, r := range runs {
 		prefix := "BenchmarkLLM"
 		for _, k := range keys {
@@ -107,10 +105,7 @@ func WriteBenchstat(w io.Writer, in Input, metrics []Metric) error {
 				if !ok {
 					continue
 				}
-				scale := m.benchScale
-				if scale == 0 {
-					scale = 1
-				}
+				scale := cmp.Or(m.benchScale, 1)
 				b.WriteString(" " + benchValue(v*scale) + " " + m.benchUnit)
 				n++
 			}

@@ -3,13 +3,14 @@
 package gate
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // DefaultAlpha is the significance level of baseline comparisons.
@@ -32,7 +33,7 @@ type Options struct {
 
 // Input is one side: results files and the names they came from.
 type Input struct {
-	Files   []*bench.File
+	Files   []*results.File
 	Sources []string
 }
 
@@ -133,16 +134,13 @@ type OverloadedError struct {
 }
 
 func (e *OverloadedError) Error() string {
-	reason := e.Reason
-	if reason == "" {
-		reason = "self-check failed"
-	}
+	reason := cmp.Or(e.Reason, "self-check failed")
 	return fmt.Sprintf("client overloaded: results unreliable (%s, stage %s: %s)", e.Run, e.Stage, reason)
 }
 
 // sourcedRun is a run and where it came from.
 type sourcedRun struct {
-	run  *bench.Run
+	run  *results.Run
 	name string
 }
 
@@ -193,7 +191,7 @@ type series struct {
 	labels string // "num_parallel=4"; "" when no label varies
 	stage  string
 	names  []string // the names a selector may use: the stage's own and its default "c=8"
-	stages []*bench.StageResult
+	stages []*results.StageResult
 	runs   []string
 }
 
@@ -257,7 +255,7 @@ func groupSeries(runs []sourcedRun, labelKeys []string) []*series {
 				s = have
 			} else {
 				s.names = []string{st.Name}
-				if def := (bench.Stage{Concurrency: st.Concurrency, Rate: st.Rate}).DefaultName(); def != st.Name {
+				if def := (results.Stage{Concurrency: st.Concurrency, Rate: st.Rate}).DefaultName(); def != st.Name {
 					s.names = append(s.names, def)
 				}
 				index[s.key()] = s
@@ -282,7 +280,7 @@ func (s *series) values(m Metric) []float64 {
 }
 
 func badInput(format string, args ...any) error {
-	return &report.InputError{Err: fmt.Errorf(format, args...)}
+	return &results.InputError{Err: fmt.Errorf(format, args...)}
 }
 
 // stageNames lists the stages of some series for messages.
@@ -299,13 +297,10 @@ func stageNames(ss []*series) string {
 }
 
 // Evaluate judges the current runs against the assertions and, when a baseline is given,
-// against the baseline. Errors are bad input (*report.InputError: no runs, a stage no run
+// against the baseline. Errors are bad input (*results.InputError: no runs, a stage no run
 // has, nothing in common with the baseline) or an *OverloadedError.
 func Evaluate(current, baseline Input, opts Options) (*Result, error) {
-	alpha := opts.Alpha
-	if alpha == 0 {
-		alpha = DefaultAlpha
-	}
+	alpha := cmp.Or(opts.Alpha, DefaultAlpha)
 	if !(alpha > 0 && alpha < 1) {
 		return nil, badInput("alpha must lie between 0 and 1, got %v", opts.Alpha)
 	}
@@ -333,11 +328,7 @@ func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 			vary[k] = true
 		}
 	}
-	labelKeys := make([]string, 0, len(vary))
-	for k := range vary {
-		labelKeys = append(labelKeys, k)
-	}
-	sort.Strings(labelKeys)
+	labelKeys := slices.Sorted(maps.Keys(vary))
 	curSeries := groupSeries(cur, labelKeys)
 	baseSeries := groupSeries(base, labelKeys)
 

@@ -7,34 +7,32 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/gpu"
-	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // stageOf is a closed-loop stage whose figures derive from one TPOT: a slower decode step
 // shows as a higher TPOT and proportionally fewer tokens per second.
-func stageOf(conc int, tpotMs float64) *bench.StageResult {
-	return &bench.StageResult{
+func stageOf(conc int, tpotMs float64) *results.StageResult {
+	return &results.StageResult{
 		Name: "c=" + strconv.Itoa(conc), Concurrency: conc, WallS: 2,
-		Requests:   bench.Counts{Total: 10, OK: 10},
-		Throughput: bench.Throughput{RequestsPerS: 5, OutputTokensPerS: 1000 / tpotMs},
-		LatencyMs: map[string]bench.Summary{
-			bench.MetricTPOT: {N: 10, P50: tpotMs, P95: 1.2 * tpotMs},
-			bench.MetricTTFT: {N: 10, P50: 30, P95: 40},
-			bench.MetricE2E:  {N: 10, P50: 30 + 31*tpotMs, P95: 45 + 31*1.2*tpotMs},
+		Requests:   results.Counts{Total: 10, OK: 10},
+		Throughput: results.Throughput{RequestsPerS: 5, OutputTokensPerS: 1000 / tpotMs},
+		LatencyMs: map[string]results.Summary{
+			results.MetricTPOT: {N: 10, P50: tpotMs, P95: 1.2 * tpotMs},
+			results.MetricTTFT: {N: 10, P50: 30, P95: 40},
+			results.MetricE2E:  {N: 10, P50: 30 + 31*tpotMs, P95: 45 + 31*1.2*tpotMs},
 		},
 	}
 }
 
 // runs makes one run per TPOT value (repeats), each with the given stages' concurrencies.
-func runs(labels map[string]string, tpots []float64, concs ...int) []*bench.Run {
+func runs(labels map[string]string, tpots []float64, concs ...int) []*results.Run {
 	if len(concs) == 0 {
 		concs = []int{2}
 	}
-	var out []*bench.Run
+	var out []*results.Run
 	for i, tp := range tpots {
-		r := &bench.Run{Labels: labels, Repeat: i + 1}
+		r := &results.Run{Labels: labels, Repeat: i + 1}
 		for _, c := range concs {
 			r.Stages = append(r.Stages, stageOf(c, tp))
 		}
@@ -43,12 +41,12 @@ func runs(labels map[string]string, tpots []float64, concs ...int) []*bench.Run 
 	return out
 }
 
-func input(name string, rs ...[]*bench.Run) Input {
-	f := &bench.File{Schema: bench.Schema}
+func input(name string, rs ...[]*results.Run) Input {
+	f := &results.File{Schema: results.Schema}
 	for _, r := range rs {
 		f.Runs = append(f.Runs, r...)
 	}
-	return Input{Files: []*bench.File{f}, Sources: []string{name}}
+	return Input{Files: []*results.File{f}, Sources: []string{name}}
 }
 
 func mustAssert(t *testing.T, exprs ...string) []Assertion {
@@ -178,7 +176,7 @@ func TestBaselineMeasuredOnOneSide(t *testing.T) {
 	cur := runs(nil, []float64{2, 2, 2, 2})
 	base := runs(nil, []float64{2, 2, 2, 2})
 	for _, r := range cur {
-		delete(r.Stages[0].LatencyMs, bench.MetricTTFT)
+		delete(r.Stages[0].LatencyMs, results.MetricTTFT)
 	}
 	r, err := Evaluate(input("cur.json", cur), input("base.json", base), Options{Tolerances: mustTol(t, "ttft.p95=+10%,queue_wait.p95=+10%")})
 	if err != nil {
@@ -241,15 +239,15 @@ func TestEvaluateRejectsBadInput(t *testing.T) {
 		{"assertion on an unknown stage", cur, Input{}, Options{Assertions: mustAssert(t, "c=3:tpot.p50 < 1")}, `no stage "c=3"`},
 		{"tolerance on an unknown stage", cur, base, Options{Tolerances: mustTol(t, "c=3:tpot.p50=+1%")}, `no stage "c=3"`},
 		{"nothing in common", cur, base, Options{}, "nothing to compare: no stage of the current runs (c=1; c=8) is in the baseline (c=4)"},
-		{"no runs", Input{Files: []*bench.File{{Schema: bench.Schema}}}, Input{}, Options{}, "no runs"},
+		{"no runs", Input{Files: []*results.File{{Schema: results.Schema}}}, Input{}, Options{}, "no runs"},
 		{"alpha", cur, Input{}, Options{Alpha: 1.5}, "alpha must lie between 0 and 1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Evaluate(c.cur, c.base, c.opts)
-			var ie *report.InputError
+			var ie *results.InputError
 			if !errors.As(err, &ie) {
-				t.Fatalf("error %v is not a *report.InputError", err)
+				t.Fatalf("error %v is not a *results.InputError", err)
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %q lacks %q", err, c.want)
@@ -260,7 +258,7 @@ func TestEvaluateRejectsBadInput(t *testing.T) {
 
 func TestOverloadedClient(t *testing.T) {
 	rs := runs(nil, []float64{2, 2, 2}, 1, 64)
-	rs[1].Stages[1].Client = bench.ClientCheck{Overloaded: true, Reason: "send lag p99 120ms"}
+	rs[1].Stages[1].Client = results.ClientCheck{Overloaded: true, Reason: "send lag p99 120ms"}
 	cur := input("cur.json", rs)
 	opts := Options{Assertions: mustAssert(t, "tpot.p50 < 5")}
 	_, err := Evaluate(cur, Input{}, opts)
@@ -288,9 +286,9 @@ func TestOverloadedClient(t *testing.T) {
 
 func TestMetricValues(t *testing.T) {
 	st := stageOf(4, 2)
-	st.Requests = bench.Counts{Total: 20, OK: 18, Errors: map[string]int{"http_503": 2}}
+	st.Requests = results.Counts{Total: 20, OK: 18, Errors: map[string]int{"http_503": 2}}
 	peak := 3000.0
-	st.GPU = &gpu.StageSummary{Stats: gpu.Stats{MemoryUsedPeakMiB: &peak}}
+	st.GPU = &results.GPUStageSummary{GPUStats: results.GPUStats{MemoryUsedPeakMiB: &peak}}
 	cases := []struct {
 		metric string
 		want   float64

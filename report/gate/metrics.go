@@ -7,9 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Unit is what a metric's values measure, in the unit the results file stores them in.
@@ -46,13 +44,13 @@ type Metric struct {
 	// benchUnit is the unit written in Go benchmark lines; benchScale converts to it.
 	benchUnit  string
 	benchScale float64
-	read       func(*bench.StageResult) (float64, bool)
+	read       func(*results.StageResult) (float64, bool)
 }
 
 // Value reads the metric from a stage; ok is false when the stage did not measure it (TTFT
 // of a run without streaming, GPU figures without a GPU, latencies of a stage where nothing
 // succeeded).
-func (m Metric) Value(st *bench.StageResult) (v float64, ok bool) {
+func (m Metric) Value(st *results.StageResult) (v float64, ok bool) {
 	if st == nil || m.read == nil {
 		return 0, false
 	}
@@ -66,27 +64,12 @@ func (m Metric) Value(st *bench.StageResult) (v float64, ok bool) {
 // latencyDists are the latency distributions of a stage, as the results file names them.
 func latencyDists() []string {
 	return []string{
-		bench.MetricE2E, bench.MetricService, bench.MetricTTFT, bench.MetricITL, bench.MetricTPOT,
-		bench.MetricQueueWait, bench.MetricFirstTokenWait, bench.MetricSendLag,
+		results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT,
+		results.MetricQueueWait, results.MetricFirstTokenWait, results.MetricSendLag,
 	}
 }
 
 func latencyStats() []string { return []string{"p50", "p90", "p95", "p99", "max", "mean", "min"} }
-
-// errorClasses are the failure classes errors.<class> may name.
-func errorClasses() []string {
-	cs := []api.Class{
-		api.ClassConnRefused, api.ClassNotFound, api.ClassBadRequest, api.ClassBusy, api.ClassHTTP4xx,
-		api.ClassHTTP5xx, api.ClassStreamError, api.ClassTruncated, api.ClassMalformed,
-		api.ClassTimeoutFirstByte, api.ClassTimeoutStall, api.ClassTimeoutTotal, api.ClassCancelled,
-		api.ClassNetwork, api.ClassRequestError, api.ClassHTTPOther,
-	}
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = string(c)
-	}
-	return out
-}
 
 // Metrics is the catalogue, in the order help lists it. It is built afresh on each call.
 func Metrics() []Metric {
@@ -97,7 +80,7 @@ func Metrics() []Metric {
 				Name: d + "." + s, Unit: UnitMs, Better: BetterLower,
 				Help:      fmt.Sprintf("%s of the %s latency, ms", s, d),
 				benchUnit: "ns/" + d + "-" + s, benchScale: 1e6,
-				read: func(st *bench.StageResult) (float64, bool) {
+				read: func(st *results.StageResult) (float64, bool) {
 					sum, ok := st.LatencyMs[d]
 					if !ok || sum.N == 0 {
 						return 0, false
@@ -107,60 +90,60 @@ func Metrics() []Metric {
 			})
 		}
 	}
-	ran := func(st *bench.StageResult) bool { return st.WallS > 0 }
-	asked := func(st *bench.StageResult) bool { return st.Requests.Total > 0 }
+	ran := func(st *results.StageResult) bool { return st.WallS > 0 }
+	asked := func(st *results.StageResult) bool { return st.Requests.Total > 0 }
 	ms = append(ms,
 		Metric{Name: "output_tps", Unit: UnitPerSecond, Better: BetterHigher, Help: "output tokens per second of stage wall time",
-			benchUnit: "tok/s", read: func(st *bench.StageResult) (float64, bool) { return st.Throughput.OutputTokensPerS, ran(st) }},
+			benchUnit: "tok/s", read: func(st *results.StageResult) (float64, bool) { return st.Throughput.OutputTokensPerS, ran(st) }},
 		Metric{Name: "requests_per_s", Unit: UnitPerSecond, Better: BetterHigher, Help: "completed requests per second",
-			benchUnit: "req/s", read: func(st *bench.StageResult) (float64, bool) { return st.Throughput.RequestsPerS, ran(st) }},
+			benchUnit: "req/s", read: func(st *results.StageResult) (float64, bool) { return st.Throughput.RequestsPerS, ran(st) }},
 		Metric{Name: "decode_tps", Unit: UnitPerSecond, Better: BetterHigher, Help: "mean per-request decode rate, tokens / (E2E − TTFT)",
-			benchUnit: "decode-tok/s", read: func(st *bench.StageResult) (float64, bool) {
+			benchUnit: "decode-tok/s", read: func(st *results.StageResult) (float64, bool) {
 				return st.Throughput.DecodeTokensPerS, st.Throughput.DecodeTokensPerS > 0
 			}},
 		Metric{Name: "errors.rate", Unit: UnitFraction, Better: BetterLower, Help: "failed requests / requests",
-			benchUnit: "errors/req", read: func(st *bench.StageResult) (float64, bool) {
+			benchUnit: "errors/req", read: func(st *results.StageResult) (float64, bool) {
 				if !asked(st) {
 					return 0, false
 				}
 				return float64(failed(st.Requests)) / float64(st.Requests.Total), true
 			}},
 		Metric{Name: "errors.count", Unit: UnitCount, Better: BetterLower, Help: "failed requests",
-			benchUnit: "errors", read: func(st *bench.StageResult) (float64, bool) { return float64(failed(st.Requests)), asked(st) }},
+			benchUnit: "errors", read: func(st *results.StageResult) (float64, bool) { return float64(failed(st.Requests)), asked(st) }},
 	)
-	for _, c := range errorClasses() {
+	for _, c := range results.ErrorClasses() {
 		ms = append(ms, Metric{Name: "errors." + c, Unit: UnitCount, Better: BetterLower, Help: "requests that failed as " + c,
-			benchUnit: "errors-" + c, read: func(st *bench.StageResult) (float64, bool) { return float64(st.Requests.Errors[c]), asked(st) }})
+			benchUnit: "errors-" + c, read: func(st *results.StageResult) (float64, bool) { return float64(st.Requests.Errors[c]), asked(st) }})
 	}
 	ms = append(ms,
 		Metric{Name: "requests.total", Unit: UnitCount, Help: "requests sent", benchUnit: "requests",
-			read: func(st *bench.StageResult) (float64, bool) { return float64(st.Requests.Total), true }},
+			read: func(st *results.StageResult) (float64, bool) { return float64(st.Requests.Total), true }},
 		Metric{Name: "requests.ok", Unit: UnitCount, Better: BetterHigher, Help: "requests that succeeded", benchUnit: "requests-ok",
-			read: func(st *bench.StageResult) (float64, bool) { return float64(st.Requests.OK), true }},
+			read: func(st *results.StageResult) (float64, bool) { return float64(st.Requests.OK), true }},
 		Metric{Name: "output_tokens", Unit: UnitCount, Help: "output tokens of successful requests", benchUnit: "tokens",
-			read: func(st *bench.StageResult) (float64, bool) { return float64(st.OutputTokens), true }},
+			read: func(st *results.StageResult) (float64, bool) { return float64(st.OutputTokens), true }},
 		Metric{Name: "effective_parallelism", Unit: UnitFactor, Help: "Σ service time / wall time",
-			benchUnit: "parallelism", read: func(st *bench.StageResult) (float64, bool) { return st.EffectiveParallelism, ran(st) }},
+			benchUnit: "parallelism", read: func(st *results.StageResult) (float64, bool) { return st.EffectiveParallelism, ran(st) }},
 		Metric{Name: "speedup", Unit: UnitFactor, Better: BetterHigher, Help: "requests/s over the first stage's",
-			benchUnit: "speedup", read: func(st *bench.StageResult) (float64, bool) { return st.Speedup, st.Speedup > 0 }},
-		gpuMetric("gpu.memory_peak_mib", UnitMiB, BetterLower, "peak GPU memory used", func(s *gpu.StageSummary) *float64 { return s.MemoryUsedPeakMiB }),
-		gpuMetric("gpu.memory_mean_mib", UnitMiB, BetterLower, "mean GPU memory used", func(s *gpu.StageSummary) *float64 { return s.MemoryUsedMeanMiB }),
-		gpuMetric("gpu.utilization_mean_pct", UnitPercent, BetterNeither, "mean GPU utilization", func(s *gpu.StageSummary) *float64 { return s.UtilizationMeanPct }),
-		gpuMetric("gpu.utilization_p95_pct", UnitPercent, BetterNeither, "p95 of GPU utilization", func(s *gpu.StageSummary) *float64 { return s.UtilizationP95Pct }),
-		gpuMetric("gpu.power_mean_w", UnitWatt, BetterLower, "mean GPU power", func(s *gpu.StageSummary) *float64 { return s.PowerMeanW }),
-		gpuMetric("gpu.energy_j", UnitJoule, BetterLower, "GPU energy over the stage", func(s *gpu.StageSummary) *float64 { return s.EnergyJ }),
-		gpuMetric("gpu.joules_per_token", UnitJoulePerToken, BetterLower, "GPU energy per output token", func(s *gpu.StageSummary) *float64 { return s.JoulesPerOutputToken }),
+			benchUnit: "speedup", read: func(st *results.StageResult) (float64, bool) { return st.Speedup, st.Speedup > 0 }},
+		gpuMetric("gpu.memory_peak_mib", UnitMiB, BetterLower, "peak GPU memory used", func(s *results.GPUStageSummary) *float64 { return s.MemoryUsedPeakMiB }),
+		gpuMetric("gpu.memory_mean_mib", UnitMiB, BetterLower, "mean GPU memory used", func(s *results.GPUStageSummary) *float64 { return s.MemoryUsedMeanMiB }),
+		gpuMetric("gpu.utilization_mean_pct", UnitPercent, BetterNeither, "mean GPU utilization", func(s *results.GPUStageSummary) *float64 { return s.UtilizationMeanPct }),
+		gpuMetric("gpu.utilization_p95_pct", UnitPercent, BetterNeither, "p95 of GPU utilization", func(s *results.GPUStageSummary) *float64 { return s.UtilizationP95Pct }),
+		gpuMetric("gpu.power_mean_w", UnitWatt, BetterLower, "mean GPU power", func(s *results.GPUStageSummary) *float64 { return s.PowerMeanW }),
+		gpuMetric("gpu.energy_j", UnitJoule, BetterLower, "GPU energy over the stage", func(s *results.GPUStageSummary) *float64 { return s.EnergyJ }),
+		gpuMetric("gpu.joules_per_token", UnitJoulePerToken, BetterLower, "GPU energy per output token", func(s *results.GPUStageSummary) *float64 { return s.JoulesPerOutputToken }),
 		Metric{Name: "client.cpu_pct", Unit: UnitPercent, Better: BetterLower, Help: "llmload's own CPU use, % of one core",
-			benchUnit: "client-cpu-%", read: func(st *bench.StageResult) (float64, bool) { return st.Client.CPUPct, ran(st) }},
+			benchUnit: "client-cpu-%", read: func(st *results.StageResult) (float64, bool) { return st.Client.CPUPct, ran(st) }},
 		Metric{Name: "client.gc_pause_ms", Unit: UnitMs, Better: BetterLower, Help: "llmload's own GC pauses during the stage",
-			benchUnit: "ns/client-gc-pause", benchScale: 1e6, read: func(st *bench.StageResult) (float64, bool) { return st.Client.GCPauseMs, ran(st) }},
+			benchUnit: "ns/client-gc-pause", benchScale: 1e6, read: func(st *results.StageResult) (float64, bool) { return st.Client.GCPauseMs, ran(st) }},
 	)
 	return ms
 }
 
-func gpuMetric(name string, unit Unit, better Better, help string, field func(*gpu.StageSummary) *float64) Metric {
+func gpuMetric(name string, unit Unit, better Better, help string, field func(*results.GPUStageSummary) *float64) Metric {
 	return Metric{Name: name, Unit: unit, Better: better, Help: help, benchUnit: strings.ReplaceAll(name, ".", "-"),
-		read: func(st *bench.StageResult) (float64, bool) {
+		read: func(st *results.StageResult) (float64, bool) {
 			if st.GPU == nil {
 				return 0, false
 			}
@@ -174,7 +157,7 @@ func gpuMetric(name string, unit Unit, better Better, help string, field func(*g
 
 // failed counts failed requests: the classes' sum, or total − ok when that is larger (a
 // file written by hand may hold only the totals).
-func failed(c bench.Counts) int {
+func failed(c results.Counts) int {
 	n := 0
 	for _, v := range c.Errors {
 		n += v
@@ -233,7 +216,7 @@ func MetricNames() string {
 		}
 		b.WriteString(", " + m.Name)
 	}
-	fmt.Fprintf(&b, ", errors.{%s}", strings.Join(errorClasses(), ","))
+	fmt.Fprintf(&b, ", errors.{%s}", strings.Join(results.ErrorClasses(), ","))
 	return b.String()
 }
 
@@ -422,7 +405,7 @@ func MetricHelp() string {
 	lines := []string{
 		"latency, ms: {" + strings.Join(latencyDists(), ",") + "}.{" + strings.Join(latencyStats(), ",") + "}",
 		"rates, per second: output_tps requests_per_s decode_tps",
-		"errors: errors.rate (a fraction) errors.count errors.<class> with class one of " + strings.Join(errorClasses(), " "),
+		"errors: errors.rate (a fraction) errors.count errors.<class> with class one of " + strings.Join(results.ErrorClasses(), " "),
 		"counts and ratios: " + strings.Join(plain, " "),
 		"GPU: " + strings.Join(gpuNames, " "),
 		"client self-check: " + strings.Join(client, " "),

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
 	goldenfile "github.com/llmload/llmload/report/internal/golden"
 )
 
@@ -24,11 +24,11 @@ func golden(t *testing.T, name string, got []byte) {
 // assertions and the default tolerances: five runs a side.
 func scenario(t *testing.T) *Result {
 	t.Helper()
-	base := []*bench.Run{}
-	cur := []*bench.Run{}
+	base := []*results.Run{}
+	cur := []*results.Run{}
 	for i, jitter := range []float64{0, 0.01, -0.01, 0.02, -0.02} {
-		b := &bench.Run{Repeat: i + 1, Stages: []*bench.StageResult{stageOf(1, 1+jitter), stageOf(8, 2+jitter)}}
-		c := &bench.Run{Repeat: i + 1, Stages: []*bench.StageResult{stageOf(1, 1+jitter/2), stageOf(8, 3+jitter)}}
+		b := &results.Run{Repeat: i + 1, Stages: []*results.StageResult{stageOf(1, 1+jitter), stageOf(8, 2+jitter)}}
+		c := &results.Run{Repeat: i + 1, Stages: []*results.StageResult{stageOf(1, 1+jitter/2), stageOf(8, 3+jitter)}}
 		base, cur = append(base, b), append(cur, c)
 	}
 	r, err := Evaluate(input("current.json", cur), input("baseline.json", base), Options{
@@ -84,17 +84,17 @@ func TestWriteJUnit(t *testing.T) {
 }
 
 func TestWriteBenchstat(t *testing.T) {
-	var runs []*bench.Run
+	var runs []*results.Run
 	for i := range 3 {
-		r := &bench.Run{Repeat: i + 1, Labels: map[string]string{"num_parallel": "4", "commit": "abc"}}
-		r.Stages = []*bench.StageResult{stageOf(1, 2), stageOf(8, 3)}
+		r := &results.Run{Repeat: i + 1, Labels: map[string]string{"num_parallel": "4", "commit": "abc"}}
+		r.Stages = []*results.StageResult{stageOf(1, 2), stageOf(8, 3)}
 		r.Stages[1].Name = "rate=2/s"
 		runs = append(runs, r)
 	}
-	other := &bench.Run{Labels: map[string]string{"num_parallel": "8", "commit": "abc"}, Stages: []*bench.StageResult{stageOf(1, 2)}}
+	other := &results.Run{Labels: map[string]string{"num_parallel": "8", "commit": "abc"}, Stages: []*results.StageResult{stageOf(1, 2)}}
 	m, _ := LookupMetric("gpu.energy_j")
 	var b bytes.Buffer
-	if err := WriteBenchstat(&b, input("cur.json", runs, []*bench.Run{other}), []Metric{m}); err != nil {
+	if err := WriteBenchstat(&b, input("cur.json", runs, []*results.Run{other}), []Metric{m}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "benchstat.txt", b.Bytes())

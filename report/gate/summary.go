@@ -3,6 +3,8 @@ package gate
 import (
 	"math"
 	"slices"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Summary is one side of a comparison: the per-run values of a metric, their median and a
@@ -25,23 +27,11 @@ func (s Summary) N() int { return len(s.Values) }
 func Summarize(values []float64, conf float64) Summary {
 	vs := slices.Clone(values)
 	slices.Sort(vs)
-	s := Summary{Values: vs, Median: median(vs)}
+	s := Summary{Values: vs, Median: results.Median(vs)}
 	if lo, hi, c, ok := MedianCI(vs, conf); ok {
 		s.Lo, s.Hi, s.Confidence, s.HasCI = lo, hi, c, true
 	}
 	return s
-}
-
-// median of sorted values; NaN for none.
-func median(sorted []float64) float64 {
-	n := len(sorted)
-	switch {
-	case n == 0:
-		return math.NaN()
-	case n%2 == 1:
-		return sorted[n/2]
-	}
-	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 // MedianCI is the distribution-free confidence interval for the median of sorted values:

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llmload/llmload/bench/perf"
+	"github.com/llmload/llmload/cmd/internal/perf"
 )
 
 func main() {

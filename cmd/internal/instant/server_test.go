@@ -55,7 +55,8 @@ func TestReplies(t *testing.T) {
 func checkReplies(t *testing.T, addr string) {
 	for _, a := range api.APIs {
 		for _, stream := range []bool{false, true} {
-			c := api.NewClient("http://"+addr, 2)
+			// As llmload run makes its client: a transport from api.NewTransport.
+			c := &api.Client{BaseURL: "http://" + addr, HTTP: &http.Client{Transport: api.NewTransport(2)}}
 			for _, maxTokens := range []int{0, 5} {
 				rec := c.Do(context.Background(), &api.Request{API: a, Model: "instant", Prompt: "hi", Stream: stream, MaxTokens: maxTokens})
 				want := 3

@@ -1,4 +1,4 @@
-package bench
+package perf
 
 import (
 	"context"
@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/bench/perf/instant"
+	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/cmd/internal/instant"
 )
 
 // startInstant serves an instant server on a loopback port for the benchmark's length.
@@ -33,20 +35,21 @@ func startInstant(b *testing.B, cfg instant.Config) string {
 
 // runInstant runs one closed-loop stage of n requests at concurrency c against url, with full
 // per-request metrics and the records file (to a discarding writer), and reports its rate.
-func runInstant(b *testing.B, url string, c, n int, stream bool, tokens int) *StageResult {
+func runInstant(b *testing.B, url string, c, n int, stream bool, tokens int) *results.StageResult {
 	b.Helper()
 	client := &api.Client{BaseURL: url, HTTP: &http.Client{Transport: api.NewTransport(c)},
 		TotalTimeout: 5 * time.Minute, FirstByteTimeout: 5 * time.Minute, StallTimeout: time.Minute}
-	p := &Plan{
-		Stages: []Stage{{Concurrency: c, Requests: max(n, c), Duration: Duration(10 * time.Minute)}},
-		Mix:    []*Template{{Model: "instant", Prompt: "hi", MaxTokens: tokens, Stream: stream}},
+	p := &results.Plan{
+		Stages: []results.Stage{{Concurrency: c, Requests: max(n, c), Duration: results.Duration(10 * time.Minute)}},
+		Mix:    []*results.Template{{Model: "instant", Prompt: "hi", MaxTokens: tokens, Stream: stream}},
 	}
-	if err := p.Prepare(""); err != nil {
+	w, err := bench.Prepare(p, "")
+	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	run, err := RunPlan(context.Background(), p, client, Options{Records: discard{}})
+	run, err := bench.RunPlan(context.Background(), w, client, bench.Options{Records: discard{}})
 	if err != nil {
 		b.Fatal(err)
 	}

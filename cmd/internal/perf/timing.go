@@ -18,6 +18,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 )
 
@@ -218,14 +219,15 @@ func MeasureTiming(ctx context.Context, cfg TimingConfig, baseURL string) (*Timi
 		return &writeClock{Conn: c, doer: doer}, nil
 	}
 	doer.http = &http.Client{Transport: tr}
-	plan := &bench.Plan{
-		Stages: []bench.Stage{{Concurrency: cfg.Streams, Requests: cfg.Streams * cfg.Rounds}},
-		Mix:    []*bench.Template{{Model: timingProfile(cfg).Name, Prompt: "tell me a story", MaxTokens: cfg.Tokens, Stream: true}},
+	plan := &results.Plan{
+		Stages: []results.Stage{{Concurrency: cfg.Streams, Requests: cfg.Streams * cfg.Rounds}},
+		Mix:    []*results.Template{{Model: timingProfile(cfg).Name, Prompt: "tell me a story", MaxTokens: cfg.Tokens, Stream: true}},
 	}
-	if err := plan.Prepare(""); err != nil {
+	work, err := bench.Prepare(plan, "")
+	if err != nil {
 		return nil, err
 	}
-	run, err := bench.RunPlan(ctx, plan, doer, bench.Options{})
+	run, err := bench.RunPlan(ctx, work, doer, bench.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/llmload/llmload/bench/perf/instant"
+	"github.com/llmload/llmload/cmd/internal/instant"
 )
 
 func main() {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmload/llmload/bench/perf/instant"
+	"github.com/llmload/llmload/cmd/internal/instant"
 )
 
 func TestComplete(t *testing.T) {

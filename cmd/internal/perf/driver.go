@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/bench/internal/clock"
+	"github.com/llmload/llmload/bench/clock"
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Figure is one row of the benchmark table.
@@ -150,7 +149,7 @@ func (d *Driver) parsers(ctx context.Context) error {
 }
 
 func (d *Driver) inProcess(ctx context.Context) error {
-	res, err := d.goBench(ctx, "./bench", "^BenchmarkClosedLoopInstant$", "200000x")
+	res, err := d.goBench(ctx, "./cmd/internal/perf", "^BenchmarkClosedLoopInstant$", "200000x")
 	if err != nil {
 		return err
 	}
@@ -160,7 +159,7 @@ func (d *Driver) inProcess(ctx context.Context) error {
 		Measured: fmt.Sprintf("%s req/s, %.0f allocs/op, %.0f B/op", si(m["req/s"]), m["allocs/op"], m["B/op"]),
 		Values:   map[string]float64{"req_per_s": m["req/s"], "allocs_per_op": m["allocs/op"], "bytes_per_op": m["B/op"]},
 	})
-	res, err = d.goBench(ctx, "./bench", "^BenchmarkClosedLoopInstantStream$", "20000x")
+	res, err = d.goBench(ctx, "./cmd/internal/perf", "^BenchmarkClosedLoopInstantStream$", "20000x")
 	if err != nil {
 		return err
 	}
@@ -174,7 +173,7 @@ func (d *Driver) inProcess(ctx context.Context) error {
 }
 
 func (d *Driver) timing(ctx context.Context) error {
-	res, err := d.goBench(ctx, "./bench/perf", "^BenchmarkTimingAccuracy$", "1x")
+	res, err := d.goBench(ctx, "./cmd/internal/perf", "^BenchmarkTimingAccuracy$", "1x")
 	if err != nil {
 		return err
 	}
@@ -203,19 +202,19 @@ func (d *Driver) writeBody(name string, stream bool, tokens int) (string, error)
 }
 
 // llmloadRun runs `llmload run` with args and returns its first stage and the process's CPU.
-func (d *Driver) llmloadRun(ctx context.Context, url, body string, args ...string) (*bench.StageResult, time.Duration, error) {
+func (d *Driver) llmloadRun(ctx context.Context, url, body string, args ...string) (*results.StageResult, time.Duration, error) {
 	return d.llmloadRunOn(ctx, nil, url, body, args...)
 }
 
 // llmloadRunOn is llmloadRun with the command behind a prefix (taskset, see layout).
-func (d *Driver) llmloadRunOn(ctx context.Context, prefix []string, url, body string, args ...string) (*bench.StageResult, time.Duration, error) {
+func (d *Driver) llmloadRunOn(ctx context.Context, prefix []string, url, body string, args ...string) (*results.StageResult, time.Duration, error) {
 	out := filepath.Join(d.Dir, "results.json")
 	full := append([]string{"run", "--url", url, "--body", body, "--warmup", "0", "--gpu", "off", "-q", "-o", out}, args...)
 	_, cpu, _, err := runOn(ctx, prefix, d.LLMLoad, full...)
 	if err != nil {
 		return nil, 0, err
 	}
-	f, err := bench.ReadFile(out)
+	f, err := results.ReadFile(out)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -284,7 +283,7 @@ type comparison struct {
 }
 
 // compare measures llmload against ab -k and hey at c=50, stream:false. The targets are
-// judged on the cheapest server there is (bench/perf/instant), with the server on one core and
+// judged on the cheapest server there is (cmd/internal/instant), with the server on one core and
 // each client in turn on the other: there the clients, not the server, set the rate, so the
 // ratios are ratios of what each client can do on one core (on one CPU, or without taskset,
 // the same server on shared cores is judged instead). Reported beside it: that server on shared
@@ -349,7 +348,7 @@ func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string
 	}
 	var tools []string
 	runTool := map[string]func(*toolRound) error{}
-	var lastStage *bench.StageResult
+	var lastStage *results.StageResult
 	tools = append(tools, "llmload")
 	runTool["llmload"] = func(tr *toolRound) error {
 		st, cpu, err := d.llmloadRunOn(ctx, cmp.at.client, url, body, "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-d", "5m")
@@ -404,7 +403,7 @@ func (d *Driver) compareOn(ctx context.Context, cmp comparison, url, body string
 		for _, r := range rounds {
 			v = append(v, f(r))
 		}
-		return median(v)
+		return results.Median(v)
 	}
 	rate := func(tool string) float64 { return med(func(r toolRound) float64 { return r.rate[tool] }) }
 	for _, o := range []struct {
@@ -475,18 +474,6 @@ func formatRates(m map[string]float64) string {
 	return strings.Join(parts, ", ")
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // si writes a rate with a k or M suffix.
 func si(v float64) string {
 	switch {
@@ -541,14 +528,14 @@ func (d *Driver) openLoop(ctx context.Context) error {
 	defer srv.Stop()
 	var p99s, p50s, maxes []float64
 	var n int64
-	var cc bench.ClientCheck
+	var cc results.ClientCheck
 	flagged := 0
 	for range openLoopRuns {
 		st, _, err := d.llmloadRun(ctx, url, body, "--rate", "1000", "-d", "10s")
 		if err != nil {
 			return err
 		}
-		lag := st.LatencyMs[bench.MetricSendLag]
+		lag := st.LatencyMs[results.MetricSendLag]
 		p99s, p50s, maxes = append(p99s, lag.P99), append(p50s, lag.P50), append(maxes, lag.Max)
 		n += lag.N
 		cc = st.Client
@@ -557,13 +544,13 @@ func (d *Driver) openLoop(ctx context.Context) error {
 		}
 		d.logf("   send lag p99 %.3f ms, max %.2f ms", lag.P99, lag.Max)
 	}
-	p99 := median(p99s)
+	p99 := results.Median(p99s)
 	d.add(Figure{
 		Name: "open loop 1000 req/s, send lag p99 (actual − intended)", Target: "≤ 1 ms",
 		Measured: fmt.Sprintf("%.3f ms (median of %d × 10 s: %s; p50 %.3f, max %.2f; %d requests)", p99, openLoopRuns,
-			joinFloats(p99s, "%.2f"), median(p50s), slices.Max(maxes), n),
+			joinFloats(p99s, "%.2f"), results.Median(p50s), slices.Max(maxes), n),
 		OK:     judged(n > 0 && p99 <= 1),
-		Values: map[string]float64{"p99_ms": p99, "p50_ms": median(p50s), "max_ms": slices.Max(maxes)},
+		Values: map[string]float64{"p99_ms": p99, "p50_ms": results.Median(p50s), "max_ms": slices.Max(maxes)},
 	})
 	measured := fmt.Sprintf("not flagged in %d runs (CPU %.0f%% of a core, GC pauses %.1f ms)", openLoopRuns, cc.CPUPct, cc.GCPauseMs)
 	if flagged > 0 {
@@ -654,7 +641,7 @@ func (d *Driver) memory(ctx context.Context) error {
 		if err := p.Wait(); err != nil {
 			return fmt.Errorf("llmload at %d streams: %w: %s", n, err, tail(p.Output(), 400))
 		}
-		f, err := bench.ReadFile(out)
+		f, err := results.ReadFile(out)
 		if err != nil {
 			return err
 		}

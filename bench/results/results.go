@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"bytes"
@@ -8,9 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
-
-	"github.com/llmload/llmload/gpu"
 )
 
 // Schema is the results file's schema name. Its core field names and units are fixed: users
@@ -72,10 +71,10 @@ type Run struct {
 	Ended       time.Time `json:"ended"`
 	Interrupted bool      `json:"interrupted,omitempty"`
 	Plan        *Plan     `json:"plan"`
-	GPU         *gpu.Info `json:"gpu,omitempty"`
+	GPU         *GPUInfo  `json:"gpu,omitempty"`
 	// GPUSeries is every GPU sample of the run, on the same clock as the stage timelines.
-	GPUSeries *gpu.Series `json:"gpu_series,omitempty"`
-	Warmup    *Warmup     `json:"warmup,omitempty"`
+	GPUSeries *GPUSeries `json:"gpu_series,omitempty"`
+	Warmup    *Warmup    `json:"warmup,omitempty"`
 	// Baseline is the residual (total − load − prompt_eval − eval) of a request that did not
 	// wait: the fixed overhead subtracted to get queue wait. Absent for non-Ollama APIs.
 	Baseline *Baseline      `json:"queue_wait_baseline,omitempty"`
@@ -152,7 +151,7 @@ type StageResult struct {
 	// Speedup is this stage's completed requests/s over the first stage's.
 	Speedup float64 `json:"speedup_vs_first,omitempty"`
 
-	GPU        *gpu.StageSummary `json:"gpu,omitempty"`
+	GPU        *GPUStageSummary  `json:"gpu,omitempty"`
 	Client     ClientCheck       `json:"client"`
 	Histograms map[string]string `json:"histograms"`
 	Timeline   []TimelinePoint   `json:"timeline,omitempty"`
@@ -297,6 +296,39 @@ func WriteAtomic(path string, b []byte) error {
 		return fmt.Errorf("write results: %w", err)
 	}
 	return nil
+}
+
+// InputError is input that cannot be read or judged: a results file that is missing, not JSON,
+// truncated or of another schema, files that do not merge, an unknown metric or format. A
+// command maps it to exit code 2 (bad input); other errors are I/O failures.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// ReadFiles reads results files for a report or a gate. An error names the file and says what
+// is wrong with it (missing, not JSON, truncated, another schema, not a results file, no
+// runs); all are InputErrors.
+func ReadFiles(paths []string) ([]*File, error) {
+	if len(paths) == 0 {
+		return nil, &InputError{Err: errors.New("no results files given")}
+	}
+	files := make([]*File, 0, len(paths))
+	for _, p := range paths {
+		f, err := ReadFile(p)
+		if err != nil {
+			// ReadFile names the file for content errors; a missing file gets it here.
+			if !strings.Contains(err.Error(), p) {
+				err = fmt.Errorf("%s: %w", p, err)
+			}
+			return nil, &InputError{Err: err}
+		}
+		if len(f.Runs) == 0 {
+			return nil, &InputError{Err: fmt.Errorf("%s: results file holds no runs", p)}
+		}
+		files = append(files, f)
+	}
+	return files, nil
 }
 
 // ReadFile reads and checks a results file. Errors name the file and say what is wrong with
