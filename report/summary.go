@@ -28,6 +28,9 @@ func WriteSummary(w io.Writer, run *results.Run) error {
 			ew.printf(" (server %s)", run.Target.ServerVersion)
 		}
 		ew.printf("\n")
+		if g := run.ServerGauges; g != nil && !g.Available && g.Reason != "" {
+			ew.printf("Server gauges: none: %s\n", g.Reason)
+		}
 	}
 	if models := namedModels(run.Plan); len(models) > 0 {
 		ew.printf("Model%s: %s\n", plural(len(models)), strings.Join(models, ", "))
@@ -108,6 +111,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 			ew.printf(" · client-side %s\n", num(d.ClientOverhead))
 		}
 	}
+	writeGauges(ew, st)
 	if len(st.Requests.ErrorSamples) > 0 {
 		for _, class := range slices.Sorted(maps.Keys(st.Requests.ErrorSamples)) {
 			ew.printf("  %s: %s\n", class, oneLine(st.Requests.ErrorSamples[class]))
@@ -146,6 +150,31 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 			m := st.ByModel[name]
 			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, num(m.LatencyMs[results.MetricE2E].P50))
 		}
+	}
+}
+
+// The gauges servers keep of their own queue: requests waiting for a slot, and in service.
+var (
+	queueGauges   = []string{"llamacpp:requests_deferred", "vllm:num_requests_waiting"}
+	serviceGauges = []string{"llamacpp:requests_processing", "vllm:num_requests_running"}
+)
+
+// writeGauges shows the server's own view of its queue during the stage, beside the queue
+// wait llmload infers from the requests.
+func writeGauges(ew *errWriter, st *results.StageResult) {
+	var parts []string
+	for _, g := range []struct {
+		label string
+		names []string
+	}{{"queue", queueGauges}, {"in service", serviceGauges}} {
+		for _, name := range g.names {
+			if s, ok := st.ServerGauges[name]; ok && s.N > 0 {
+				parts = append(parts, fmt.Sprintf("%s (%s) mean %s, max %s", g.label, name, num(s.Mean), num(s.Max)))
+			}
+		}
+	}
+	if len(parts) > 0 {
+		ew.printf("  the server's own gauges: %s\n", strings.Join(parts, " · "))
 	}
 }
 

@@ -74,6 +74,9 @@ type Run struct {
 	GPU         *GPUInfo  `json:"gpu,omitempty"`
 	// GPUSeries is every GPU sample of the run, on the same clock as the stage timelines.
 	GPUSeries *GPUSeries `json:"gpu_series,omitempty"`
+	// ServerGauges are the server's own gauges sampled during the run (llama-server's and
+	// vLLM's /metrics), on the same clock; Available false says why there are none.
+	ServerGauges *ServerGauges `json:"server_gauges,omitempty"`
 	Warmup    *Warmup    `json:"warmup,omitempty"`
 	// Baseline is the residual (total − load − prompt_eval − eval) of a request that did not
 	// wait: the fixed overhead subtracted to get queue wait. Absent for non-Ollama APIs.
@@ -156,6 +159,9 @@ type StageResult struct {
 	Histograms map[string]string `json:"histograms"`
 	Timeline   []TimelinePoint   `json:"timeline,omitempty"`
 	ByModel    map[string]*Model `json:"by_model,omitempty"`
+	// ServerGauges summarize the server's own gauges over the stage, by the server's names
+	// (llamacpp:requests_deferred is llama-server's queue, vllm:num_requests_waiting vLLM's).
+	ServerGauges map[string]GaugeStats `json:"server_gauges,omitempty"`
 }
 
 // Counts are requests by outcome class.
@@ -381,4 +387,29 @@ func Decode(r io.Reader) (*File, error) {
 		}
 	}
 	return &f, nil
+}
+
+// ServerGauges is what a server said of its own state while it was measured.
+type ServerGauges struct {
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"` // why there are none
+	// Endpoint is where they were read (GET /metrics).
+	Endpoint   string        `json:"endpoint,omitempty"`
+	IntervalMs float64       `json:"interval_ms,omitempty"`
+	Samples    []GaugeSample `json:"samples,omitempty"`
+	// Truncated says sampling stopped at its bound before the run ended.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// GaugeSample is one reading of the server's gauges, by their own names.
+type GaugeSample struct {
+	T      float64            `json:"t_s"` // seconds since the run's start
+	Values map[string]float64 `json:"values"`
+}
+
+// GaugeStats summarize one gauge over a stage: the mean and the largest of its readings.
+type GaugeStats struct {
+	N    int     `json:"n"`
+	Mean float64 `json:"mean"`
+	Max  float64 `json:"max"`
 }

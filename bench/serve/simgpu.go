@@ -12,9 +12,6 @@ import (
 	"github.com/llmload/llmload/gpu"
 )
 
-// IsSimulator reports whether a server's /api/version answer is llmload's simulator.
-func IsSimulator(version string) bool { return strings.Contains(version, "llmload-sim") }
-
 // RemoteSimGPU reads the simulated GPU of a simulator in another process (`llmload sim`), for
 // the GPU sampler. A failed read gives NaN readings, which the sampler records as missing.
 func RemoteSimGPU(baseURL string) func() gpu.SimReading {

@@ -251,6 +251,7 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error)
 	if err != nil {
 		return nil, fmt.Errorf("gpu: %w", err)
 	}
+	gauges := bench.StartGauges(ctx, client, id.Kind, cfg.GPUInterval, start)
 	opts := cfg.RunOptions
 	opts.Start = start
 	opts.ServerInProcess = inst.Simulated
@@ -258,9 +259,11 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error)
 	run, err := bench.RunPlan(ctx, work, client, opts)
 	if err != nil {
 		sampling.Finish(&results.Run{})
+		gauges.Finish(&results.Run{})
 		return nil, err
 	}
 	sampling.Finish(run)
+	gauges.Finish(run)
 	if g := run.GPUSeries; g != nil && len(g.Samples) > 0 {
 		// The first sample is taken as the run starts, after the preload: memory after load.
 		used := 0.0

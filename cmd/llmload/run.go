@@ -502,12 +502,12 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		FirstByteTimeout: time.Duration(plan.FirstByteTimeout),
 		StallTimeout:     time.Duration(plan.StallTimeout),
 	}
+	ictx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	id := client.Identify(ictx)
+	cancel()
 	if !o.sim.enabled {
 		// `llmload sim` in another process: its results are simulated, and so is its GPU.
-		vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		v, err := client.Version(vctx)
-		cancel()
-		if err == nil && serve.IsSimulator(v) {
+		if id.Kind == api.ServerSimulator {
 			simulated = true
 			if gflags.mode == gpu.ModeAuto {
 				gflags.mode, gpuSource = gpu.ModeSim, serve.RemoteSimGPU(target)
@@ -533,6 +533,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 				fmt.Fprintln(s.err, n)
 			}
 		}
+		gauges := bench.StartGauges(ctx, client, id.Kind, gflags.interval, start)
 		live := &bench.Live{}
 		prog := newProgress(s, plan, live, o.quiet || o.noProgress)
 		run, err := bench.RunPlan(ctx, work, client, bench.Options{
@@ -546,6 +547,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		})
 		prog.finish()
 		if err != nil {
+			gauges.Finish(&results.Run{})
 			return err
 		}
 		run.Labels = labels
@@ -555,8 +557,9 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		run.Target = results.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
 		run.Host = hostInfo()
 		run.Notes = append(run.Notes, serverNotes...)
-		describeServer(context.WithoutCancel(ctx), client, run)
+		describeServer(context.WithoutCancel(ctx), client, id, run)
 		gpus.Finish(run)
+		gauges.Finish(run)
 		file.Runs = append(file.Runs, run)
 		// Written after every repeat: an interrupt or a crash later loses nothing measured.
 		if err := file.Write(output); err != nil {
@@ -663,10 +666,9 @@ func interruptContexts(parent context.Context, s *streams, quiet bool) (ctx, har
 
 // describeServer fills in what the server says about itself; servers without Ollama's
 // endpoints simply leave the fields empty.
-func describeServer(ctx context.Context, c *api.Client, run *results.Run) {
+func describeServer(ctx context.Context, c *api.Client, id api.Identity, run *results.Run) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	id := c.Identify(ctx)
 	run.Target.ServerVersion, run.Target.Server, run.Target.Engine = id.Version, id.Kind, id.Engine
 	if ms, err := c.Loaded(ctx); err == nil {
 		for _, m := range ms {
