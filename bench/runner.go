@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/clock"
+	"github.com/llmload/llmload/bench/hostload"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -45,6 +47,9 @@ type Options struct {
 	// ServerInProcess says the server shares this process (the simulator behind --sim): the
 	// process's CPU share then is not the client's alone and is not used to judge overload.
 	ServerInProcess bool
+	// Machine, when set, measures per stage how much of the CPUs other processes used (not
+	// llmload, not the server under test): the busyness that makes a run noisy.
+	Machine *hostload.Meter
 }
 
 // Live holds counters a progress display may read at any time.
@@ -120,6 +125,7 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 
 	spans := make([]stageSpan, 0, len(r.plan.Stages))
 	usages := make([]usage, 0, len(r.plan.Stages))
+	others := make([]float64, 0, len(r.plan.Stages))
 	for i, st := range r.plan.Stages {
 		if ctx.Err() != nil {
 			break
@@ -128,9 +134,16 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 			r.opts.OnStage(i, st)
 		}
 		before := readUsage()
+		m0, err0 := r.readMachine()
 		span := r.stage(ctx, reqCtx, i, st, records)
 		spans = append(spans, span)
 		usages = append(usages, readUsage().since(before))
+		m1, err1 := r.readMachine()
+		share := math.NaN()
+		if err0 == nil && err1 == nil {
+			share = hostload.OthersShare(m0, m1)
+		}
+		others = append(others, share)
 	}
 	close(records)
 	<-colDone
@@ -146,6 +159,9 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 		res := col.stages[i].result(st, span.start.Sub(runStart), span.end.Sub(span.start), out.Baseline)
 		res.Client = clientCheck(res, usages[i], span.end.Sub(span.start), r.opts.ServerInProcess)
 		res.Client.NewConnections, res.Client.Reconnects = col.stages[i].newConns, col.stages[i].reconnects
+		if !math.IsNaN(others[i]) {
+			res.Machine = &results.MachineLoad{OthersCPUPct: results.Round3(100 * others[i])}
+		}
 		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
 			res.Speedup = results.Round3(res.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
 		}
@@ -156,7 +172,39 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 			out.Notes = append(out.Notes, note)
 		}
 	}
+	out.Noise = noise(out.Stages)
 	return out, nil
+}
+
+func (r *runner) readMachine() (hostload.Reading, error) {
+	if r.opts.Machine == nil {
+		return hostload.Reading{}, errNoMachine
+	}
+	return r.opts.Machine.Read()
+}
+
+var errNoMachine = errors.New("no machine meter")
+
+// What makes a run noisy: other processes using this share of the CPUs during a stage, or a
+// lone request (concurrency 1, where nothing queues) taking this many times the stage's median.
+const (
+	NoisyOthersCPUPct = 25
+	NoisyOutlier      = 5
+)
+
+// noise lists what makes a run's figures doubtful, each a sentence that starts "noisy: ".
+func noise(stages []*results.StageResult) []string {
+	var out []string
+	for _, st := range stages {
+		if m := st.Machine; m != nil && m.OthersCPUPct >= NoisyOthersCPUPct {
+			out = append(out, fmt.Sprintf("noisy: the machine was busy during stage %s: other processes used %.0f%% of its CPUs (a quiet machine stays under %d%%)", st.Name, m.OthersCPUPct, NoisyOthersCPUPct))
+		}
+		e2e := st.LatencyMs[results.MetricE2E]
+		if st.Rate == 0 && st.Concurrency == 1 && e2e.N >= 3 && e2e.P50 > 0 && e2e.Max > NoisyOutlier*e2e.P50 {
+			out = append(out, fmt.Sprintf("noisy: at concurrency 1, where nothing queues, a request of stage %s took %.0f ms against a median of %.0f ms (over %d×)", st.Name, e2e.Max, e2e.P50, NoisyOutlier))
+		}
+	}
+	return out
 }
 
 // keepAliveNote says when the server closed the kept-alive connections after (nearly) every

@@ -20,6 +20,12 @@ func WriteSummary(w io.Writer, run *results.Run) error {
 	if run.Interrupted {
 		ew.printf("INTERRUPTED: the figures below cover what was measured before Ctrl-C.\n\n")
 	}
+	for _, n := range run.Noise {
+		ew.printf("NOISY: %s\n", strings.TrimPrefix(n, "noisy: "))
+	}
+	if len(run.Noise) > 0 {
+		ew.printf("The figures below may say more about this machine than about the server.\n\n")
+	}
 	if run.Target.Simulated {
 		ew.printf("Target: %s (simulated server)\n", run.Target.URL)
 	} else {

@@ -151,3 +151,54 @@ func parseProc(b []byte) (proc, bool) {
 	}
 	return proc{ppid: ppid, cpu: ut + st}, true
 }
+
+// ListenerPID finds the process listening on a TCP port of this machine (the server under test,
+// when llmload did not start it), from /proc/net/tcp{,6} and the processes' descriptors. It
+// reports false when no process it may look at holds the socket.
+func (m *Meter) ListenerPID(port int) (int, bool) {
+	inodes := map[string]bool{}
+	for _, name := range []string{"net/tcp", "net/tcp6"} {
+		b, err := fs.ReadFile(m.FS, name)
+		if err != nil {
+			continue
+		}
+		for _, line := range bytes.Split(b, []byte("\n"))[1:] {
+			f := bytes.Fields(line)
+			// sl local_address rem_address st … uid timeout inode
+			if len(f) < 10 || string(f[3]) != "0A" { // 0A: LISTEN
+				continue
+			}
+			_, hexPort, ok := bytes.Cut(f[1], []byte(":"))
+			if p, err := strconv.ParseUint(string(hexPort), 16, 16); ok && err == nil && int(p) == port && string(f[9]) != "0" {
+				inodes["socket:["+string(f[9])+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return 0, false
+	}
+	rl, ok := m.FS.(fs.ReadLinkFS)
+	if !ok {
+		return 0, false
+	}
+	entries, err := fs.ReadDir(m.FS, ".")
+	if err != nil {
+		return 0, false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		fds, err := fs.ReadDir(m.FS, e.Name()+"/fd")
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if target, err := rl.ReadLink(e.Name() + "/fd/" + fd.Name()); err == nil && inodes[target] {
+				return pid, true
+			}
+		}
+	}
+	return 0, false
+}

@@ -3,6 +3,8 @@ package hostload
 import (
 	"fmt"
 	"math"
+	"net"
+	"os"
 	"runtime"
 	"testing"
 	"testing/fstest"
@@ -83,5 +85,25 @@ func TestThisMachine(t *testing.T) {
 	r, err := m.Read()
 	if err != nil || r.Total == 0 || r.Mine == 0 && r.Busy == 0 {
 		t.Errorf("reading %+v, %v", r, err)
+	}
+}
+
+func TestListenerPID(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	m := New()
+	if m == nil {
+		t.Skip("no /proc on this system")
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if pid, ok := m.ListenerPID(port); !ok || pid != os.Getpid() {
+		t.Errorf("listener of port %d: %d, %v; want this process %d", port, pid, ok, os.Getpid())
+	}
+	ln.Close()
+	if pid, ok := m.ListenerPID(port); ok {
+		t.Errorf("a closed port has listener %d", pid)
 	}
 }

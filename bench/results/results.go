@@ -77,12 +77,16 @@ type Run struct {
 	// ServerGauges are the server's own gauges sampled during the run (llama-server's and
 	// vLLM's /metrics), on the same clock; Available false says why there are none.
 	ServerGauges *ServerGauges `json:"server_gauges,omitempty"`
-	Warmup    *Warmup    `json:"warmup,omitempty"`
+	Warmup       *Warmup       `json:"warmup,omitempty"`
 	// Baseline is the residual (total − load − prompt_eval − eval) of a request that did not
 	// wait: the fixed overhead subtracted to get queue wait. Absent for non-Ollama APIs.
 	Baseline *Baseline      `json:"queue_wait_baseline,omitempty"`
 	Stages   []*StageResult `json:"stages"`
 	Notes    []string       `json:"notes,omitempty"`
+	// Noise lists what makes this run's figures doubtful (a busy machine, outliers where
+	// nothing queues, a control that drifted), each a sentence starting "noisy: ". The gate
+	// refuses a noisy run as it refuses an overloaded client.
+	Noise []string `json:"noise,omitempty"`
 	// Server describes the server llmload started for this run (sweep), absent otherwise.
 	Server *ServerInfo `json:"server,omitempty"`
 }
@@ -154,8 +158,10 @@ type StageResult struct {
 	// Speedup is this stage's completed requests/s over the first stage's.
 	Speedup float64 `json:"speedup_vs_first,omitempty"`
 
-	GPU        *GPUStageSummary  `json:"gpu,omitempty"`
-	Client     ClientCheck       `json:"client"`
+	GPU    *GPUStageSummary `json:"gpu,omitempty"`
+	Client ClientCheck      `json:"client"`
+	// Machine is how busy the machine was with other work during the stage (Linux).
+	Machine    *MachineLoad      `json:"machine,omitempty"`
 	Histograms map[string]string `json:"histograms"`
 	Timeline   []TimelinePoint   `json:"timeline,omitempty"`
 	ByModel    map[string]*Model `json:"by_model,omitempty"`
@@ -412,4 +418,11 @@ type GaugeStats struct {
 	N    int     `json:"n"`
 	Mean float64 `json:"mean"`
 	Max  float64 `json:"max"`
+}
+
+// MachineLoad is how busy the machine was with work other than the measurement.
+type MachineLoad struct {
+	// OthersCPUPct is the share of all the machine's CPUs that processes other than llmload
+	// and the server under test (with its children) used, in percent.
+	OthersCPUPct float64 `json:"others_cpu_pct"`
 }

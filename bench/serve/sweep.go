@@ -12,6 +12,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/hostload"
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/gpu"
@@ -255,6 +256,9 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error)
 	opts := cfg.RunOptions
 	opts.Start = start
 	opts.ServerInProcess = inst.Simulated
+	if opts.Machine = hostload.New(); opts.Machine != nil && inst.PID > 0 {
+		opts.Machine.Exclude = append(opts.Machine.Exclude, inst.PID)
+	}
 	cfg.event(k, "running", "running %d stages", len(work.Plan.Stages))
 	run, err := bench.RunPlan(ctx, work, client, opts)
 	if err != nil {

@@ -24,6 +24,7 @@ type gateOptions struct {
 	format          string
 	junit           string
 	allowOverloaded bool
+	allowNoisy      bool
 }
 
 const gateExamples = `  # Thresholds on one results file (every stage, or one: c=8:ttft.p95 < 800ms)
@@ -46,8 +47,9 @@ func newGateCmd(s *streams) *cobra.Command {
 		Use:   "gate FILE...",
 		Short: "Pass or fail results in CI: thresholds, and changes against a baseline with honest statistics",
 		Long: `Judge results files (from run or sweep) and exit 0 (pass), 1 (a check failed) or 2 (bad input:
-an unreadable file, an unknown metric, an assertion that does not parse, or a stage whose client
-self-check says the client was overloaded, unless --allow-overloaded).
+an unreadable file, an unknown metric, an assertion that does not parse, a stage whose client
+self-check says the client was overloaded, unless --allow-overloaded, or a run that says it is
+noisy — measured on a busy machine, or with outliers where nothing queues — unless --allow-noisy).
 
 Assertions, --assert '[STAGE:]METRIC OP VALUE[UNIT]', apply to every stage (or to --stage, or to
 the stage named before the colon: 'c=8:ttft.p95 < 800ms'). OP is <, <=, >, >=, == or !=. A bare
@@ -90,6 +92,7 @@ The table goes to stdout; with $GITHUB_STEP_SUMMARY set, markdown is appended to
 	f.StringVarP(&o.format, "format", "f", "table", "stdout: table, markdown, or benchstat (Go benchmark lines of the current runs; the table goes to stderr)")
 	f.StringVar(&o.junit, "junit", "", "also write JUnit XML here, one test case per check")
 	f.BoolVar(&o.allowOverloaded, "allow-overloaded", false, "judge stages whose client self-check says the client was overloaded")
+	f.BoolVar(&o.allowNoisy, "allow-noisy", false, "judge runs that say they are noisy (a busy machine, outliers where nothing queues)")
 	return cmd
 }
 
@@ -115,7 +118,7 @@ func runGate(s *streams, o *gateOptions, args []string) error {
 	if !(o.alpha > 0 && o.alpha < 1) {
 		return usageErrorf("--alpha must lie between 0 and 1, got %v", o.alpha)
 	}
-	opts.Alpha, opts.Stages, opts.AllowOverloaded = o.alpha, o.stages, o.allowOverloaded
+	opts.Alpha, opts.Stages, opts.AllowOverloaded, opts.AllowNoisy = o.alpha, o.stages, o.allowOverloaded, o.allowNoisy
 	switch o.format {
 	case "table", "markdown", "benchstat":
 	default:
@@ -149,10 +152,13 @@ func runGate(s *streams, o *gateOptions, args []string) error {
 
 	res, err := gate.Evaluate(current, baseline, opts)
 	var oe *gate.OverloadedError
+	var ne *gate.NoisyError
 	var ie *results.InputError
 	switch {
 	case errors.As(err, &oe):
 		return &exitError{code: exitBadInput, err: fmt.Errorf("%w; rerun with less load or a bigger client, or pass --allow-overloaded to judge anyway", err)}
+	case errors.As(err, &ne):
+		return &exitError{code: exitBadInput, err: fmt.Errorf("%w; rerun on a quieter machine, or pass --allow-noisy to judge anyway", err)}
 	case errors.As(err, &ie):
 		return &exitError{code: exitBadInput, err: err}
 	case err != nil:

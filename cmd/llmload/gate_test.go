@@ -17,8 +17,20 @@ import (
 )
 
 // gateCmd runs the built llmload with a $GITHUB_STEP_SUMMARY of the test's choosing ("" for
-// none), so that tests run inside GitHub Actions never write to the real step summary.
+// none), so that tests run inside GitHub Actions never write to the real step summary. The
+// runs these tests judge are made while `go test ./...` runs other packages on the same cores,
+// so they may say they are noisy: the gate judges them anyway (--allow-noisy), except in the
+// test of exactly that (gateNoisyCmd).
 func gateCmd(t *testing.T, dir, summary string, args ...string) result {
+	t.Helper()
+	if len(args) > 0 && args[0] == "gate" {
+		args = append(args, "--allow-noisy")
+	}
+	return gateNoisyCmd(t, dir, summary, args...)
+}
+
+// gateNoisyCmd is gateCmd that leaves --allow-noisy to the caller.
+func gateNoisyCmd(t *testing.T, dir, summary string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
@@ -292,5 +304,26 @@ func TestCheckSidesCatchesAnUnquotedGlobOnly(t *testing.T) {
 		if (err != nil) != c.bad {
 			t.Errorf("%s: error %v, want one: %v", c.name, err, c.bad)
 		}
+	}
+}
+
+// A noisy run is refused (exit 2, the causes named) unless --allow-noisy.
+func TestGateRefusesNoisyRuns(t *testing.T) {
+	dir := t.TempDir()
+	f := &results.File{Schema: results.Schema, Runs: []*results.Run{{
+		Stages: []*results.StageResult{{Name: "c=1", Concurrency: 1, WallS: 1, Requests: results.Counts{Total: 3, OK: 3},
+			LatencyMs: map[string]results.Summary{"e2e": {N: 3, P50: 10, Max: 12}}, Histograms: map[string]string{}}},
+		Noise: []string{"noisy: the machine was busy during stage c=1: other processes used 60% of its CPUs"},
+	}}}
+	if err := f.Write(filepath.Join(dir, "noisy.json")); err != nil {
+		t.Fatal(err)
+	}
+	r := gateNoisyCmd(t, dir, "", "gate", "noisy.json", "--assert", "errors.rate == 0")
+	if r.code != 2 || !strings.Contains(r.stderr, "noisy: the machine was busy") || !strings.Contains(r.stderr, "--allow-noisy") {
+		t.Errorf("exit %d, want 2 naming the cause and --allow-noisy:\n%s", r.code, r.stderr)
+	}
+	r = gateNoisyCmd(t, dir, "", "gate", "noisy.json", "--assert", "errors.rate == 0", "--allow-noisy")
+	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "judged anyway") {
+		t.Errorf("--allow-noisy: exit %d, want 0 with a note\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/hostload"
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/bench/sim"
@@ -544,6 +545,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 			OnStage:         prog.stage,
 			Start:           start,
 			ServerInProcess: serverInProcess,
+			Machine:         machineMeter(target),
 		})
 		prog.finish()
 		if err != nil {
@@ -662,6 +664,26 @@ func interruptContexts(parent context.Context, s *streams, quiet bool) (ctx, har
 		cancel()
 		cancelHard()
 	}
+}
+
+// machineMeter measures how busy the machine is with work other than this run: everything
+// but llmload (with a simulator in it) and the process listening on the target's port, when
+// the target is on this machine. Nil where there is no /proc.
+func machineMeter(target string) *hostload.Meter {
+	m := hostload.New()
+	if m == nil {
+		return nil
+	}
+	if u, err := url.Parse(target); err == nil {
+		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+			if port, err := strconv.Atoi(u.Port()); err == nil {
+				if pid, ok := m.ListenerPID(port); ok {
+					m.Exclude = append(m.Exclude, pid)
+				}
+			}
+		}
+	}
+	return m
 }
 
 // describeServer fills in what the server says about itself; servers without Ollama's

@@ -29,6 +29,9 @@ type Options struct {
 	// AllowOverloaded judges stages whose client self-check says the client was overloaded;
 	// otherwise Evaluate returns an *OverloadedError.
 	AllowOverloaded bool
+	// AllowNoisy judges runs that say they are noisy (results.Run.Noise: a busy machine,
+	// outliers where nothing queues); otherwise Evaluate returns a *NoisyError.
+	AllowNoisy bool
 }
 
 // Input is one side: results files and the names they came from.
@@ -125,6 +128,17 @@ func (c *Check) note(r *Result, text string) {
 	c.Notes = append(c.Notes, n)
 }
 
+// NoisyError says a run measured on a machine too busy, or too erratic, for its figures to be
+// compared: its causes are the run's own words ("noisy: …").
+type NoisyError struct {
+	Run    string
+	Causes []string
+}
+
+func (e *NoisyError) Error() string {
+	return fmt.Sprintf("%s is %s", e.Run, strings.Join(e.Causes, "; "))
+}
+
 // OverloadedError says a stage's client self-check found the client overloaded, so its
 // latencies may be the client's, not the server's.
 type OverloadedError struct {
@@ -193,6 +207,7 @@ type series struct {
 	names  []string // the names a selector may use: the stage's own and its default "c=8"
 	stages []*results.StageResult
 	runs   []string
+	noise  [][]string // per run: what made it noisy (results.Run.Noise)
 }
 
 func (s *series) key() string { return s.labels + "\x00" + s.stage }
@@ -263,6 +278,7 @@ func groupSeries(runs []sourcedRun, labelKeys []string) []*series {
 			}
 			s.stages = append(s.stages, st)
 			s.runs = append(s.runs, r.name)
+			s.noise = append(s.noise, r.run.Noise)
 		}
 	}
 	return out
@@ -375,7 +391,7 @@ func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 	if withBaseline {
 		r.BaselineRuns = describe(baseline, base)
 	}
-	if err := checkClient(r, curSeries, baseSeries, selected, opts.AllowOverloaded); err != nil {
+	if err := checkClient(r, curSeries, baseSeries, selected, opts.AllowOverloaded, opts.AllowNoisy); err != nil {
 		return nil, err
 	}
 	for _, sr := range append(append([]sourcedRun{}, cur...), base...) {
@@ -399,19 +415,29 @@ func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 	return r, nil
 }
 
-// checkClient refuses stages whose client was overloaded, unless allowed; then it notes them.
-func checkClient(r *Result, cur, base []*series, selected func(*series, string) bool, allow bool) error {
+// checkClient refuses stages whose client was overloaded, and runs that are noisy, unless
+// allowed; then it notes them.
+func checkClient(r *Result, cur, base []*series, selected func(*series, string) bool, allowOverloaded, allowNoisy bool) error {
+	noted := map[string]bool{}
 	for _, ss := range [][]*series{cur, base} {
 		for _, s := range ss {
 			if !selected(s, "") {
 				continue
 			}
 			for i, st := range s.stages {
+				if len(s.noise[i]) > 0 && !noted[s.runs[i]] {
+					e := &NoisyError{Run: s.runs[i], Causes: s.noise[i]}
+					if !allowNoisy {
+						return e
+					}
+					noted[s.runs[i]] = true
+					r.note(e.Error() + "; judged anyway as asked")
+				}
 				if !st.Client.Overloaded {
 					continue
 				}
 				e := &OverloadedError{Run: s.runs[i], Stage: st.Name, Reason: st.Client.Reason}
-				if !allow {
+				if !allowOverloaded {
 					return e
 				}
 				r.note(e.Error() + "; judged anyway as asked")

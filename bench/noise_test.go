@@ -1,0 +1,80 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/hostload"
+	"github.com/llmload/llmload/bench/results"
+)
+
+// tickingProc is a /proc whose CPU counters advance 100 ticks per reading: busy with other
+// processes' work, or idle.
+type tickingProc struct {
+	n    atomic.Uint64
+	busy bool
+}
+
+func (p *tickingProc) Open(name string) (fs.File, error) {
+	n := p.n.Add(1) * 100
+	busy, idle := uint64(0), n
+	if p.busy {
+		busy, idle = n, 0
+	}
+	return fstest.MapFS{"stat": {Data: fmt.Appendf(nil, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", busy, idle)}}.Open(name)
+}
+
+func TestBusyMachineMakesARunNoisy(t *testing.T) {
+	for _, busy := range []bool{true, false} {
+		run, err := RunPlan(context.Background(), prepared(t, results.Stage{Concurrency: 1, Requests: 4}), newFake(1, time.Millisecond),
+			Options{Machine: &hostload.Meter{FS: &tickingProc{busy: busy}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := run.Stages[0].Machine
+		noisy := strings.Contains(strings.Join(run.Noise, "\n"), "noisy: the machine was busy during stage c=1")
+		if m == nil || noisy != busy || (busy && m.OthersCPUPct != 100) || (!busy && m.OthersCPUPct != 0) {
+			t.Errorf("busy %v: machine %+v, noise %q", busy, m, run.Noise)
+		}
+	}
+}
+
+// slowOnce is a Doer whose n-th request takes much longer than the others.
+type slowOnce struct {
+	n    atomic.Int64
+	slow int64
+}
+
+func (s *slowOnce) Do(ctx context.Context, req *api.Request) *api.Record {
+	rec := &api.Record{API: req.API, Model: req.Model, Stream: req.Stream, Sent: time.Now(), Class: api.ClassOK}
+	d := 2 * time.Millisecond
+	if s.n.Add(1) == s.slow {
+		d = 40 * time.Millisecond
+	}
+	time.Sleep(d)
+	rec.Done = time.Since(rec.Sent)
+	return rec
+}
+
+func TestOutlierAtConcurrencyOneMakesARunNoisy(t *testing.T) {
+	run, err := RunPlan(context.Background(), prepared(t, results.Stage{Concurrency: 1, Requests: 6}, results.Stage{Concurrency: 2, Requests: 6}),
+		&slowOnce{slow: 3}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Noise) != 1 || !strings.Contains(run.Noise[0], "noisy: at concurrency 1, where nothing queues, a request of stage c=1 took") {
+		t.Errorf("noise %q, want the c=1 outlier", run.Noise)
+	}
+	// The same outlier in a stage with a queue is no evidence of noise.
+	run, err = RunPlan(context.Background(), prepared(t, results.Stage{Concurrency: 2, Requests: 6}), &slowOnce{slow: 3}, Options{})
+	if err != nil || len(run.Noise) != 0 {
+		t.Errorf("c=2: noise %q, %v", run.Noise, err)
+	}
+}
