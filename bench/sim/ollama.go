@@ -155,6 +155,10 @@ type errNotFound struct{ model string }
 
 func (e errNotFound) Error() string { return fmt.Sprintf("model '%s' not found", e.model) }
 
+// maxNumCtx bounds num_ctx: past any real model's context, and small enough that the KV cache
+// it implies and 10 × num_ctx (Ollama's cap on generation) stay ordinary numbers.
+const maxNumCtx = 1 << 20
+
 // applyOptions reads the Ollama options the simulator acts on; the rest are accepted and
 // ignored, as sampling options do not change the simulated cost.
 func (j *job) applyOptions(o map[string]any) error {
@@ -187,6 +191,9 @@ func (j *job) applyOptions(o map[string]any) error {
 	}
 	if j.opts.numCtx < 1 {
 		return errors.New(`option "num_ctx" must be at least 1`)
+	}
+	if j.opts.numCtx > maxNumCtx {
+		return fmt.Errorf(`option "num_ctx" must be at most %d`, maxNumCtx)
 	}
 	if n, ok, err := num("seed"); err != nil {
 		return err
