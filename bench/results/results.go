@@ -387,12 +387,38 @@ func Decode(r io.Reader) (*File, error) {
 	if err := json.Unmarshal(all, &f); err != nil {
 		return nil, fmt.Errorf("results file does not match schema %s: %v", Schema, err)
 	}
-	for i, r := range f.Runs {
-		if r == nil {
-			return nil, fmt.Errorf("runs[%d] is null", i)
-		}
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	return &f, nil
+}
+
+// check refuses the nulls a reader would trip on: a run, a stage, a mix entry or a per-model
+// entry that is null (optional objects — a stage's GPU summary, a run's plan — may be absent).
+func (f *File) check() error {
+	for i, r := range f.Runs {
+		if r == nil {
+			return fmt.Errorf("runs[%d] is null", i)
+		}
+		for j, st := range r.Stages {
+			if st == nil {
+				return fmt.Errorf("runs[%d].stages[%d] is null", i, j)
+			}
+			for name, m := range st.ByModel {
+				if m == nil {
+					return fmt.Errorf("runs[%d].stages[%d].by_model[%q] is null", i, j, name)
+				}
+			}
+		}
+		if r.Plan != nil {
+			for j, t := range r.Plan.Mix {
+				if t == nil {
+					return fmt.Errorf("runs[%d].plan.mix[%d] is null", i, j)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // ServerGauges is what a server said of its own state while it was measured.

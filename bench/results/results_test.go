@@ -1,6 +1,7 @@
 package results
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -81,4 +82,40 @@ func TestReadFilesErrorsNameTheFile(t *testing.T) {
 	if _, err := ReadFiles(nil); err == nil {
 		t.Error("ReadFiles(nil) did not fail")
 	}
+}
+
+func TestDecodeRefusesNulls(t *testing.T) {
+	for _, tt := range []struct{ doc, want string }{
+		{`{"schema":"llmload/v1","runs":[null]}`, "runs[0] is null"},
+		{`{"schema":"llmload/v1","runs":[{"stages":[null]}]}`, "runs[0].stages[0] is null"},
+		{`{"schema":"llmload/v1","runs":[{"stages":[],"plan":{"mix":[null]}}]}`, "runs[0].plan.mix[0] is null"},
+		{`{"schema":"llmload/v1","runs":[{"stages":[{"by_model":{"m":null}}]}]}`, `runs[0].stages[0].by_model["m"] is null`},
+	} {
+		_, err := Decode(strings.NewReader(tt.doc))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+}
+
+// FuzzDecode: any bytes give a file or an error, never a panic, and a file has no null that a
+// reader would trip on.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"schema":"llmload/v1","runs":[{"stages":[{"name":"c=1","latency_ms":{"e2e":{"n":1}}}],"plan":{"mix":[{"model":"m"}]}}]}`,
+		`{"schema":"llmload/v1","runs":[{"stages":[null]}]}`,
+		`{"schema":"llmload/v1","runs":[{"gpu_series":{"samples":[{"at_ms":1,"device":0}]}}]}`,
+		`{"schema":"llmload/v2"}`, `{}`, `[`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		file, err := Decode(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		if err := file.check(); err != nil {
+			t.Fatalf("decoded a file that fails its own check: %v", err)
+		}
+	})
 }
