@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -76,5 +78,34 @@ func TestOutlierAtConcurrencyOneMakesARunNoisy(t *testing.T) {
 	run, err = RunPlan(context.Background(), prepared(t, results.Stage{Concurrency: 2, Requests: 6}), &slowOnce{slow: 3}, Options{})
 	if err != nil || len(run.Noise) != 0 {
 		t.Errorf("c=2: noise %q, %v", run.Noise, err)
+	}
+}
+
+// firstWrite notes when its first Write came.
+type firstWrite struct {
+	mu    sync.Mutex
+	first time.Time
+	n     int
+}
+
+func (w *firstWrite) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.first.IsZero() {
+		w.first = time.Now()
+	}
+	w.n += bytes.Count(p, []byte("\n"))
+	return len(p), nil
+}
+
+// The records file is written as the run goes, not at its end: a killed run keeps its records.
+func TestRecordsReachTheFileDuringTheRun(t *testing.T) {
+	w := &firstWrite{}
+	run, err := RunPlan(context.Background(), prepared(t, results.Stage{Concurrency: 1, Requests: 12}), newFake(1, 15*time.Millisecond), Options{Records: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total := run.Ended.Sub(run.Started); w.n != 12 || w.first.IsZero() || run.Ended.Sub(w.first) < total/3 {
+		t.Errorf("%d lines; the first written %v before the end of a %v run: want most of the run", w.n, run.Ended.Sub(w.first), total)
 	}
 }

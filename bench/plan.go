@@ -8,8 +8,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"path/filepath"
 	"strings"
 	"time"
@@ -41,6 +45,27 @@ type promptSource struct {
 	body    []byte
 }
 
+// Bounds on what one plan may ask: past them a plan is a mistake (a typo, a unit slip) that
+// would exhaust the client's memory or never end, not a load test.
+const (
+	// MaxConcurrency bounds closed-loop workers and an open loop's cap: one goroutine and one
+	// connection each.
+	MaxConcurrency = 100_000
+	// MaxWarmup bounds warm-up requests per model; they are built and sent together.
+	MaxWarmup = 10_000
+	// MaxSyntheticWords bounds a synthetic prompt (about a million tokens).
+	MaxSyntheticWords = 1_000_000
+	// MinRate is the slowest open loop: one request per 1000 s.
+	MinRate = 0.001
+	// MaxRate bounds an open loop's arrivals per second.
+	MaxRate = 1_000_000
+	// MaxOptionDepth bounds how deeply options nest; the plan is written into every results
+	// file.
+	MaxOptionDepth = 16
+	// MaxInputFile bounds a prompt or body file.
+	MaxInputFile = 256 << 20
+)
+
 // Prepare validates the plan, fills in its defaults (stage and template names, weights, API,
 // arrival process) and loads every prompt source. Relative paths are resolved against dir.
 // Errors name the stage or template.
@@ -55,8 +80,12 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 		s := &p.Stages[i]
 		where := fmt.Sprintf("stages[%d]", i)
 		switch {
-		case s.Rate < 0:
-			return nil, fmt.Errorf("%s: rate must be positive, got %v", where, s.Rate)
+		case math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) || s.Rate < 0:
+			return nil, fmt.Errorf("%s: rate must be a positive number, got %v", where, s.Rate)
+		case s.Rate > 0 && (s.Rate < MinRate || s.Rate > MaxRate):
+			return nil, fmt.Errorf("%s: rate %v requests/s is out of range (%v to %v)", where, s.Rate, MinRate, MaxRate)
+		case s.Concurrency > MaxConcurrency || s.MaxConcurrency > MaxConcurrency:
+			return nil, fmt.Errorf("%s: concurrency is at most %d", where, MaxConcurrency)
 		case s.Rate > 0 && s.Concurrency > 0:
 			return nil, fmt.Errorf("%s: give either concurrency (closed loop) or rate (open loop), not both", where)
 		case s.Rate == 0 && s.Concurrency <= 0:
@@ -94,8 +123,11 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 				t.Name = fmt.Sprintf("%s#%d", t.Model, i+1)
 			}
 		}
-		if t.Weight < 0 {
-			return nil, fmt.Errorf("%s: weight must not be negative", where)
+		if math.IsNaN(t.Weight) || math.IsInf(t.Weight, 0) || t.Weight < 0 {
+			return nil, fmt.Errorf("%s: weight must be a number, at least 0, got %v", where, t.Weight)
+		}
+		if err := checkOptions(t.Options); err != nil {
+			return nil, fmt.Errorf("%s: options: %w", where, err)
 		}
 		if t.Weight == 0 {
 			t.Weight = 1
@@ -122,8 +154,8 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 	if total <= 0 {
 		return nil, fmt.Errorf("mix weights sum to zero")
 	}
-	if p.Warmup < 0 {
-		return nil, fmt.Errorf("warmup must not be negative")
+	if p.Warmup < 0 || p.Warmup > MaxWarmup {
+		return nil, fmt.Errorf("warmup must be from 0 to %d requests per model, got %d", MaxWarmup, p.Warmup)
 	}
 	return w, nil
 }
@@ -141,12 +173,12 @@ func load(t *results.Template, dir string) (promptSource, error) {
 	if sources > 1 {
 		return src, fmt.Errorf("give one prompt source: prompt, prompt_file, synthetic_words or body_file")
 	}
-	if t.SyntheticWords < 0 {
-		return src, fmt.Errorf("synthetic_words must not be negative")
+	if t.SyntheticWords < 0 || t.SyntheticWords > MaxSyntheticWords {
+		return src, fmt.Errorf("synthetic_words must be from 0 to %d, got %d", MaxSyntheticWords, t.SyntheticWords)
 	}
 	switch {
 	case t.BodyFile != "":
-		b, err := os.ReadFile(resolve(dir, t.BodyFile))
+		b, err := readInput(resolve(dir, t.BodyFile))
 		if err != nil {
 			return src, fmt.Errorf("body file: %w", err)
 		}
@@ -197,7 +229,7 @@ func resolve(dir, path string) string {
 // readPrompts reads a prompt file: a .jsonl file holds one prompt per line (a JSON string, or
 // an object with a "prompt" field); any other file is one prompt.
 func readPrompts(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("prompt file: %w", err)
 	}
@@ -232,6 +264,69 @@ func readPrompts(path string) ([]string, error) {
 		return nil, fmt.Errorf("prompt file %s has no prompts", path)
 	}
 	return out, nil
+}
+
+// readInput reads a prompt or body file: a regular file of at most MaxInputFile bytes (a
+// device such as /dev/zero, or a pipe, would be read forever).
+func readInput(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > MaxInputFile {
+		return nil, fmt.Errorf("%s is %d bytes, more than %d MiB", path, fi.Size(), MaxInputFile>>20)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxInputFile+1))
+	if err == nil && len(b) > MaxInputFile {
+		err = fmt.Errorf("%s grew past %d MiB while it was read", path, MaxInputFile>>20)
+	}
+	return b, err
+}
+
+// checkOptions refuses option values that cannot be written to a results file (NaN, ±Inf) and
+// options nested deeper than MaxOptionDepth.
+func checkOptions(opts map[string]any) error {
+	var walk func(v any, path string, depth int) error
+	walk = func(v any, path string, depth int) error {
+		if depth > MaxOptionDepth {
+			return fmt.Errorf("%s: nested more than %d levels deep", path, MaxOptionDepth)
+		}
+		switch v := v.(type) {
+		case float64:
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%s: %v is not a number JSON can carry", path, v)
+			}
+		case float32:
+			return walk(float64(v), path, depth)
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				if err := walk(v[k], path+"."+k, depth+1); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for i, e := range v {
+				if err := walk(e, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		if err := walk(opts[k], k, 1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sequence deals requests for one stage. Every stage of a run gets the same sequence from the

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,6 +126,17 @@ func TestPrepareRejectsBadStagesAndTemplates(t *testing.T) {
 		{"no model", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{}}}, "mix[0]: no model"},
 		{"two sources", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Prompt: "x", SyntheticWords: 3}}}, "one prompt source"},
 		{"missing file", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", PromptFile: "/nonexistent/p.txt"}}}, "prompt file"},
+		// Numbers that would exhaust the client or never end, and ones JSON cannot carry.
+		{"NaN rate", results.Plan{Stages: []results.Stage{{Rate: math.NaN(), Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "stages[0]: rate must be a positive number, got NaN"},
+		{"infinite rate", results.Plan{Stages: []results.Stage{{Rate: math.Inf(1), Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "rate must be a positive number"},
+		{"vanishing rate", results.Plan{Stages: []results.Stage{{Rate: 1e-10, Duration: results.Duration(2e9)}}, Mix: []*results.Template{{Model: "m"}}}, "out of range"},
+		{"huge concurrency", results.Plan{Stages: []results.Stage{{Concurrency: 100_000_000, Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "concurrency is at most 100000"},
+		{"huge warm-up", results.Plan{Warmup: 100_000_000, Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "warmup must be from 0 to 10000"},
+		{"NaN weight", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Weight: math.NaN()}}}, "mix[0]: weight must be a number"},
+		{"infinite option", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Options: map[string]any{"temperature": math.Inf(-1)}}}}, "mix[0]: options: temperature: -Inf"},
+		{"deep option", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Options: map[string]any{"a": nest(40)}}}}, "nested more than 16 levels"},
+		{"huge synthetic prompt", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", SyntheticWords: 2_000_000_000_000_000_000}}}, "synthetic_words must be from 0 to 1000000"},
+		{"device as prompt file", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", PromptFile: "/dev/zero"}}}, "/dev/zero is not a regular file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,6 +146,15 @@ func TestPrepareRejectsBadStagesAndTemplates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nest makes options n levels deep.
+func nest(n int) any {
+	var v any = 1.0
+	for range n {
+		v = map[string]any{"k": v}
+	}
+	return v
 }
 
 func TestBodyFileDecidesModelAndStream(t *testing.T) {

@@ -544,6 +544,9 @@ func (c *collector) write(rec *api.Record) error {
 	return c.enc.Encode(NewRecordLine(rec, c.runStart))
 }
 
+// loop folds every batch in. The records file is flushed after each batch (at most 64
+// records or 20 ms of them, see recordBatch): a run killed outright (kill -9, out of memory)
+// still leaves what was measured until a moment before.
 func (c *collector) loop(records <-chan []*api.Record) {
 	for batch := range records {
 		for _, rec := range batch {
@@ -552,9 +555,9 @@ func (c *collector) loop(records <-chan []*api.Record) {
 				c.err = c.write(rec)
 			}
 		}
-	}
-	if c.out != nil && c.err == nil {
-		c.err = c.out.Flush()
+		if c.out != nil && c.err == nil {
+			c.err = c.out.Flush()
+		}
 	}
 }
 
