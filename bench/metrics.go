@@ -71,22 +71,45 @@ type stageMetrics struct {
 	sumClient                                 time.Duration
 
 	timeline map[int]*results.TimelinePoint
-	byModel  map[string]*modelMetrics
+	byModel  map[string]*groupMetrics
+	// byClass is kept when the mix has several classes (results.Template.Class).
+	byClass map[string]*groupMetrics
+	goodput *GoodputSLO // nil: no goodput asked for
+	good    int
 }
 
-type modelMetrics struct {
-	counts    map[api.Class]int
-	total, ok int
-	outTokens int64
-	e2e, ttft *hdrhistogram.Histogram
+// groupMetrics is one model's or one class's share of a stage. A model keeps E2E and TTFT
+// (the per-model line); a class keeps every latency a stage keeps, with its histograms.
+type groupMetrics struct {
+	counts          map[api.Class]int
+	samples         map[api.Class]string
+	total, ok, good int
+	outTokens       int64
+	e2e, ttft       *hdrhistogram.Histogram
+	tpot, itl       *hdrhistogram.Histogram // classes only
 }
 
-func newStageMetrics() *stageMetrics {
+func newGroup(full bool) *groupMetrics {
+	g := &groupMetrics{counts: map[api.Class]int{}, e2e: newHist(), ttft: newHist()}
+	if full {
+		g.samples = map[api.Class]string{}
+		g.tpot, g.itl = newHist(), newHist()
+	}
+	return g
+}
+
+// newStageMetrics makes a stage's accumulator; classes is whether to keep per-class figures,
+// goodput the per-request objective (nil: none).
+func newStageMetrics(classes bool, goodput *GoodputSLO) *stageMetrics {
 	m := &stageMetrics{
 		counts:   map[api.Class]int{},
 		samples:  map[api.Class]string{},
 		timeline: map[int]*results.TimelinePoint{},
-		byModel:  map[string]*modelMetrics{},
+		byModel:  map[string]*groupMetrics{},
+		goodput:  goodput,
+	}
+	if classes {
+		m.byClass = map[string]*groupMetrics{}
 	}
 	for i := range m.hists {
 		m.hists[i] = newHist()
@@ -120,20 +143,34 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 
 	mm := m.byModel[r.Model]
 	if mm == nil {
-		mm = &modelMetrics{counts: map[api.Class]int{}, e2e: newHist(), ttft: newHist()}
+		mm = newGroup(false)
 		m.byModel[r.Model] = mm
 	}
-	mm.total++
-	mm.counts[r.Class]++
+	cm := (*groupMetrics)(nil)
+	if m.byClass != nil {
+		if cm = m.byClass[r.Template]; cm == nil {
+			cm = newGroup(true)
+			m.byClass[r.Template] = cm
+		}
+	}
+	mm.addCount(r)
+	cm.addCount(r)
+	if m.goodput.met(r, e2e) {
+		m.good++
+		mm.good++
+		if cm != nil {
+			cm.good++
+		}
+	}
 
 	m.addTimeline(r, runStart)
 	if !r.OK() {
 		return
 	}
 	m.ok++
-	mm.ok++
 	m.outTokens += int64(r.OutputTokens)
-	mm.outTokens += int64(r.OutputTokens)
+	cm.addOK(r, e2e)
+	mm.addOK(r, e2e)
 	m.inTokens += int64(r.PromptTokens)
 	if r.TokensFromServer {
 		m.fromServer++
@@ -142,11 +179,9 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 	}
 	recordDur(m.hists[histE2E], e2e)
 	recordDur(m.hists[histService], service)
-	recordDur(mm.e2e, e2e)
 
 	if r.Stream && len(r.TokenTimes) > 0 {
 		recordDur(m.hists[histTTFT], r.FirstToken)
-		recordDur(mm.ttft, r.FirstToken)
 		itl := m.hists[histITL]
 		for i := 1; i < len(r.TokenTimes); i++ {
 			recordDur(itl, r.TokenTimes[i]-r.TokenTimes[i-1])
@@ -186,6 +221,43 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 		if c := service - s.Total; c > 0 {
 			m.sumClient += c
 		}
+	}
+}
+
+// addCount counts a request of the group, whatever its outcome (nil: no group).
+func (g *groupMetrics) addCount(r *api.Record) {
+	if g == nil {
+		return
+	}
+	g.total++
+	g.counts[r.Class]++
+	if g.samples != nil && !r.OK() && r.Error != "" {
+		if _, seen := g.samples[r.Class]; !seen {
+			g.samples[r.Class] = r.Error
+		}
+	}
+}
+
+// addOK folds a successful request's latencies into the group (nil: no group).
+func (g *groupMetrics) addOK(r *api.Record, e2e time.Duration) {
+	if g == nil {
+		return
+	}
+	g.ok++
+	g.outTokens += int64(r.OutputTokens)
+	recordDur(g.e2e, e2e)
+	if !r.Stream || len(r.TokenTimes) == 0 {
+		return
+	}
+	recordDur(g.ttft, r.FirstToken)
+	if g.itl == nil {
+		return
+	}
+	for i := 1; i < len(r.TokenTimes); i++ {
+		recordDur(g.itl, r.TokenTimes[i]-r.TokenTimes[i-1])
+	}
+	if decode := r.Done - r.FirstToken; r.OutputTokens > 1 && decode > 0 {
+		recordDur(g.tpot, decode/time.Duration(r.OutputTokens-1))
 	}
 }
 
@@ -317,12 +389,42 @@ func (m *stageMetrics) result(st results.Stage, start, wall time.Duration, basel
 			res.ByModel[name] = md
 		}
 	}
+	res.Goodput = m.goodput.result(m.good, m.total, wall)
+	if len(m.byClass) > 0 {
+		res.Classes = map[string]*results.Class{}
+		for name, cm := range m.byClass {
+			res.Classes[name] = cm.class(m.goodput, wall)
+		}
+	}
 	for _, s := range slices.Sorted(maps.Keys(m.timeline)) {
 		p := *m.timeline[s]
 		p.InFlight = results.Round3(p.InFlight)
 		res.Timeline = append(res.Timeline, p)
 	}
 	return res
+}
+
+// class is the group's figures as a results.Class.
+func (g *groupMetrics) class(slo *GoodputSLO, wall time.Duration) *results.Class {
+	c := &results.Class{
+		Requests: counts(g.counts, g.total, g.ok, g.samples), OutputTokens: g.outTokens,
+		LatencyMs: map[string]results.Summary{}, Histograms: map[string]string{},
+		Goodput: slo.result(g.good, g.total, wall),
+	}
+	if w := wall.Seconds(); w > 0 {
+		c.Throughput.RequestsPerS = results.Round3(float64(g.ok) / w)
+		c.Throughput.OutputTokensPerS = results.Round3(float64(g.outTokens) / w)
+	}
+	for name, h := range map[string]*hdrhistogram.Histogram{results.MetricE2E: g.e2e, results.MetricTTFT: g.ttft, results.MetricTPOT: g.tpot, results.MetricITL: g.itl} {
+		if h.TotalCount() == 0 {
+			continue
+		}
+		c.LatencyMs[name] = results.SummarizeHistogram(h)
+		if enc, err := results.EncodeHistogram(h); err == nil {
+			c.Histograms[name] = enc
+		}
+	}
+	return c
 }
 
 func counts(byClass map[api.Class]int, total, ok int, samples map[api.Class]string) results.Counts {

@@ -117,11 +117,10 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 	total := 0.0
 	for i, t := range p.Mix {
 		where := fmt.Sprintf("mix[%d]", i)
+		// The name is the entry's class: stages report each class apart when there are
+		// several. Unnamed entries are classed by their model.
 		if t.Name == "" {
 			t.Name = t.Model
-			if len(p.Mix) > 1 {
-				t.Name = fmt.Sprintf("%s#%d", t.Model, i+1)
-			}
 		}
 		if math.IsNaN(t.Weight) || math.IsInf(t.Weight, 0) || t.Weight < 0 {
 			return nil, fmt.Errorf("%s: weight must be a number, at least 0, got %v", where, t.Weight)
@@ -149,6 +148,9 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 		w.sources[i] = src
 		if t.Model == "" {
 			return nil, fmt.Errorf("%s: no model (give -m/--model, or model: in the plan)", where)
+		}
+		if t.Name == "" {
+			t.Name = t.Model // a body file named it
 		}
 	}
 	if total <= 0 {

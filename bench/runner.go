@@ -50,6 +50,8 @@ type Options struct {
 	// Machine, when set, measures per stage how much of the CPUs other processes used (not
 	// llmload, not the server under test): the busyness that makes a run noisy.
 	Machine *hostload.Meter
+	// Goodput, when set, is the per-request objective each stage counts good requests by.
+	Goodput *GoodputSLO
 }
 
 // Live holds counters a progress display may read at any time.
@@ -114,7 +116,7 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 	runStart := out.Started
 
 	records := make(chan []*api.Record, 64)
-	col := newCollector(len(r.plan.Stages), runStart, r.opts.Records)
+	col := newCollector(r.work, runStart, r.opts.Records, r.opts.Goodput)
 	colDone := make(chan struct{})
 	go func() {
 		col.loop(records)
@@ -519,13 +521,17 @@ type collector struct {
 	warmup   []*api.Record
 }
 
-func newCollector(stages int, runStart time.Time, w io.Writer) *collector {
+func newCollector(w *Workload, runStart time.Time, out io.Writer, goodput *GoodputSLO) *collector {
 	c := &collector{runStart: runStart}
-	for i := 0; i < stages; i++ {
-		c.stages = append(c.stages, newStageMetrics())
+	classes := map[string]bool{}
+	for _, t := range w.Plan.Mix {
+		classes[t.Name] = true
 	}
-	if w != nil {
-		c.out = bufio.NewWriterSize(w, 64*1024)
+	for range w.Plan.Stages {
+		c.stages = append(c.stages, newStageMetrics(len(classes) > 1, goodput))
+	}
+	if out != nil {
+		c.out = bufio.NewWriterSize(out, 64*1024)
 		c.enc = json.NewEncoder(c.out)
 	}
 	return c

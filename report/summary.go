@@ -151,7 +151,23 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	if st.Client.Overloaded {
 		ew.printf("  client overloaded: results unreliable (%s)\n", st.Client.Reason)
 	}
-	if len(st.ByModel) > 1 {
+	if g := st.Goodput; g != nil {
+		ew.printf("  goodput: %d of %d requests (%.1f%%) met %s: %.2f good req/s\n", g.Good, g.Total, 100*g.Share, g.SLO, g.RatePerS)
+	}
+	switch {
+	case len(st.Classes) > 1:
+		for _, name := range slices.Sorted(maps.Keys(st.Classes)) {
+			c := st.Classes[name]
+			ew.printf("  class %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms", name, c.Requests.Total, c.Requests.OK, c.Throughput.OutputTokensPerS, num(c.LatencyMs[results.MetricE2E].P50))
+			if ttft, ok := c.LatencyMs[results.MetricTTFT]; ok && ttft.N > 0 {
+				ew.printf(", TTFT p95 %s ms", num(ttft.P95))
+			}
+			if g := c.Goodput; g != nil {
+				ew.printf(", goodput %.0f%%", 100*g.Share)
+			}
+			ew.printf("\n")
+		}
+	case len(st.ByModel) > 1:
 		for _, name := range slices.Sorted(maps.Keys(st.ByModel)) {
 			m := st.ByModel[name]
 			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, num(m.LatencyMs[results.MetricE2E].P50))

@@ -165,6 +165,12 @@ type StageResult struct {
 	Histograms map[string]string `json:"histograms"`
 	Timeline   []TimelinePoint   `json:"timeline,omitempty"`
 	ByModel    map[string]*Model `json:"by_model,omitempty"`
+	// Classes are the stage's figures per class (a mix entry's name, its model when unnamed),
+	// present when the mix has several classes: does one kind of traffic slow another?
+	Classes map[string]*Class `json:"classes,omitempty"`
+	// Goodput counts the requests that met every bound of a per-request objective, when one
+	// was given (run --goodput).
+	Goodput *Goodput `json:"goodput,omitempty"`
 	// ServerGauges summarize the server's own gauges over the stage, by the server's names
 	// (llamacpp:requests_deferred is llama-server's queue, vllm:num_requests_waiting vLLM's).
 	ServerGauges map[string]GaugeStats `json:"server_gauges,omitempty"`
@@ -451,4 +457,25 @@ type MachineLoad struct {
 	// OthersCPUPct is the share of all the machine's CPUs that processes other than llmload
 	// and the server under test (with its children) used, in percent.
 	OthersCPUPct float64 `json:"others_cpu_pct"`
+}
+
+// Class is one class's share of a stage: its requests, throughput and latencies, with the
+// histograms so that classes merge across hosts as stages do.
+type Class struct {
+	Requests     Counts             `json:"requests"`
+	Throughput   Throughput         `json:"throughput"`
+	OutputTokens int64              `json:"output_tokens"`
+	LatencyMs    map[string]Summary `json:"latency_ms"`
+	Histograms   map[string]string  `json:"histograms"`
+	Goodput      *Goodput           `json:"goodput,omitempty"`
+}
+
+// Goodput is how many requests met a per-request objective: succeeded, and within every bound
+// of SLO. Failed requests count against it.
+type Goodput struct {
+	SLO      string  `json:"slo"` // "ttft<=500ms,tpot<=50ms"
+	Good     int     `json:"good"`
+	Total    int     `json:"total"`
+	Share    float64 `json:"share"`      // Good / Total
+	RatePerS float64 `json:"rate_per_s"` // Good / the stage's wall time
 }

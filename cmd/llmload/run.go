@@ -64,6 +64,7 @@ type runOptions struct {
 	grace          time.Duration
 	maxErrorRate   float64
 	repeat         int
+	goodput        string
 
 	sim simFlags
 }
@@ -151,6 +152,7 @@ func (o *runOptions) register(f *pflag.FlagSet) {
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar or status lines")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "on Ctrl-C, how long requests in flight may finish (a second Ctrl-C cancels them)")
 	f.IntVar(&o.repeat, "repeat", 1, "run the whole plan N times; each repeat is a run of its own in the results file (for 'llmload gate')")
+	f.StringVar(&o.goodput, "goodput", "", "count the requests that meet every bound, e.g. ttft=500ms,tpot=50ms,e2e=10s (failed ones count against it)")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "exit 1 when more than this fraction of requests failed")
 	o.sim.register(f)
 }
@@ -456,6 +458,10 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		return err
 	}
 	plan := work.Plan
+	goodput, err := bench.ParseGoodput(o.goodput)
+	if err != nil {
+		return usageErrorf("--goodput: %v", err)
+	}
 	gflags, err := o.gpu.check(o.sim.enabled)
 	if err != nil {
 		return err
@@ -546,6 +552,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 			Start:           start,
 			ServerInProcess: serverInProcess,
 			Machine:         machineMeter(target),
+			Goodput:         goodput,
 		})
 		prog.finish()
 		if err != nil {

@@ -178,6 +178,10 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		return err
 	}
 	plan := work.Plan
+	goodput, err := bench.ParseGoodput(o.goodput)
+	if err != nil {
+		return usageErrorf("--goodput: %v", err)
+	}
 	gflags, err := o.gpu.check(o.sim.enabled)
 	if err != nil {
 		return err
@@ -265,7 +269,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		GPUIndices:    gflags.indices,
 		Labels:        labels,
 		RunOptions: bench.Options{
-			Live: live, Grace: o.grace, HardStop: hardStop,
+			Live: live, Grace: o.grace, HardStop: hardStop, Goodput: goodput,
 			OnStage: func(i int, st results.Stage) {
 				if prog != nil {
 					prog.stage(i, st)
