@@ -29,10 +29,13 @@ func TestGaugesSampledPerStage(t *testing.T) {
 	g := StartGauges(context.Background(), client, api.ServerLlamaServer, 5*time.Millisecond, start)
 	time.Sleep(100 * time.Millisecond) // stage 1: an empty queue
 	mid := time.Since(start).Seconds()
+	time.Sleep(20 * time.Millisecond) // between the stages: readings rounded to the ms fall here
 	deferred.Store(3)
+	time.Sleep(20 * time.Millisecond)
+	mid2 := time.Since(start).Seconds()
 	time.Sleep(100 * time.Millisecond) // stage 2: three waiting
 	end := time.Since(start).Seconds()
-	run := &results.Run{Stages: []*results.StageResult{{StartS: 0, WallS: mid}, {StartS: mid, WallS: end - mid}}}
+	run := &results.Run{Stages: []*results.StageResult{{StartS: 0, WallS: mid}, {StartS: mid2, WallS: end - mid2}}}
 	g.Finish(run)
 	if run.ServerGauges == nil || !run.ServerGauges.Available || len(run.ServerGauges.Samples) < 4 {
 		t.Fatalf("gauges %+v", run.ServerGauges)

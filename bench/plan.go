@@ -13,8 +13,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,6 +128,9 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 		if err := checkOptions(t.Options); err != nil {
 			return nil, fmt.Errorf("%s: options: %w", where, err)
 		}
+		if err := checkOptions(t.ExtraBody); err != nil {
+			return nil, fmt.Errorf("%s: extra_body: %w", where, err)
+		}
 		if t.Weight == 0 {
 			t.Weight = 1
 		}
@@ -140,6 +143,11 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 		}
 		if t.MaxTokens < 0 {
 			return nil, fmt.Errorf("%s: max_tokens must not be negative", where)
+		}
+		for _, k := range slices.Sorted(maps.Keys(t.ExtraBody)) {
+			if slices.Contains(api.BodyFields(api.API(t.API)), k) {
+				return nil, fmt.Errorf("%s: extra_body: %q is a field llmload writes itself (%s)", where, k, strings.Join(api.BodyFields(api.API(t.API)), ", "))
+			}
 		}
 		src, err := load(t, dir)
 		if err != nil {
@@ -362,7 +370,7 @@ func (s *sequence) next() (*api.Request, *results.Template) {
 	}
 	t, src := s.work.Plan.Mix[idx], &s.work.sources[idx]
 	s.nextID++
-	req := &api.Request{API: api.API(t.API), Model: t.Model, MaxTokens: t.MaxTokens, Stream: t.Stream, Options: t.Options}
+	req := &api.Request{API: api.API(t.API), Model: t.Model, MaxTokens: t.MaxTokens, Stream: t.Stream, Options: t.Options, Extra: t.ExtraBody}
 	switch {
 	case src.body != nil:
 		req.RawBody = src.body

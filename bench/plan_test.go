@@ -136,6 +136,7 @@ func TestPrepareRejectsBadStagesAndTemplates(t *testing.T) {
 		{"infinite option", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Options: map[string]any{"temperature": math.Inf(-1)}}}}, "mix[0]: options: temperature: -Inf"},
 		{"deep option", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Options: map[string]any{"a": nest(40)}}}}, "nested more than 16 levels"},
 		{"huge synthetic prompt", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", SyntheticWords: 2_000_000_000_000_000_000}}}, "synthetic_words must be from 0 to 1000000"},
+		{"extra field llmload writes", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", API: "openai-chat", ExtraBody: map[string]any{"stream": false}}}}, `mix[0]: extra_body: "stream" is a field llmload writes itself`},
 		{"device as prompt file", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", PromptFile: "/dev/zero"}}}, "/dev/zero is not a regular file"},
 	}
 	for _, c := range cases {

@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -222,7 +223,7 @@ func (d *planDecoder) stage(n *yaml.Node, path string) results.Stage {
 }
 
 func (d *planDecoder) template(n *yaml.Node, path string, t *results.Template) {
-	d.fields(n, path, []string{"name", "weight", "api", "model", "prompt", "prompt_file", "synthetic_words", "body_file", "max_tokens", "stream", "options"},
+	d.fields(n, path, []string{"name", "weight", "api", "model", "prompt", "prompt_file", "synthetic_words", "body_file", "max_tokens", "stream", "options", "extra_body"},
 		func(key string, v *yaml.Node, field string) {
 			switch key {
 			case "name":
@@ -267,6 +268,16 @@ func (d *planDecoder) template(n *yaml.Node, path string, t *results.Template) {
 				for k, val := range m {
 					t.Options[k] = val
 				}
+			case "extra_body":
+				var m map[string]any
+				if v.Kind != yaml.MappingNode || v.Decode(&m) != nil {
+					d.fail(v, field, "must be a mapping of field names to values")
+					return
+				}
+				if t.ExtraBody == nil {
+					t.ExtraBody = map[string]any{}
+				}
+				maps.Copy(t.ExtraBody, m)
 			}
 		})
 }

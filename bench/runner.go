@@ -244,7 +244,7 @@ func promptCacheNote(stages []*results.StageResult) string {
 	if prompt == 0 || 2*cached < prompt {
 		return ""
 	}
-	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them with --synthetic-words or a prompt file)", 100*float64(cached)/float64(prompt))
+	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them with --synthetic-words or a prompt file, or tell llama-server not to cache with --extra-body '{\"cache_prompt\":false}')", 100*float64(cached)/float64(prompt))
 }
 
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load
@@ -264,7 +264,7 @@ func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Wa
 			}
 			for i := 0; i < r.plan.Warmup; i++ {
 				req, _ := seq.next()
-				req.API, req.Model, req.Stream, req.MaxTokens, req.Options = api.API(t.API), t.Model, t.Stream, t.MaxTokens, t.Options
+				req.API, req.Model, req.Stream, req.MaxTokens, req.Options, req.Extra = api.API(t.API), t.Model, t.Stream, t.MaxTokens, t.Options, t.ExtraBody
 				if body := r.work.sources[j].body; body != nil {
 					req.RawBody = body
 				}

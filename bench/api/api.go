@@ -61,13 +61,50 @@ type Request struct {
 	Prompt    string
 	MaxTokens int // 0: server default. Ollama: options.num_predict; OpenAI: max_tokens
 	Stream    bool
-	// Options are Ollama runner/sampling options (temperature, seed, num_ctx, top_k, top_p,
-	// stop …). For OpenAI endpoints the ones OpenAI knows (temperature, seed, top_p, stop) are
-	// sent as top-level fields; the rest are dropped.
+	// Options are model options (temperature, seed, num_ctx, top_k, top_p, stop …). Ollama's
+	// native APIs get them as "options", but for the ones Ollama takes at the top level
+	// (keep_alive, think, format); OpenAI-compatible servers get each one at the top level, but
+	// for Ollama's runner options, which they do not know (see OllamaRunnerOptions).
 	Options map[string]any
+	// Messages, when set, are a chat's messages (a system prompt, earlier turns) for the chat
+	// APIs; Prompt is then not sent.
+	Messages []Message
+	// Extra are more top-level fields of the body, sent as given (ignore_eos, min_tokens,
+	// cache_prompt …). They may not name a field llmload writes itself (see BodyFields).
+	Extra map[string]any
 	// RawBody, when set, is sent verbatim (as `ab -p` does); the fields above then only label
 	// the record.
 	RawBody []byte
+}
+
+// Message is one message of a chat.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// OllamaRunnerOptions are Ollama's options that configure its runner rather than a request:
+// an OpenAI-compatible endpoint has no field for them (Ollama's /v1 takes none), so they are
+// not sent there.
+var OllamaRunnerOptions = []string{"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "num_keep", "numa", "low_vram", "vocab_only", "use_mlock", "num_predict"}
+
+// ollamaTopLevel are options Ollama's native APIs take beside "options", not inside it.
+var ollamaTopLevel = []string{"keep_alive", "think", "format", "raw", "system", "template", "suffix"}
+
+// BodyFields are the top-level fields llmload writes itself, per protocol: an extra field may
+// not name one.
+func BodyFields(a API) []string {
+	switch a {
+	case OllamaGenerate:
+		return []string{"model", "prompt", "stream", "options"}
+	case OllamaChat:
+		return []string{"model", "messages", "stream", "options"}
+	case OpenAIChat:
+		return []string{"model", "messages", "stream", "stream_options", "max_tokens"}
+	case OpenAICompletions:
+		return []string{"model", "prompt", "stream", "stream_options", "max_tokens"}
+	}
+	return nil
 }
 
 // Class is the outcome of one request. Each failure mode counts under its own class.

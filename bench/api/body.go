@@ -4,48 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/llmload/llmload/bench/internal/jsonw"
 )
-
-type ollamaMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-// Stream is never omitted: Ollama streams when the field is absent, OpenAI servers do not.
-type ollamaGenerateBody struct {
-	Model   string         `json:"model"`
-	Prompt  string         `json:"prompt"`
-	Stream  bool           `json:"stream"`
-	Options map[string]any `json:"options,omitempty"`
-}
-
-type ollamaChatBody struct {
-	Model    string          `json:"model"`
-	Messages []ollamaMessage `json:"messages"`
-	Stream   bool            `json:"stream"`
-	Options  map[string]any  `json:"options,omitempty"`
-}
-
-type streamOptions struct {
-	IncludeUsage bool `json:"include_usage"`
-}
-
-type openAIBody struct {
-	Model    string          `json:"model"`
-	Messages []ollamaMessage `json:"messages,omitempty"`
-	Prompt   *string         `json:"prompt,omitempty"`
-	Stream   bool            `json:"stream"`
-	// Without include_usage a stream carries no token counts at all.
-	StreamOptions *streamOptions `json:"stream_options,omitempty"`
-	MaxTokens     int            `json:"max_tokens,omitempty"`
-	Temperature   any            `json:"temperature,omitempty"`
-	Seed          any            `json:"seed,omitempty"`
-	TopP          any            `json:"top_p,omitempty"`
-	Stop          any            `json:"stop,omitempty"`
-}
 
 // Body is the request body as sent on the wire: RawBody verbatim when set, else built from the
 // fields for the request's API.
@@ -59,47 +22,100 @@ func (r *Request) Body() ([]byte, error) {
 	return r.marshalBody()
 }
 
-// marshalBody builds the body with encoding/json.
+// marshalBody builds the body: llmload's own fields first, in the protocol's order (model,
+// prompt or messages, stream, then Ollama's options or OpenAI's stream_options and
+// max_tokens), then the options that go at the top level and Extra, sorted by name.
 func (r *Request) marshalBody() ([]byte, error) {
-	var v any
-	switch r.API {
-	case OllamaGenerate:
-		v = ollamaGenerateBody{Model: r.Model, Prompt: r.Prompt, Stream: r.Stream, Options: r.ollamaOptions()}
-	case OllamaChat:
-		v = ollamaChatBody{
-			Model:    r.Model,
-			Messages: []ollamaMessage{{Role: "user", Content: r.Prompt}},
-			Stream:   r.Stream,
-			Options:  r.ollamaOptions(),
-		}
-	case OpenAIChat, OpenAICompletions:
-		b := openAIBody{
-			Model:       r.Model,
-			Stream:      r.Stream,
-			MaxTokens:   max(r.MaxTokens, 0),
-			Temperature: r.Options["temperature"],
-			Seed:        r.Options["seed"],
-			TopP:        r.Options["top_p"],
-			Stop:        r.Options["stop"],
-		}
-		if r.API == OpenAIChat {
-			b.Messages = []ollamaMessage{{Role: "user", Content: r.Prompt}}
-		} else {
-			b.Prompt = &r.Prompt
-		}
-		if r.Stream {
-			b.StreamOptions = &streamOptions{IncludeUsage: true}
-		}
-		v = b
-	default:
+	if !r.API.valid() {
 		return nil, fmt.Errorf("build body: unknown API %q", r.API)
 	}
-	body, err := json.Marshal(v)
+	var obj object
+	obj.add("model", r.Model)
+	switch r.API {
+	case OllamaGenerate, OpenAICompletions:
+		obj.add("prompt", r.Prompt)
+	default:
+		msgs := r.Messages
+		if len(msgs) == 0 {
+			msgs = []Message{{Role: "user", Content: r.Prompt}}
+		}
+		obj.add("messages", msgs)
+	}
+	// Stream is never omitted: Ollama streams when the field is absent, OpenAI servers do not.
+	obj.add("stream", r.Stream)
+	top := map[string]any{}
+	if r.API.IsOllama() {
+		opts := r.ollamaOptions()
+		inner := make(map[string]any, len(opts))
+		for k, x := range opts {
+			if slices.Contains(ollamaTopLevel, k) {
+				top[k] = x
+			} else {
+				inner[k] = x
+			}
+		}
+		if len(inner) > 0 {
+			obj.add("options", inner)
+		}
+	} else {
+		if r.Stream {
+			// Without include_usage a stream carries no token counts at all.
+			obj.add("stream_options", streamOptions{IncludeUsage: true})
+		}
+		if r.MaxTokens > 0 {
+			obj.add("max_tokens", r.MaxTokens)
+		}
+		for k, x := range r.Options {
+			if !slices.Contains(OllamaRunnerOptions, k) {
+				top[k] = x
+			}
+		}
+	}
+	maps.Copy(top, r.Extra)
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if !obj.has(k) {
+			obj.add(k, top[k])
+		}
+	}
+	body, err := obj.marshal()
 	if err != nil {
 		return nil, fmt.Errorf("build %s body: %w", r.API, err)
 	}
 	return body, nil
 }
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// object is a JSON object whose members keep the order they were added in.
+type object struct {
+	keys []string
+	vals []any
+}
+
+func (o *object) add(k string, v any) { o.keys, o.vals = append(o.keys, k), append(o.vals, v) }
+
+func (o *object) has(k string) bool { return slices.Contains(o.keys, k) }
+
+func (o *object) marshal() ([]byte, error) {
+	b := []byte{'{'}
+	for i, k := range o.keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonw.AppendString(b, k)
+		b = append(b, ':')
+		v, err := json.Marshal(o.vals[i])
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
+}
+
+func (a API) valid() bool { return slices.Contains(APIs, a) }
 
 // ollamaOptions adds num_predict to a copy of the options; the caller's map is shared between
 // requests of one template and must not change.
@@ -126,11 +142,11 @@ func (r *Request) ExpectStream() bool {
 	return r.API.IsOllama()
 }
 
-// plainBody writes the body of a request without options (the usual case: a model, a prompt,
-// a token limit) byte for byte as marshalBody would, without reflection or a map per request.
-// Requests with options take marshalBody.
+// plainBody writes the body of a request without options, messages or extra fields (the usual
+// case: a model, a prompt, a token limit) as marshalBody would, without reflection or a map per
+// request. Others take marshalBody.
 func (r *Request) plainBody() ([]byte, bool) {
-	if len(r.Options) > 0 {
+	if len(r.Options) > 0 || len(r.Messages) > 0 || len(r.Extra) > 0 {
 		return nil, false
 	}
 	b := make([]byte, 0, 128+len(r.Model)+len(r.Prompt)+len(r.Prompt)/8)

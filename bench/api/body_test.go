@@ -21,8 +21,17 @@ func TestBody(t *testing.T) {
 			`{"model":"m","prompt":"","stream":false,"options":{"num_predict":-1}}`},
 		{"ollama chat", Request{API: OllamaChat, Model: "m", Prompt: "hi", MaxTokens: 8, Stream: true, Options: map[string]any{"seed": 1}},
 			`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"options":{"num_predict":8,"seed":1}}`},
+		// Every option but Ollama's runner options reaches an OpenAI server (top_k too).
 		{"openai chat stream", Request{API: OpenAIChat, Model: "m", Prompt: "hi", MaxTokens: 8, Stream: true, Options: opts},
-			`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":8,"temperature":0,"seed":1,"top_p":0.9,"stop":["\n"]}`},
+			`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":8,"seed":1,"stop":["\n"],"temperature":0,"top_k":40,"top_p":0.9}`},
+		// keep_alive, think and format are Ollama's top-level fields, not options.
+		{"ollama keep_alive at the top", Request{API: OllamaChat, Model: "m", Prompt: "hi", Options: map[string]any{"keep_alive": -1, "seed": 1, "think": false}},
+			`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"seed":1},"keep_alive":-1,"think":false}`},
+		// Extra fields go as given, after llmload's own, which they never replace.
+		{"extra fields", Request{API: OpenAIChat, Model: "m", Prompt: "hi", MaxTokens: 4, Extra: map[string]any{"ignore_eos": true, "min_tokens": 4, "model": "not this"}},
+			`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":false,"max_tokens":4,"ignore_eos":true,"min_tokens":4}`},
+		{"chat messages", Request{API: OpenAIChat, Model: "m", Prompt: "unused", Messages: []Message{{"system", "be brief"}, {"user", "hi"}}},
+			`{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"stream":false}`},
 		{"openai chat no stream", Request{API: OpenAIChat, Model: "m", Prompt: "hi"},
 			`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":false}`},
 		{"openai completions", Request{API: OpenAICompletions, Model: "m", Prompt: "hi", MaxTokens: 8, Stream: true, Options: map[string]any{"num_ctx": 1}},

@@ -69,6 +69,9 @@ type Template struct {
 	MaxTokens      int            `json:"max_tokens"`
 	Stream         bool           `json:"stream"`
 	Options        map[string]any `json:"options,omitempty"`
+	// ExtraBody are more top-level fields of every request's body (ignore_eos, min_tokens,
+	// cache_prompt …), sent as given; they may not name a field llmload writes itself.
+	ExtraBody map[string]any `json:"extra_body,omitempty"`
 }
 
 // Plan is everything a run does: built from flags or a YAML file, then prepared (validated,

@@ -42,6 +42,7 @@ type runOptions struct {
 	maxTokens      int
 	noStream       bool
 	options        []string
+	extraBody      string
 	requests       int
 	concurrency    []int
 	duration       time.Duration
@@ -128,6 +129,7 @@ func (o *runOptions) register(f *pflag.FlagSet) {
 	f.IntVar(&o.maxTokens, "max-tokens", 128, "output tokens per request (num_predict / max_tokens); 0 = server default")
 	f.BoolVar(&o.noStream, "no-stream", false, "ask for whole replies (stream:false); TTFT and ITL are then not measured")
 	f.StringArrayVar(&o.options, "option", nil, "model option KEY=VALUE sent on every request, e.g. num_ctx=2048, temperature=0 (repeatable)")
+	f.StringVar(&o.extraBody, "extra-body", "", `more top-level JSON fields for every request, e.g. '{"ignore_eos":true}' or '{"cache_prompt":false}'`)
 	f.IntVarP(&o.requests, "requests", "n", 0, "requests per stage (default 10 when no --duration)")
 	f.IntSliceVarP(&o.concurrency, "concurrency", "c", nil, "closed-loop workers; a list gives one stage each, e.g. 1,2,4,8 (default 1)")
 	f.DurationVarP(&o.duration, "duration", "d", 0, "length of each stage, e.g. 60s (requests in flight at the end are awaited)")
@@ -215,7 +217,7 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 		}
 		plan.Mix = mix
 		dir = ""
-	} else if changed("api") || changed("max-tokens") || changed("no-stream") || changed("option") {
+	} else if changed("api") || changed("max-tokens") || changed("no-stream") || changed("option") || changed("extra-body") {
 		return nil, "", usageErrorf("--api, --max-tokens, --no-stream and --option cannot change a plan file's mix; set them in the plan (or give -m to replace the mix)")
 	}
 	work, err := bench.Prepare(plan, dir)
@@ -292,6 +294,12 @@ func (o *runOptions) mix() ([]*results.Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	var extra map[string]any
+	if o.extraBody != "" {
+		if err := json.Unmarshal([]byte(o.extraBody), &extra); err != nil || extra == nil {
+			return nil, usageErrorf("--extra-body: want a JSON object such as '{\"ignore_eos\":true}'")
+		}
+	}
 	if o.maxTokens < 0 {
 		return nil, usageErrorf("--max-tokens must not be negative")
 	}
@@ -325,7 +333,7 @@ func (o *runOptions) mix() ([]*results.Template, error) {
 		mix = append(mix, &results.Template{
 			Name: name, Weight: weight, API: string(a), Model: name,
 			Prompt: o.prompt, PromptFile: o.promptFile, SyntheticWords: o.syntheticWords, BodyFile: o.bodyFile,
-			MaxTokens: o.maxTokens, Stream: !o.noStream, Options: opts,
+			MaxTokens: o.maxTokens, Stream: !o.noStream, Options: opts, ExtraBody: extra,
 		})
 	}
 	return mix, nil
