@@ -42,6 +42,9 @@ func (w *Workload) WithWarmup(n int) *Workload {
 // or neither for synthetic prompts, which are made per request from the run's seed.
 type promptSource struct {
 	prompts []string
+	// chats are, parallel to prompts, each prompt's chat messages when the prompt file gave
+	// them ({"messages": […]}); nil entries send the prompt as one user message.
+	chats [][]api.Message
 	body    []byte
 }
 
@@ -211,11 +214,14 @@ func load(t *results.Template, dir string) (promptSource, error) {
 		}
 		src.body = b
 	case t.PromptFile != "":
-		ps, err := readPrompts(resolve(dir, t.PromptFile))
+		ps, chats, err := readPrompts(resolve(dir, t.PromptFile))
 		if err != nil {
 			return src, err
 		}
-		src.prompts = ps
+		if chats != nil && !slices.Contains([]api.API{api.OllamaChat, api.OpenAIChat}, api.API(t.API)) {
+			return src, fmt.Errorf("prompt file %s has chat messages: they need a chat API (ollama-chat, openai-chat), not %s", t.PromptFile, t.API)
+		}
+		src.prompts, src.chats = ps, chats
 	case t.SyntheticWords > 0:
 		// Prompts are made per request from the run's seed.
 	default:
@@ -236,20 +242,22 @@ func resolve(dir, path string) string {
 	return filepath.Join(dir, path)
 }
 
-// readPrompts reads a prompt file: a .jsonl file holds one prompt per line (a JSON string, or
-// an object with a "prompt" field); any other file is one prompt.
-func readPrompts(path string) ([]string, error) {
+// readPrompts reads a prompt file: a .jsonl file holds one prompt per line — a JSON string, an
+// object with a "prompt", or an object with chat "messages" (a system prompt, earlier turns:
+// [{"role":"system","content":…},{"role":"user","content":…}]); any other file is one prompt.
+// chats is nil unless some line gave messages; then it is parallel to prompts (a messages
+// line's prompt is its last user message, for the APIs that take a prompt and for records).
+func readPrompts(path string) (prompts []string, chats [][]api.Message, err error) {
 	b, err := readInput(path)
 	if err != nil {
-		return nil, fmt.Errorf("prompt file: %w", err)
+		return nil, nil, fmt.Errorf("prompt file: %w", err)
 	}
 	if !strings.HasSuffix(strings.ToLower(path), ".jsonl") {
 		if len(bytes.TrimSpace(b)) == 0 {
-			return nil, fmt.Errorf("prompt file %s is empty", path)
+			return nil, nil, fmt.Errorf("prompt file %s is empty", path)
 		}
-		return []string{string(b)}, nil
+		return []string{string(b)}, nil, nil
 	}
-	var out []string
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64*1024), len(b)+1)
 	for line := 1; sc.Scan(); line++ {
@@ -259,21 +267,43 @@ func readPrompts(path string) ([]string, error) {
 		}
 		var s string
 		if err := json.Unmarshal(text, &s); err == nil {
-			out = append(out, s)
+			prompts, chats = append(prompts, s), append(chats, nil)
 			continue
 		}
 		var obj struct {
-			Prompt *string `json:"prompt"`
+			Prompt   *string       `json:"prompt"`
+			Messages []api.Message `json:"messages"`
 		}
-		if err := json.Unmarshal(text, &obj); err != nil || obj.Prompt == nil {
-			return nil, fmt.Errorf("%s:%d: want a JSON string or an object with a \"prompt\" field", path, line)
+		dec := json.NewDecoder(bytes.NewReader(text))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&obj)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "unknown field"):
+			return nil, nil, fmt.Errorf("%s:%d: %v (known: prompt, messages)", path, line, err)
+		case err != nil || (obj.Prompt == nil) == (obj.Messages == nil):
+			return nil, nil, fmt.Errorf("%s:%d: want a JSON string, or an object with a \"prompt\" or \"messages\" field", path, line)
+		case obj.Prompt != nil:
+			prompts, chats = append(prompts, *obj.Prompt), append(chats, nil)
+			continue
 		}
-		out = append(out, *obj.Prompt)
+		last := ""
+		for i, m := range obj.Messages {
+			if m.Role == "" {
+				return nil, nil, fmt.Errorf("%s:%d: messages[%d] has no role", path, line, i)
+			}
+			if m.Role == "user" {
+				last = m.Content
+			}
+		}
+		prompts, chats = append(prompts, last), append(chats, obj.Messages)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("prompt file %s has no prompts", path)
+	if len(prompts) == 0 {
+		return nil, nil, fmt.Errorf("prompt file %s has no prompts", path)
 	}
-	return out, nil
+	if !slices.ContainsFunc(chats, func(m []api.Message) bool { return m != nil }) {
+		chats = nil
+	}
+	return prompts, chats, nil
 }
 
 // readInput reads a prompt or body file: a regular file of at most MaxInputFile bytes (a
@@ -376,10 +406,15 @@ func (s *sequence) next() (*api.Request, *results.Template) {
 		req.RawBody = src.body
 	case t.SyntheticWords > 0:
 		req.Prompt = syntheticPrompt(s.rng, t.SyntheticWords)
-	case len(src.prompts) == 1:
-		req.Prompt = src.prompts[0]
 	default:
-		req.Prompt = src.prompts[s.rng.IntN(len(src.prompts))]
+		i := 0
+		if len(src.prompts) > 1 {
+			i = s.rng.IntN(len(src.prompts))
+		}
+		req.Prompt = src.prompts[i]
+		if src.chats != nil {
+			req.Messages = src.chats[i]
+		}
 	}
 	return req, t
 }

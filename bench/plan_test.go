@@ -197,3 +197,48 @@ func TestExamplePlansLoad(t *testing.T) {
 		}
 	}
 }
+
+// A prompt file may give chat messages; they go to a chat API as they are, and nowhere else.
+func TestChatMessagesFromPromptFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "chat.jsonl"),
+		`{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}`+"\n"+`"plain"`+"\n")
+	for _, tt := range []struct {
+		api, want string
+	}{
+		{"openai-chat", ""},
+		{"ollama-generate", "need a chat API"},
+	} {
+		p := results.Plan{Seed: 1, Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", API: tt.api, PromptFile: "chat.jsonl"}}}
+		w, err := Prepare(&p, dir)
+		if tt.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%s: %v, want %q", tt.api, err, tt.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := newSequence(w)
+		var sawChat, sawPlain bool
+		for range 20 {
+			req, _ := seq.next()
+			body, err := req.Body()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sawChat = sawChat || strings.Contains(string(body), `"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]`)
+			sawPlain = sawPlain || strings.Contains(string(body), `"messages":[{"role":"user","content":"plain"}]`)
+		}
+		if !sawChat || !sawPlain {
+			t.Errorf("20 requests: chat messages sent %v, a plain prompt %v", sawChat, sawPlain)
+		}
+	}
+	// Unknown keys are refused, as a plan's are.
+	writeFile(t, filepath.Join(dir, "bad.jsonl"), `{"prompt":"x","temprature":0}`+"\n")
+	p := results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", PromptFile: "bad.jsonl"}}}
+	if _, err := Prepare(&p, dir); err == nil || !strings.Contains(err.Error(), `bad.jsonl:1: json: unknown field "temprature"`) {
+		t.Errorf("unknown key: %v", err)
+	}
+}
