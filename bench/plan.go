@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"maps"
 	"math"
@@ -26,6 +27,8 @@ import (
 // so that the runner never touches a file. RunPlan takes it.
 type Workload struct {
 	Plan *results.Plan
+	// Notes are caveats the plan itself brings (an exact output length Ollama cannot give).
+	Notes []string
 	// sources are the mix's prompt sources, parallel to Plan.Mix.
 	sources []promptSource
 }
@@ -35,7 +38,7 @@ type Workload struct {
 func (w *Workload) WithWarmup(n int) *Workload {
 	plan := *w.Plan
 	plan.Warmup = n
-	return &Workload{Plan: &plan, sources: w.sources}
+	return &Workload{Plan: &plan, Notes: w.Notes, sources: w.sources}
 }
 
 // promptSource is what a mix entry sends: its prompts (one picked per request), a raw body,
@@ -45,7 +48,10 @@ type promptSource struct {
 	// chats are, parallel to prompts, each prompt's chat messages when the prompt file gave
 	// them ({"messages": […]}); nil entries send the prompt as one user message.
 	chats [][]api.Message
-	body    []byte
+	// input and output draw synthetic prompt lengths and token limits; nil: fixed.
+	input, output *dist
+	prefix        string // the words every prompt starts with
+	body          []byte
 }
 
 // Bounds on what one plan may ask: past them a plan is a mistake (a typo, a unit slip) that
@@ -147,6 +153,14 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 		if t.MaxTokens < 0 {
 			return nil, fmt.Errorf("%s: max_tokens must not be negative", where)
 		}
+		if t.FixedOutput {
+			switch {
+			case t.MaxTokens == 0 && t.OutputTokens == "":
+				return nil, fmt.Errorf("%s: fixed_output needs a token limit (max_tokens or output_tokens)", where)
+			case api.API(t.API).IsOllama():
+				w.Notes = append(w.Notes, fmt.Sprintf("%s asks for a fixed output length, which Ollama cannot give (it has no option to ignore the end of text): the lengths are the model's own, and each record's done_reason says why it ended", t.Name))
+			}
+		}
 		for _, k := range slices.Sorted(maps.Keys(t.ExtraBody)) {
 			if slices.Contains(api.BodyFields(api.API(t.API)), k) {
 				return nil, fmt.Errorf("%s: extra_body: %q is a field llmload writes itself (%s)", where, k, strings.Join(api.BodyFields(api.API(t.API)), ", "))
@@ -178,13 +192,40 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 func load(t *results.Template, dir string) (promptSource, error) {
 	var src promptSource
 	sources := 0
-	for _, set := range []bool{t.Prompt != "", t.PromptFile != "", t.SyntheticWords > 0, t.BodyFile != ""} {
+	for _, set := range []bool{t.Prompt != "", t.PromptFile != "", t.SyntheticWords > 0 || t.InputWords != "", t.BodyFile != ""} {
 		if set {
 			sources++
 		}
 	}
 	if sources > 1 {
-		return src, fmt.Errorf("give one prompt source: prompt, prompt_file, synthetic_words or body_file")
+		return src, fmt.Errorf("give one prompt source: prompt, prompt_file, synthetic_words (or input_words) or body_file")
+	}
+	if t.SyntheticWords > 0 && t.InputWords != "" {
+		return src, fmt.Errorf("give synthetic_words or input_words, not both")
+	}
+	readRel := func(path string) ([]byte, error) { return readInput(resolve(dir, path)) }
+	var err error
+	if t.InputWords != "" {
+		if src.input, err = parseDist(t.InputWords, readRel); err != nil {
+			return src, fmt.Errorf("input_words: %w", err)
+		}
+	}
+	if t.OutputTokens != "" {
+		if src.output, err = parseDist(t.OutputTokens, readRel); err != nil {
+			return src, fmt.Errorf("output_tokens: %w", err)
+		}
+	}
+	if t.SharedPrefixWords < 0 || t.SharedPrefixWords > MaxSyntheticWords {
+		return src, fmt.Errorf("shared_prefix_words must be from 0 to %d, got %d", MaxSyntheticWords, t.SharedPrefixWords)
+	}
+	if t.SharedPrefixWords > 0 {
+		if t.BodyFile != "" {
+			return src, fmt.Errorf("shared_prefix_words does not apply to a body file, which is sent as it is")
+		}
+		// Seeded by the entry's name: the same prefix in every run, another for another entry.
+		h := fnv.New64a()
+		h.Write([]byte(t.Name))
+		src.prefix = syntheticPrompt(rand.New(rand.NewPCG(h.Sum64(), 0x707265666978)), t.SharedPrefixWords)
 	}
 	if t.SyntheticWords < 0 || t.SyntheticWords > MaxSyntheticWords {
 		return src, fmt.Errorf("synthetic_words must be from 0 to %d, got %d", MaxSyntheticWords, t.SyntheticWords)
@@ -401,9 +442,14 @@ func (s *sequence) next() (*api.Request, *results.Template) {
 	t, src := s.work.Plan.Mix[idx], &s.work.sources[idx]
 	s.nextID++
 	req := &api.Request{API: api.API(t.API), Model: t.Model, MaxTokens: t.MaxTokens, Stream: t.Stream, Options: t.Options, Extra: t.ExtraBody}
+	if src.output != nil {
+		req.MaxTokens = src.output.draw(s.rng)
+	}
 	switch {
 	case src.body != nil:
 		req.RawBody = src.body
+	case src.input != nil:
+		req.Prompt = syntheticPrompt(s.rng, src.input.draw(s.rng))
 	case t.SyntheticWords > 0:
 		req.Prompt = syntheticPrompt(s.rng, t.SyntheticWords)
 	default:
@@ -415,6 +461,20 @@ func (s *sequence) next() (*api.Request, *results.Template) {
 		if src.chats != nil {
 			req.Messages = src.chats[i]
 		}
+	}
+	if src.prefix != "" && src.body == nil {
+		req.Prompt = src.prefix + " " + req.Prompt
+		if len(req.Messages) > 0 {
+			m := slices.Clone(req.Messages)
+			m[0].Content = src.prefix + " " + m[0].Content
+			req.Messages = m
+		}
+	}
+	if t.FixedOutput && !req.API.IsOllama() && req.MaxTokens > 0 {
+		extra := make(map[string]any, len(t.ExtraBody)+2)
+		maps.Copy(extra, t.ExtraBody)
+		extra["ignore_eos"], extra["min_tokens"] = true, req.MaxTokens
+		req.Extra = extra
 	}
 	return req, t
 }

@@ -223,7 +223,8 @@ func (d *planDecoder) stage(n *yaml.Node, path string) results.Stage {
 }
 
 func (d *planDecoder) template(n *yaml.Node, path string, t *results.Template) {
-	d.fields(n, path, []string{"name", "weight", "api", "model", "prompt", "prompt_file", "synthetic_words", "body_file", "max_tokens", "stream", "options", "extra_body"},
+	d.fields(n, path, []string{"name", "weight", "api", "model", "prompt", "prompt_file", "synthetic_words", "body_file", "max_tokens", "stream", "options", "extra_body",
+		"input_words", "output_tokens", "shared_prefix_words", "fixed_output"},
 		func(key string, v *yaml.Node, field string) {
 			switch key {
 			case "name":
@@ -251,11 +252,15 @@ func (d *planDecoder) template(n *yaml.Node, path string, t *results.Template) {
 			case "max_tokens":
 				t.MaxTokens = d.int(v, field, 0)
 			case "stream":
-				var b bool
-				if v.Kind != yaml.ScalarNode || v.Decode(&b) != nil {
-					d.fail(v, field, "must be true or false, got %s", kindName(v))
-				}
-				t.Stream = b
+				t.Stream = d.bool(v, field)
+			case "fixed_output":
+				t.FixedOutput = d.bool(v, field)
+			case "input_words":
+				t.InputWords = d.str(v, field)
+			case "output_tokens":
+				t.OutputTokens = d.str(v, field)
+			case "shared_prefix_words":
+				t.SharedPrefixWords = d.int(v, field, 0)
 			case "options":
 				var m map[string]any
 				if v.Kind != yaml.MappingNode || v.Decode(&m) != nil {
@@ -280,6 +285,14 @@ func (d *planDecoder) template(n *yaml.Node, path string, t *results.Template) {
 				maps.Copy(t.ExtraBody, m)
 			}
 		})
+}
+
+func (d *planDecoder) bool(v *yaml.Node, field string) bool {
+	var b bool
+	if v.Kind != yaml.ScalarNode || v.Decode(&b) != nil {
+		d.fail(v, field, "must be true or false, got %s", kindName(v))
+	}
+	return b
 }
 
 func (d *planDecoder) str(v *yaml.Node, field string) string {

@@ -169,6 +169,7 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 		}
 		out.Stages = append(out.Stages, res)
 	}
+	out.Notes = append(out.Notes, r.work.Notes...)
 	for _, note := range []string{keepAliveNote(out.Stages), promptCacheNote(out.Stages)} {
 		if note != "" {
 			out.Notes = append(out.Notes, note)

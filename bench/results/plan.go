@@ -72,6 +72,19 @@ type Template struct {
 	// ExtraBody are more top-level fields of every request's body (ignore_eos, min_tokens,
 	// cache_prompt …), sent as given; they may not name a field llmload writes itself.
 	ExtraBody map[string]any `json:"extra_body,omitempty"`
+	// InputWords makes synthetic prompts whose length in words follows a distribution: "300",
+	// "uniform:100-500", "normal:300,50", "file:lengths.txt" (one number a line).
+	InputWords string `json:"input_words,omitempty"`
+	// OutputTokens draws each request's token limit from a distribution (as InputWords); it
+	// replaces MaxTokens.
+	OutputTokens string `json:"output_tokens,omitempty"`
+	// SharedPrefixWords starts every prompt of the entry with the same seeded words: a server
+	// with a prompt cache then serves that part from it.
+	SharedPrefixWords int `json:"shared_prefix_words,omitempty"`
+	// FixedOutput asks the server for exactly the token limit, past the model's end of text:
+	// ignore_eos and min_tokens on the OpenAI protocols (llama-server, vLLM). Ollama has no
+	// such option: its lengths stay the model's own, and the run says so.
+	FixedOutput bool `json:"fixed_output,omitempty"`
 }
 
 // Plan is everything a run does: built from flags or a YAML file, then prepared (validated,

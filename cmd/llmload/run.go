@@ -43,6 +43,10 @@ type runOptions struct {
 	noStream       bool
 	options        []string
 	extraBody      string
+	inputWords     string
+	outputTokens   string
+	sharedPrefix   int
+	fixedOutput    bool
 	requests       int
 	concurrency    []int
 	duration       time.Duration
@@ -129,6 +133,10 @@ func (o *runOptions) register(f *pflag.FlagSet) {
 	f.IntVar(&o.maxTokens, "max-tokens", 128, "output tokens per request (num_predict / max_tokens); 0 = server default")
 	f.BoolVar(&o.noStream, "no-stream", false, "ask for whole replies (stream:false); TTFT and ITL are then not measured")
 	f.StringArrayVar(&o.options, "option", nil, "model option KEY=VALUE sent on every request, e.g. num_ctx=2048, temperature=0 (repeatable)")
+	f.StringVar(&o.inputWords, "input-words", "", "synthetic prompts whose length in words follows a distribution: 300, uniform:100-500, normal:300,50 or file:PATH")
+	f.StringVar(&o.outputTokens, "output-tokens", "", "each request's token limit from a distribution (as --input-words); replaces --max-tokens")
+	f.IntVar(&o.sharedPrefix, "shared-prefix", 0, "start every prompt with the same N words, to measure a server's prompt cache")
+	f.BoolVar(&o.fixedOutput, "fixed-output", false, "ask for exactly the token limit past the end of text (ignore_eos, min_tokens: llama-server, vLLM; Ollama cannot)")
 	f.StringVar(&o.extraBody, "extra-body", "", `more top-level JSON fields for every request, e.g. '{"ignore_eos":true}' or '{"cache_prompt":false}'`)
 	f.IntVarP(&o.requests, "requests", "n", 0, "requests per stage (default 10 when no --duration)")
 	f.IntSliceVarP(&o.concurrency, "concurrency", "c", nil, "closed-loop workers; a list gives one stage each, e.g. 1,2,4,8 (default 1)")
@@ -210,14 +218,15 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 		}
 		plan.Stages = stages
 	}
-	if o.planFile == "" || changed("model") || changed("prompt") || changed("prompt-file") || changed("body") || changed("synthetic-words") {
+	if o.planFile == "" || changed("model") || changed("prompt") || changed("prompt-file") || changed("body") || changed("synthetic-words") || changed("input-words") {
 		mix, err := o.mix()
 		if err != nil {
 			return nil, "", err
 		}
 		plan.Mix = mix
 		dir = ""
-	} else if changed("api") || changed("max-tokens") || changed("no-stream") || changed("option") || changed("extra-body") {
+	} else if changed("api") || changed("max-tokens") || changed("no-stream") || changed("option") || changed("extra-body") ||
+		changed("output-tokens") || changed("shared-prefix") || changed("fixed-output") {
 		return nil, "", usageErrorf("--api, --max-tokens, --no-stream and --option cannot change a plan file's mix; set them in the plan (or give -m to replace the mix)")
 	}
 	work, err := bench.Prepare(plan, dir)
@@ -334,6 +343,7 @@ func (o *runOptions) mix() ([]*results.Template, error) {
 			Name: name, Weight: weight, API: string(a), Model: name,
 			Prompt: o.prompt, PromptFile: o.promptFile, SyntheticWords: o.syntheticWords, BodyFile: o.bodyFile,
 			MaxTokens: o.maxTokens, Stream: !o.noStream, Options: opts, ExtraBody: extra,
+			InputWords: o.inputWords, OutputTokens: o.outputTokens, SharedPrefixWords: o.sharedPrefix, FixedOutput: o.fixedOutput,
 		})
 	}
 	return mix, nil
