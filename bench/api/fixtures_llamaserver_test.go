@@ -205,12 +205,11 @@ func TestLlamaServerNativeCompletion(t *testing.T) {
 	if !last.Stop || last.Content != "" || last.TokensPredicted != 8 || last.TokensEvaluated != 8 {
 		t.Errorf("last event: %+v", last)
 	}
-	rec := &Record{}
-	newStreamReader(rec, time.Now(), formatSSE).llamaTimings(last.Timings)
+	got, err := parseLlamaTimings(last.Timings)
 	want := ServerTimings{PromptEval: 846 * time.Microsecond, Eval: 3016 * time.Microsecond,
 		PromptEvalCount: 8, EvalCount: 8, CachedCount: 7, FromLlamaServer: true}
-	if rec.Server == nil || *rec.Server != want {
-		t.Errorf("timings read as %+v, want %+v", rec.Server, want)
+	if err != nil || *got != want {
+		t.Errorf("timings read as %+v (%v), want %+v", got, err, want)
 	}
 }
 

@@ -371,11 +371,15 @@ func parseCount(raw []byte) (int, bool) {
 		}
 		v = v*10 + d
 	}
-	if neg && v != 0 {
+	if neg && v != 0 || v > MaxCount {
 		return 0, false
 	}
 	return int(v), true
 }
+
+// MaxCount is the most tokens a count in a reply may say (a billion): past it, sums over a run
+// would overflow, and no server made them.
+const MaxCount = 1 << 30
 
 // end checks that nothing but whitespace follows the top-level value.
 func (s *jsonScan) end() bool {
@@ -427,6 +431,9 @@ type chunkInfo struct {
 	// promptOK and outputOK say the counts were present and non-negative integers.
 	promptOK, outputOK bool
 	timings            []byte // llama-server's raw "timings" object; aliases the input
+	// impossible names a usage count no real reply has (negative, fractional, or over
+	// MaxCount): the reply is malformed.
+	impossible string
 }
 
 // scanMessage reads a message or delta object (or null) and reports whether it carries text:
@@ -582,11 +589,18 @@ func (s *jsonScan) scanUsage(c *chunkInfo) bool {
 			break
 		}
 		var ok bool
-		switch string(key(raw)) {
+		numeric := s.peek() == '-' || isDigit(s.peek())
+		switch name := string(key(raw)); name {
 		case "prompt_tokens":
 			c.prompt, c.promptOK, ok = s.count()
+			if numeric && !c.promptOK {
+				c.impossible = "usage." + name
+			}
 		case "completion_tokens":
 			c.output, c.outputOK, ok = s.count()
+			if numeric && !c.outputOK {
+				c.impossible = "usage." + name
+			}
 		default:
 			ok = s.skip()
 		}

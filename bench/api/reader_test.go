@@ -84,10 +84,28 @@ func refCount(v json.RawMessage) (int, bool) {
 		return 0, false
 	}
 	var n int
-	if json.Unmarshal(v, &n) != nil || n < 0 {
+	if json.Unmarshal(v, &n) != nil || n < 0 || n > MaxCount {
 		return 0, false
 	}
 	return n, true
+}
+
+// refFinal is an encoding/json decoding of a final chunk as the client's fields.
+func refFinal(j ollamaFinal) finalChunk {
+	f := finalChunk{Load: j.LoadDuration, PromptEval: j.PromptEvalDuration, Eval: j.EvalDuration}
+	if j.TotalDuration != nil {
+		f.Total = *j.TotalDuration
+	}
+	if j.PromptEvalCount != nil {
+		f.PromptCount = *j.PromptEvalCount
+	}
+	if j.EvalCount != nil {
+		f.EvalCount = *j.EvalCount
+	}
+	if j.CachedCount != nil {
+		f.CachedCount = *j.CachedCount
+	}
+	return f
 }
 
 // topObject applies the rules both scanners share about the document as a whole.
@@ -197,14 +215,23 @@ func refScanOpenAI(b []byte) (chunkInfo, bool) {
 			}
 			c.usage = true
 			return refMembers(v, func(k string, val json.RawMessage) bool {
+				numeric := len(val) > 0 && (val[0] == '-' || isDigit(val[0]))
 				switch k {
 				case "prompt_tokens":
-					c.prompt, c.promptOK = refCount(val)
+					if c.prompt, c.promptOK = refCount(val); numeric && !c.promptOK {
+						c.impossible = "usage." + k
+					}
 				case "completion_tokens":
-					c.output, c.outputOK = refCount(val)
+					if c.output, c.outputOK = refCount(val); numeric && !c.outputOK {
+						c.impossible = "usage." + k
+					}
 				}
 				return true
 			})
+		case "timings":
+			if v[0] == '{' {
+				c.timings = v
+			}
 		case "error":
 			c.errored = !isNull(v)
 		}
@@ -216,7 +243,8 @@ func refScanOpenAI(b []byte) (chunkInfo, bool) {
 func sameChunk(a, b chunkInfo) bool {
 	return a.text == b.text && a.done == b.done && a.errored == b.errored && a.choices == b.choices &&
 		bytes.Equal(a.finish, b.finish) && (a.finish == nil) == (b.finish == nil) && a.usage == b.usage &&
-		a.promptOK == b.promptOK && a.outputOK == b.outputOK && a.prompt == b.prompt && a.output == b.output
+		a.promptOK == b.promptOK && a.outputOK == b.outputOK && a.prompt == b.prompt && a.output == b.output &&
+		a.impossible == b.impossible
 }
 
 // refLines splits a body as lineReader does at a clean end.
@@ -249,7 +277,8 @@ func refNDJSON(data []byte) (Class, int) {
 			chunks++
 		}
 		if c.done {
-			if json.Unmarshal(l, &ollamaFinal{}) != nil {
+			var j ollamaFinal
+			if json.Unmarshal(l, &j) != nil || checkFinal(refFinal(j)) != nil {
 				return ClassMalformed, chunks
 			}
 			return ClassOK, chunks
@@ -271,6 +300,13 @@ func refSSE(data []byte) (Class, int) {
 			return ClassMalformed
 		case c.errored:
 			return ClassStreamError
+		case c.impossible != "":
+			return ClassMalformed
+		}
+		if c.timings != nil {
+			if _, err := parseLlamaTimings(c.timings); err != nil {
+				return ClassMalformed
+			}
 		}
 		if c.text {
 			chunks++

@@ -274,6 +274,9 @@ func (s *streamReader) ollamaObject(lr *lineReader, b []byte, at time.Time) bool
 	if fs.slow {
 		f, err = decodeOllamaFinal(b)
 	}
+	if err == nil {
+		err = checkFinal(f)
+	}
 	if err != nil {
 		s.malformed(fmt.Errorf("final chunk: %w", err), b)
 		return false
@@ -312,6 +315,10 @@ func (s *streamReader) openAIObject(lr *lineReader, b []byte, at time.Time, whol
 		s.streamError(b)
 		return false
 	}
+	if c.impossible != "" {
+		s.malformed(fmt.Errorf("%s is not a token count", c.impossible), b)
+		return false
+	}
 	if c.text {
 		s.addText(at)
 	}
@@ -319,7 +326,12 @@ func (s *streamReader) openAIObject(lr *lineReader, b []byte, at time.Time, whol
 		s.rec.DoneReason = finishReason(c.finish)
 	}
 	if c.timings != nil {
-		s.llamaTimings(c.timings)
+		t, err := parseLlamaTimings(c.timings)
+		if err != nil {
+			s.malformed(err, b)
+			return false
+		}
+		s.rec.Server = t
 	}
 	if c.usage {
 		// The last usage wins: /v1/completions repeats a zero usage on every chunk before the
@@ -341,9 +353,10 @@ func (s *streamReader) openAIObject(lr *lineReader, b []byte, at time.Time, whol
 	return true
 }
 
-// llamaTimings reads llama-server's "timings" object (one per reply, in its last chunk; an
-// object it cannot read is ignored: the reply itself is still good).
-func (s *streamReader) llamaTimings(raw []byte) {
+// parseLlamaTimings reads llama-server's "timings" object (one per reply, in its last chunk). An
+// object with impossible figures (negative, or past MaxCount and MaxDuration) makes the reply
+// malformed, as an Ollama final chunk with them does.
+func parseLlamaTimings(raw []byte) (*ServerTimings, error) {
 	var t struct {
 		PromptN     int     `json:"prompt_n"`
 		PromptMs    float64 `json:"prompt_ms"`
@@ -351,15 +364,53 @@ func (s *streamReader) llamaTimings(raw []byte) {
 		PredictedMs float64 `json:"predicted_ms"`
 		CacheN      int     `json:"cache_n"`
 	}
-	if json.Unmarshal(raw, &t) != nil || t.PromptMs < 0 || t.PredictedMs < 0 || t.PromptN < 0 || t.CacheN < 0 || t.PredictedN < 0 {
-		return
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, fmt.Errorf("timings: %w", err)
+	}
+	maxMs := float64(MaxDuration / time.Millisecond)
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"prompt_n", t.PromptN}, {"predicted_n", t.PredictedN}, {"cache_n", t.CacheN}} {
+		if n.v < 0 || n.v > MaxCount {
+			return nil, fmt.Errorf("timings.%s %d is not a token count", n.name, n.v)
+		}
+	}
+	if !(t.PromptMs >= 0 && t.PromptMs <= maxMs && t.PredictedMs >= 0 && t.PredictedMs <= maxMs) {
+		return nil, fmt.Errorf("timings: prompt_ms %v, predicted_ms %v are not durations of a request", t.PromptMs, t.PredictedMs)
 	}
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
-	s.rec.Server = &ServerTimings{
+	return &ServerTimings{
 		PromptEval: ms(t.PromptMs), Eval: ms(t.PredictedMs),
 		PromptEvalCount: t.PromptN + t.CacheN, EvalCount: t.PredictedN, CachedCount: t.CacheN,
 		FromLlamaServer: true,
+	}, nil
+}
+
+// MaxDuration is the longest duration a reply may report (a week): past it, the figure is no
+// server's measurement of a request.
+const MaxDuration = 7 * 24 * time.Hour
+
+// checkFinal refuses an Ollama final chunk whose figures no request has: negative or
+// overflowing counts and durations (a sum over a run would wrap, a share would be absurd).
+func checkFinal(f finalChunk) error {
+	for _, d := range []struct {
+		name string
+		v    int64
+	}{{"total_duration", f.Total}, {"load_duration", f.Load}, {"prompt_eval_duration", f.PromptEval}, {"eval_duration", f.Eval}} {
+		if d.v < 0 || d.v > int64(MaxDuration) {
+			return fmt.Errorf("%s %d ns is not a duration of a request", d.name, d.v)
+		}
 	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"prompt_eval_count", f.PromptCount}, {"eval_count", f.EvalCount}, {"prompt_eval_cached_count", f.CachedCount}} {
+		if n.v < 0 || n.v > MaxCount {
+			return fmt.Errorf("%s %d is not a token count", n.name, n.v)
+		}
+	}
+	return nil
 }
 
 // finishReason turns a raw finish_reason into a string, without allocating for common ones.
