@@ -1,9 +1,15 @@
 package api
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Counts and durations no server measured are refused as malformed, alike on both protocols:
@@ -39,5 +45,57 @@ func TestImpossibleFiguresAreMalformed(t *testing.T) {
 				t.Errorf("class %s: %q; want malformed naming %q", rec.Class, rec.Error, tt.errHas)
 			}
 		})
+	}
+}
+
+// A reply that reached its end marker is done: a server that then goes silent (a
+// Content-Length longer than the body, [DONE] on a chunked stream left open) does not hold the
+// worker for the stall timeout, and the connection is not reused.
+func TestSilenceAfterTheEndMarker(t *testing.T) {
+	final := `{"response":"","done":true,"done_reason":"stop","total_duration":5,"eval_count":1}` + "\n"
+	for _, tt := range []struct{ name, head, body string }{
+		{"content length too long", "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nContent-Length: 9999\r\n\r\n",
+			`{"response":"a","done":false}` + "\n" + final},
+		{"chunked stream left open", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+			fmt.Sprintf("%x\r\n%s\r\n", len("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n"), "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n")},
+	} {
+		for _, path := range []string{"own", "net/http"} {
+			t.Run(tt.name+" "+path, func(t *testing.T) {
+				hold := make(chan struct{})
+				defer close(hold)
+				srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, tt.head+tt.body)
+					<-hold // and nothing more
+				})
+				url := srv.URL
+				if path == "net/http" {
+					url = strings.Replace(url, "http://", "http://u:p@", 1)
+				}
+				c := rawClient(url)
+				c.StallTimeout = 10 * time.Second
+				api := OllamaGenerate
+				if strings.Contains(tt.head, "event-stream") {
+					api = OpenAIChat
+				}
+				start := time.Now()
+				rec := c.Do(context.Background(), &Request{API: api, Model: "m", Stream: true})
+				took := time.Since(start)
+				checkRecord(t, rec)
+				if !rec.OK() || took > c.StallTimeout/4 {
+					t.Errorf("class %s (%q) after %v; want ok well within the %v stall timeout", rec.Class, rec.Error, took, c.StallTimeout)
+				}
+				if rec.Done > time.Second {
+					t.Errorf("the reply's own time %v counts the silence", rec.Done)
+				}
+				// The next request does not reuse the connection left mid-body.
+				rec = c.Do(context.Background(), &Request{API: api, Model: "m", Stream: true})
+				if !rec.OK() || srv.conns.Load() != 2 {
+					t.Errorf("second request: class %s, %d connections (want 2)", rec.Class, srv.conns.Load())
+				}
+			})
+		}
 	}
 }

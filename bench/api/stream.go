@@ -108,6 +108,9 @@ func (s *streamReader) addText(at time.Time) {
 func (s *streamReader) markComplete(lr *lineReader) {
 	s.complete = true
 	s.doneAt = lr.n
+	if lr.wd != nil {
+		lr.wd.drain()
+	}
 }
 
 // draining reports whether the stream already ended, and whether enough has been drained.

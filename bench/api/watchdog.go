@@ -30,6 +30,7 @@ func (e *timeoutError) Error() string {
 const (
 	awaitingFirstByte int32 = iota
 	streaming
+	draining // the reply is complete; what follows is read only briefly (see drain)
 	stopped
 )
 
@@ -57,6 +58,7 @@ type watchdog struct {
 	mu        sync.Mutex // guards timer, due and the request's settings below
 	timer     *time.Timer
 	due       time.Time // when the timer fires; zero when it is not set
+	drainBy   time.Time // draining: when to stop waiting for the rest of the body
 	sent      time.Time
 	firstByte time.Duration // 0: disabled
 	stall     time.Duration // 0: disabled
@@ -116,6 +118,8 @@ func (w *watchdog) nextDeadline(now time.Duration) (time.Duration, bool) {
 		if w.stall > 0 {
 			consider(w.stall - (now - time.Duration(w.last.Load())))
 		}
+	case draining:
+		consider(w.drainBy.Sub(w.sent) - now)
 	default:
 		return 0, false
 	}
@@ -148,7 +152,11 @@ func (w *watchdog) fire() {
 		cause = &timeoutError{class: ClassTimeoutFirstByte, after: w.firstByte}
 	case phase == streaming && w.stall > 0 && now-time.Duration(w.last.Load()) >= w.stall:
 		cause = &timeoutError{class: ClassTimeoutStall, after: w.stall}
-	case w.total > 0 && now >= w.total:
+	case phase == draining && !w.sent.Add(now).Before(w.drainBy):
+		// The reply ended at its end marker; the server said nothing since. Not a failure:
+		// the connection goes (it is not known to be clean) and the reply stands.
+		cause = &timeoutError{class: ClassOK, after: drainGrace}
+	case phase != draining && w.total > 0 && now >= w.total:
 		cause = &timeoutError{class: ClassTimeoutTotal, after: w.total}
 	}
 	if cause == nil {
@@ -163,6 +171,27 @@ func (w *watchdog) fire() {
 	w.cause.Store(cause)
 	w.mu.Unlock()
 	w.onTimeout(cause)
+}
+
+// drainGrace is how long a reply that reached its end marker (done:true, [DONE]) may take to
+// send the rest of its body (a chunked terminator, blank lines) before the connection is
+// closed: a server that then goes silent — a Content-Length too long, [DONE] on a chunked
+// stream left open — would otherwise hold the worker for the whole stall timeout.
+const drainGrace = 200 * time.Millisecond
+
+// drain switches a request whose reply is complete to its drain deadline. It runs on the
+// request's goroutine, as touch does.
+func (w *watchdog) drain() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.phase.Load() == stopped {
+		return
+	}
+	w.drainBy = time.Now().Add(drainGrace)
+	w.phase.Store(draining)
+	if w.due.IsZero() || w.due.After(w.drainBy) {
+		w.schedule(drainGrace)
+	}
 }
 
 // stop ends the watch of the current request; a timeout that has not fired by now never will
