@@ -61,7 +61,7 @@ func (l *RecordLine) fill(r *api.Record, runStart time.Time, server *[4]float64)
 		E2EMs: ms(lag + r.Done), ServiceMs: ms(r.Done), HeadersMs: ms(r.Headers),
 		Status: r.Status, Class: string(r.Class), Error: r.Error,
 		OutputTokens: r.OutputTokens, TokensFromServer: r.TokensFromServer, PromptTokens: r.PromptTokens,
-		Chunks: len(r.TokenTimes), DoneReason: r.DoneReason, BytesIn: r.BytesIn,
+		Chunks: max(r.Chunks, len(r.TokenTimes)), DoneReason: r.DoneReason, BytesIn: r.BytesIn,
 		NewConn: r.NewConn, Reconnected: r.Reconnected,
 	}
 	if len(r.TokenTimes) > 0 {

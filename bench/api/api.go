@@ -180,9 +180,11 @@ type Record struct {
 	FirstByte  time.Duration // first body byte arrived
 	FirstToken time.Duration // first chunk carrying generated (or thinking) text; 0 if none
 	Done       time.Duration // last byte arrived, or the failure happened
-	// TokenTimes are the arrival offsets of every chunk that carried generated text, taken
-	// when the bytes arrived, before JSON decoding. ITL is the gaps between them.
+	// TokenTimes are the arrival offsets of the chunks that carried generated text (the first
+	// MaxTokenTimes of them), taken when the bytes arrived, before JSON decoding. ITL is the
+	// gaps between them. Chunks counts them all.
 	TokenTimes []time.Duration
+	Chunks     int
 
 	Status int
 	Class  Class

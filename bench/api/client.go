@@ -43,6 +43,9 @@ type Client struct {
 	FirstByteTimeout time.Duration
 	StallTimeout     time.Duration
 	TotalTimeout     time.Duration
+	// MaxLine bounds a reply's line, SSE event and whole stream:false document; past it the
+	// reply is malformed. 0 = DefaultMaxLine.
+	MaxLine int
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -172,6 +175,7 @@ func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body 
 		return
 	}
 	lr := newLineReader(resp.Body, wd)
+	lr.max = c.MaxLine
 	c.readReply(ctx, rec, req, lr, formatOf(resp.Header.Get("Content-Type"), req.API, rec.Stream), wd)
 }
 
@@ -235,7 +239,7 @@ func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Reque
 		c.readHTTPError(ctx, rec, b, wd)
 	} else {
 		lr := &cn.lines
-		*lr = lineReader{src: b, buf: lr.buf, wd: wd, arrivals: b}
+		*lr = lineReader{src: b, buf: lr.buf, wd: wd, arrivals: b, max: c.MaxLine}
 		if len(lr.buf) == 0 {
 			lr.buf = make([]byte, lineBufSize)
 		}
@@ -290,6 +294,11 @@ func (c *Client) readReply(ctx context.Context, rec *Record, req *Request, lr *l
 	wd.stop()
 	c.settleBody(rec, lr)
 	class, text := sr.verdict()
+	var tl *tooLongError
+	if errors.As(readErr, &tl) && sr.fail == "" {
+		rec.Done = time.Since(rec.Sent)
+		class, text, readErr = ClassMalformed, "malformed reply: "+tl.Error(), nil
+	}
 	if readErr != nil && !sr.complete && sr.fail == "" {
 		rec.Done = time.Since(rec.Sent)
 		class, text = c.failure(ctx, wd, readErr, "read body")

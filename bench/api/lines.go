@@ -2,14 +2,16 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"time"
 )
 
 // lineReader splits a response body into lines and remembers when the bytes of each line
-// arrived. bufio.Scanner caps the line length and bufio.Reader hides when its reads happened;
-// a load tester wants neither a limit nor a guess, so it keeps its own buffer: a line's time is
-// the time of the read that delivered its last byte, taken before any decoding.
+// arrived. bufio.Reader hides when its reads happened; a load tester wants no guess, so it keeps
+// its own buffer: a line's time is the time of the read that delivered its last byte, taken
+// before any decoding. A line (or a whole document, for all) longer than max fails with a
+// *tooLongError: a server that never ends a line must not take the client's memory.
 type lineReader struct {
 	src   io.Reader
 	buf   []byte
@@ -22,6 +24,29 @@ type lineReader struct {
 	// arrivals, when set, says when the bytes of src's last read arrived (the kernel's time);
 	// otherwise a read's time is taken when it returns.
 	arrivals arrivalSource
+	max      int // the longest line or document; 0 = DefaultMaxLine
+}
+
+// DefaultMaxLine is the longest line, SSE event or whole (stream:false) reply llmload reads by
+// default: far past any real chunk or reply, and small enough that a request's buffers stay
+// under a few tens of MiB whatever a server sends.
+const DefaultMaxLine = 8 << 20
+
+// tooLongError says a line, an event or a document passed the reader's limit.
+type tooLongError struct {
+	what  string
+	limit int
+}
+
+func (e *tooLongError) Error() string {
+	return fmt.Sprintf("%s longer than the %d MiB limit (raise it if the server really sends such replies)", e.what, e.limit>>20)
+}
+
+func (l *lineReader) limit() int {
+	if l.max > 0 {
+		return l.max
+	}
+	return DefaultMaxLine
 }
 
 // arrivalSource is a reader that knows when the bytes of its last read arrived.
@@ -44,8 +69,12 @@ func (l *lineReader) fill() {
 		l.r = 0
 	}
 	if l.w == len(l.buf) {
-		// No line-length limit: a full buffer means a long line, so grow.
-		nb := make([]byte, 2*len(l.buf))
+		// A full buffer means a long line: grow, up to the limit.
+		if l.w >= l.limit() {
+			l.err = &tooLongError{what: "a line of the reply", limit: l.limit()}
+			return
+		}
+		nb := make([]byte, min(2*len(l.buf), l.limit()))
 		copy(nb, l.buf[:l.w])
 		l.buf = nb
 	}
@@ -113,6 +142,9 @@ func (l *lineReader) next() ([]byte, time.Time, error) {
 func (l *lineReader) all() ([]byte, time.Time, error) {
 	for l.err == nil {
 		l.fill()
+	}
+	if tl, ok := l.err.(*tooLongError); ok {
+		tl.what = "the reply"
 	}
 	data := l.buf[l.r:l.w]
 	l.r = l.w

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -96,13 +97,21 @@ func (s *streamReader) read(lr *lineReader) error {
 	}
 }
 
+// MaxTokenTimes bounds the chunk arrival times one record keeps (512 KiB): an endless stream
+// of valid chunks must not grow without end. Past it, chunks are still counted, and the record's
+// first token and last byte stay exact; only ITL samples the first MaxTokenTimes gaps.
+const MaxTokenTimes = 1 << 16
+
 func (s *streamReader) addText(at time.Time) {
 	d := at.Sub(s.sent)
 	if s.chunks == 0 {
 		s.rec.FirstToken = d
 	}
-	s.rec.TokenTimes = append(s.rec.TokenTimes, d)
+	if len(s.rec.TokenTimes) < MaxTokenTimes {
+		s.rec.TokenTimes = append(s.rec.TokenTimes, d)
+	}
 	s.chunks++
+	s.rec.Chunks = s.chunks
 }
 
 func (s *streamReader) markComplete(lr *lineReader) {
@@ -206,6 +215,16 @@ func (s *streamReader) readSSE(lr *lineReader) error {
 		}
 		switch string(field) {
 		case "data":
+			if len(s.event)+len(value)+1 > lr.limit() {
+				s.fail = ClassMalformed
+				s.failText = "malformed reply: " + (&tooLongError{what: "an event of the stream", limit: lr.limit()}).Error()
+				return nil
+			}
+			if need := len(s.event) + len(value) + 1; need > cap(s.event) {
+				// Double, as the line buffer does: append's smaller steps for big slices would
+				// allocate several times an event's size on the way to the limit.
+				s.event = slices.Grow(s.event, min(max(2*cap(s.event), need), lr.limit())-len(s.event))
+			}
 			if s.hasEvent {
 				s.event = append(s.event, '\n')
 			}

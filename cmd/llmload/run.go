@@ -70,6 +70,7 @@ type runOptions struct {
 	maxErrorRate   float64
 	repeat         int
 	goodput        string
+	maxLine        int
 
 	sim simFlags
 }
@@ -162,6 +163,7 @@ func (o *runOptions) register(f *pflag.FlagSet) {
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar or status lines")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "on Ctrl-C, how long requests in flight may finish (a second Ctrl-C cancels them)")
 	f.IntVar(&o.repeat, "repeat", 1, "run the whole plan N times; each repeat is a run of its own in the results file (for 'llmload gate')")
+	f.IntVar(&o.maxLine, "max-line-size", api.DefaultMaxLine, "largest line, SSE event or whole stream:false reply read, in bytes; past it the reply is malformed (memory stays bounded whatever a server sends)")
 	f.StringVar(&o.goodput, "goodput", "", "count the requests that meet every bound, e.g. ttft=500ms,tpot=50ms,e2e=10s (failed ones count against it)")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "exit 1 when more than this fraction of requests failed")
 	o.sim.register(f)
@@ -524,6 +526,7 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		HTTP:             &http.Client{Transport: api.NewTransport(maxConns)},
 		Header:           headers,
 		TotalTimeout:     time.Duration(plan.Timeout),
+		MaxLine:          o.maxLine,
 		FirstByteTimeout: time.Duration(plan.FirstByteTimeout),
 		StallTimeout:     time.Duration(plan.StallTimeout),
 	}

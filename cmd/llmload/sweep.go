@@ -261,6 +261,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 			return &api.Client{
 				BaseURL: url, HTTP: &http.Client{Transport: api.NewTransport(maxConns)}, Header: headers,
 				TotalTimeout: time.Duration(plan.Timeout), FirstByteTimeout: time.Duration(plan.FirstByteTimeout), StallTimeout: time.Duration(plan.StallTimeout),
+				MaxLine: o.maxLine,
 			}
 		},
 		WarmupPerSlot: !changed("warmup") && plan.Warmup > 0,
