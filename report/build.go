@@ -1030,13 +1030,13 @@ func (b *builder) noteSlotsContradicted(e *entry, np int, add func(string)) {
 	}
 }
 
+// definitions prints the catalogue's definitions, the same text as run --help and the README.
 func (b *builder) definitions() {
 	b.doc.h(2, "Definitions")
-	b.doc.add(list{[][]span{
-		{strong("E2E"), plain(": intended send → last byte (in an open loop from the scheduled time, so a slow server cannot hide its delay).")},
-		{strong("TTFT"), plain(": send → first chunk carrying generated text. "), strong("ITL"), plain(": gaps between content chunks. "), strong("TPOT"), plain(": (E2E − TTFT) / (output tokens − 1) per request.")},
-		{strong("output tok/s"), plain(": output tokens of successful requests / stage wall time. "), strong("decode tok/s per request"), plain(": output tokens / (E2E − TTFT), averaged over requests.")},
-		{strong("effective parallelism"), plain(": Σ service time / wall time (Little's law) — requests in flight on average, queued ones included.")},
-		{strong("queue wait"), plain(": Ollama's total − load − prompt_eval − eval less the overhead of a request that did not wait; above NUM_PARALLEL=1 it also holds batch sharing.")},
-	}})
+	b.doc.p(plain(fmt.Sprintf("In parentheses the names that --slo, llmload gate and the CSV and JSON formats use; <stat> is one of %s.", strings.Join(results.LatencyStats(), ", "))))
+	var items [][]span
+	for _, d := range results.Definitions() {
+		items = append(items, []span{strong(d.Term), plain(" ("), code(d.Names), plain("): " + d.Text + ".")})
+	}
+	b.doc.add(list{items})
 }

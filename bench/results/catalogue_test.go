@@ -1,6 +1,11 @@
 package results
 
-import "testing"
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestCatalogueNamesResolve(t *testing.T) {
 	names, columns := map[string]bool{}, map[string]bool{}
@@ -63,6 +68,42 @@ func TestCatalogueReadsStages(t *testing.T) {
 		m, _ := LookupMetric(name)
 		if v, ok := m.Value(st); ok {
 			t.Errorf("%s = %v, want not measured", name, v)
+		}
+	}
+}
+
+// TestReadmeDefinesTheCatalogue keeps the README's "What the numbers mean" table equal to
+// the catalogue's definitions, which `run --help` and the report print: one text, three places.
+func TestReadmeDefinesTheCatalogue(t *testing.T) {
+	f, err := os.Open("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows [][]string
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "## "):
+			in = line == "## What the numbers mean"
+		case in && strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| metric |"):
+			var cells []string
+			for _, c := range strings.Split(strings.Trim(line, "|"), " | ") {
+				cells = append(cells, strings.TrimSpace(strings.ReplaceAll(c, "`", "")))
+			}
+			rows = append(rows, cells)
+		}
+	}
+	defs := Definitions()
+	if len(rows) != len(defs) {
+		t.Errorf("the README's table has %d rows, the catalogue %d definitions", len(rows), len(defs))
+	}
+	for i := range min(len(rows), len(defs)) {
+		d := defs[i]
+		if want := []string{d.Term, d.Names, d.Text}; strings.Join(rows[i], "\n") != strings.Join(want, "\n") {
+			t.Errorf("README row %d:\n  %q\nthe catalogue:\n  %q", i+1, rows[i], want)
 		}
 	}
 }
