@@ -12,6 +12,7 @@ import (
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/report/analysis"
 )
 
 type reportOptions struct {
@@ -88,7 +89,7 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	if err != nil {
 		return usageErrorf("--format: %v", err)
 	}
-	slo, err := report.ParseSLO(o.slo)
+	slo, err := analysis.ParseSLO(o.slo)
 	if err != nil {
 		return usageErrorf("--slo: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/report/analysis"
 )
 
 type sweepOptions struct {
@@ -101,7 +102,7 @@ after a load is slower.
 
 func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 	changed := cmd.Flags().Changed
-	slo, err := report.ParseSLO(o.slo)
+	slo, err := analysis.ParseSLO(o.slo)
 	if err != nil {
 		return usageErrorf("--slo: %v", err)
 	}
@@ -305,7 +306,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 			}
 		}
 		fmt.Fprintln(s.out)
-		if err := report.WriteComparison(s.out, report.Compare(runs, report.DefaultBy, slo)); err != nil {
+		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, slo)); err != nil {
 			return err
 		}
 		if !o.quiet {

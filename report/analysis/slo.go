@@ -1,4 +1,4 @@
-package report
+package analysis
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/internal/prose"
 )
 
 // SLO is what a setting must keep to be recommended: latency bounds and, optionally, a
@@ -157,11 +158,11 @@ type Miss struct {
 func (m Miss) String() string {
 	switch {
 	case m.ErrorRate:
-		return fmt.Sprintf("error rate %s, over the %s allowed", pct(m.Value), pct(m.Value/(1+m.Over)))
+		return fmt.Sprintf("error rate %s, over the %s allowed", prose.Pct(m.Value), prose.Pct(m.Value/(1+m.Over)))
 	case m.Unmeasured:
 		return fmt.Sprintf("%s not measured", m.Bound.Name())
 	}
-	return fmt.Sprintf("%s %s, %s over %s", m.Bound.Name(), msText(m.Value), pct(m.Over), m.Bound.Max)
+	return fmt.Sprintf("%s %s, %s over %s", m.Bound.Name(), prose.Ms(m.Value), prose.Pct(m.Over), m.Bound.Max)
 }
 
 // check judges a level's figures against the SLO; latency reads one statistic of a metric

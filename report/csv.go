@@ -1,9 +1,7 @@
 package report
 
 import (
-	"cmp"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/analysis"
+	"github.com/llmload/llmload/report/internal/prose"
 )
 
 // csvMetrics and csvStats fix the latency columns of the CSV: metric_stat_ms.
@@ -31,9 +31,8 @@ type csvColumn struct {
 }
 
 type csvRow struct {
-	e       *entry
-	st      *results.StageResult
-	gpu     *results.GPUStageSummary
+	r       *analysis.Run
+	st      *analysis.Stage
 	setting string
 }
 
@@ -57,24 +56,24 @@ func csvColumns() []csvColumn {
 	}
 	cols := []csvColumn{
 		str("source", func(r csvRow) string {
-			if len(r.e.merged) > 0 {
-				return strings.Join(r.e.merged, "+")
+			if r.r.Merged {
+				return strings.Join(r.r.Sources, "+")
 			}
-			return r.e.source
+			return r.r.Source()
 		}),
-		str("run", func(r csvRow) string { return r.e.name }),
-		str("labels", func(r csvRow) string { return labelText(r.e.run.Labels) }),
+		str("run", func(r csvRow) string { return r.r.Name }),
+		str("labels", func(r csvRow) string { return prose.Labels(r.r.Labels) }),
 		str("setting", func(r csvRow) string { return r.setting }),
-		str("server_url", func(r csvRow) string { return r.e.run.Target.URL }),
-		str("api", func(r csvRow) string { return r.e.run.Target.API }),
-		str("server_version", func(r csvRow) string { return r.e.run.Target.ServerVersion }),
-		str("simulated", func(r csvRow) string { return strconv.FormatBool(r.e.run.Target.Simulated) }),
-		str("host", func(r csvRow) string { return r.e.run.Host.Hostname }),
+		str("server_url", func(r csvRow) string { return r.r.Target.URL }),
+		str("api", func(r csvRow) string { return r.r.Target.API }),
+		str("server_version", func(r csvRow) string { return r.r.Target.ServerVersion }),
+		str("simulated", func(r csvRow) string { return strconv.FormatBool(r.r.Target.Simulated) }),
+		str("host", func(r csvRow) string { return r.r.Host.Hostname }),
 		str("started", func(r csvRow) string {
-			if r.e.run.Started.IsZero() {
+			if r.r.Started.IsZero() {
 				return ""
 			}
-			return r.e.run.Started.UTC().Format(time.RFC3339)
+			return r.r.Started.UTC().Format(time.RFC3339)
 		}),
 		str("stage", func(r csvRow) string { return r.st.Name }),
 		integer("concurrency", func(r csvRow) int64 { return int64(r.st.Concurrency) }),
@@ -85,7 +84,7 @@ func csvColumns() []csvColumn {
 		flt("wall_s", func(r csvRow) float64 { return r.st.WallS }),
 		integer("requests_total", func(r csvRow) int64 { return int64(r.st.Requests.Total) }),
 		integer("requests_ok", func(r csvRow) int64 { return int64(r.st.Requests.OK) }),
-		integer("requests_failed", func(r csvRow) int64 { return int64(errorTotal(r.st.Requests)) }),
+		integer("requests_failed", func(r csvRow) int64 { return int64(r.st.Failed) }),
 		str("errors", func(r csvRow) string {
 			var parts []string
 			for _, k := range slices.Sorted(maps.Keys(r.st.Requests.Errors)) {
@@ -171,10 +170,10 @@ func csvColumns() []csvColumn {
 }
 
 func gpuField(r csvRow, f func(*results.GPUStageSummary) *float64) *float64 {
-	if r.gpu == nil {
+	if r.st.GPU == nil {
 		return nil
 	}
-	return f(r.gpu)
+	return f(r.st.GPU)
 }
 
 func csvFloat(f float64) string {
@@ -194,8 +193,8 @@ func csvSafe(s string) string {
 	return s
 }
 
-// writeCSV writes one row per run × stage with every metric, header first.
-func writeCSV(w io.Writer, es []*entry, opts Options) error {
+// WriteCSV writes one row per run × stage with every metric, header first.
+func WriteCSV(w io.Writer, a *analysis.Analysis) error {
 	cw := csv.NewWriter(w)
 	cols := csvColumns()
 	head := make([]string, len(cols))
@@ -205,11 +204,10 @@ func writeCSV(w io.Writer, es []*entry, opts Options) error {
 	if err := cw.Write(head); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
-	by := cmp.Or(opts.By, DefaultBy)
 	numeric := map[string]bool{"concurrency": true, "max_concurrency": true}
-	for _, e := range es {
-		for i, st := range e.run.Stages {
-			r := csvRow{e: e, st: st, gpu: e.gpu.stage(i), setting: e.run.Labels[by]}
+	for _, run := range a.Runs {
+		for _, st := range run.Stages {
+			r := csvRow{r: run, st: st, setting: run.Labels[a.By]}
 			rec := make([]string, len(cols))
 			for j, c := range cols {
 				v := c.get(r)
@@ -226,84 +224,6 @@ func writeCSV(w io.Writer, es []*entry, opts Options) error {
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("write csv: %w", err)
-	}
-	return nil
-}
-
-// jsonReport is the JSON format: the runs' summaries without histograms and timelines,
-// the comparison when runs differ in the compared label, and the notes of merging.
-type jsonReport struct {
-	Schema     string      `json:"schema"`
-	Runs       []jsonRun   `json:"runs"`
-	Comparison *Comparison `json:"comparison,omitempty"`
-	Merged     []string    `json:"merged,omitempty"`
-}
-
-// ReportSchema names the JSON format's schema.
-const ReportSchema = "llmload-report/v1"
-
-type jsonRun struct {
-	Name        string            `json:"name"`
-	Sources     []string          `json:"sources"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Target      results.Target    `json:"target"`
-	Host        results.Host      `json:"host"`
-	Started     time.Time         `json:"started"`
-	Ended       time.Time         `json:"ended"`
-	Interrupted bool              `json:"interrupted,omitempty"`
-	Baseline    *results.Baseline `json:"queue_wait_baseline,omitempty"`
-	GPU         *results.GPUInfo  `json:"gpu,omitempty"`
-	Stages      []jsonStage       `json:"stages"`
-	Notes       []string          `json:"notes,omitempty"`
-}
-
-type jsonStage struct {
-	Name                 string                     `json:"name"`
-	Concurrency          int                        `json:"concurrency"`
-	Rate                 float64                    `json:"rate"`
-	Arrival              string                     `json:"arrival,omitempty"`
-	MaxConcurrency       int                        `json:"max_concurrency,omitempty"`
-	StartS               float64                    `json:"start_s"`
-	WallS                float64                    `json:"wall_s"`
-	Requests             results.Counts             `json:"requests"`
-	Throughput           results.Throughput         `json:"throughput"`
-	OutputTokens         int64                      `json:"output_tokens"`
-	TokenSource          string                     `json:"token_source,omitempty"`
-	PromptTokens         int64                      `json:"prompt_tokens,omitempty"`
-	LatencyMs            map[string]results.Summary `json:"latency_ms"`
-	Decomposition        *results.Decomposition     `json:"decomposition,omitempty"`
-	EffectiveParallelism float64                    `json:"effective_parallelism"`
-	Speedup              float64                    `json:"speedup_vs_first,omitempty"`
-	Client               results.ClientCheck        `json:"client"`
-	GPU                  *results.GPUStageSummary   `json:"gpu,omitempty"`
-}
-
-func writeJSON(w io.Writer, es []*entry, opts Options, mergeNotes []string) error {
-	out := jsonReport{Schema: ReportSchema, Merged: mergeNotes, Comparison: comparable(es, opts)}
-	for _, e := range es {
-		r := e.run
-		sources := e.merged
-		if len(sources) == 0 {
-			sources = []string{e.source}
-		}
-		jr := jsonRun{Name: e.name, Sources: sources, Labels: r.Labels, Target: r.Target, Host: r.Host, Started: r.Started, Ended: r.Ended,
-			Interrupted: r.Interrupted, Baseline: r.Baseline, GPU: e.gpu.info, Notes: r.Notes, Stages: []jsonStage{}}
-		for i, st := range r.Stages {
-			jr.Stages = append(jr.Stages, jsonStage{
-				Name: st.Name, Concurrency: st.Concurrency, Rate: st.Rate, Arrival: st.Arrival, MaxConcurrency: st.MaxConcurrency,
-				StartS: st.StartS, WallS: st.WallS, Requests: st.Requests, Throughput: st.Throughput, OutputTokens: st.OutputTokens,
-				TokenSource: st.TokenSource, PromptTokens: st.PromptTokens, LatencyMs: st.LatencyMs, Decomposition: st.Decomposition,
-				EffectiveParallelism: st.EffectiveParallelism, Speedup: st.Speedup, Client: st.Client, GPU: e.gpu.stage(i),
-			})
-		}
-		out.Runs = append(out.Runs, jr)
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
 }
