@@ -469,13 +469,18 @@ func sloCell(c *analysis.Comparison, s *analysis.Setting) string {
 	}
 	var parts []string
 	for _, m := range l.Misses {
+		name, unit := m.Bound.Name(), m.Bound.Metric.Unit
 		switch {
-		case m.ErrorRate:
-			parts = append(parts, "errors "+prose.Pct(m.Value))
 		case m.Unmeasured:
-			parts = append(parts, m.Bound.Name()+" not measured")
+			parts = append(parts, name+" not measured")
+		case unit == results.UnitFraction:
+			parts = append(parts, name+" "+prose.Pct(m.Value))
+		case unit == results.UnitCount:
+			parts = append(parts, name+" "+unit.Format(m.Value))
+		case m.Bound.Metric.Better == results.BetterHigher:
+			parts = append(parts, name+" "+prose.SignedPct(m.Value/m.Bound.Limit-1))
 		default:
-			parts = append(parts, m.Bound.Name()+" "+prose.SignedPct(m.Over))
+			parts = append(parts, name+" "+prose.SignedPct(m.Over))
 		}
 	}
 	if len(parts) == 0 {

@@ -16,12 +16,7 @@ import (
 	"github.com/llmload/llmload/report/internal/prose"
 )
 
-// csvMetrics and csvStats fix the latency columns of the CSV: metric_stat_ms.
-func csvMetrics() []string {
-	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT,
-		results.MetricQueueWait, results.MetricFirstTokenWait, results.MetricSendLag, results.MetricResidual}
-}
-
+// csvStats fix the order of each distribution's latency columns, metric_stat_ms.
 func csvStats() []string { return []string{"min", "mean", "p50", "p90", "p95", "p99", "max"} }
 
 // csvColumn is one column: its header and how a row fills it.
@@ -37,22 +32,37 @@ type csvRow struct {
 }
 
 // csvColumns is the CSV's fixed column order. New columns go at the end: scripts index
-// by position as often as by name.
+// by position as often as by name. A column that holds a metric is the catalogue's: its
+// header is the metric's Column (which --slo and the gate accept as its name) and its cells
+// what the metric reads from the stage.
 func csvColumns() []csvColumn {
 	str := func(name string, f func(r csvRow) string) csvColumn { return csvColumn{name, f} }
 	flt := func(name string, f func(r csvRow) float64) csvColumn {
 		return csvColumn{name, func(r csvRow) string { return csvFloat(f(r)) }}
 	}
-	opt := func(name string, f func(r csvRow) *float64) csvColumn {
-		return csvColumn{name, func(r csvRow) string {
-			if v := f(r); v != nil {
-				return csvFloat(*v)
-			}
-			return ""
-		}}
-	}
 	integer := func(name string, f func(r csvRow) int64) csvColumn {
 		return csvColumn{name, func(r csvRow) string { return strconv.FormatInt(f(r), 10) }}
+	}
+	catalogue := map[string]results.Metric{}
+	for _, m := range results.Metrics() {
+		catalogue[m.Name] = m
+	}
+	// metric is the column of a catalogue metric. A latency or GPU figure the stage did not
+	// measure is an empty cell; the stage's counts and rates are written as stored, 0
+	// included, as they always were.
+	metric := func(name string) csvColumn {
+		m := catalogue[name]
+		blank := m.Unit == results.UnitMs && !strings.HasPrefix(name, "client.") || strings.HasPrefix(name, "gpu.")
+		return csvColumn{m.Column, func(r csvRow) string {
+			if strings.HasPrefix(name, "gpu.") && r.st.GPU == nil {
+				return ""
+			}
+			v, ok := m.Value(r.st.Data)
+			if !ok && blank {
+				return ""
+			}
+			return csvFloat(v)
+		}}
 	}
 	cols := []csvColumn{
 		str("source", func(r csvRow) string {
@@ -82,9 +92,9 @@ func csvColumns() []csvColumn {
 		integer("max_concurrency", func(r csvRow) int64 { return int64(r.st.MaxConcurrency) }),
 		flt("start_s", func(r csvRow) float64 { return r.st.StartS }),
 		flt("wall_s", func(r csvRow) float64 { return r.st.WallS }),
-		integer("requests_total", func(r csvRow) int64 { return int64(r.st.Requests.Total) }),
-		integer("requests_ok", func(r csvRow) int64 { return int64(r.st.Requests.OK) }),
-		integer("requests_failed", func(r csvRow) int64 { return int64(r.st.Failed) }),
+		metric("requests.total"),
+		metric("requests.ok"),
+		metric("errors"),
 		str("errors", func(r csvRow) string {
 			var parts []string
 			for _, k := range slices.Sorted(maps.Keys(r.st.Requests.Errors)) {
@@ -92,31 +102,24 @@ func csvColumns() []csvColumn {
 			}
 			return strings.Join(parts, ";")
 		}),
-		flt("requests_per_s", func(r csvRow) float64 { return r.st.Throughput.RequestsPerS }),
-		flt("output_tokens_per_s", func(r csvRow) float64 { return r.st.Throughput.OutputTokensPerS }),
-		flt("decode_tokens_per_s", func(r csvRow) float64 { return r.st.Throughput.DecodeTokensPerS }),
-		integer("output_tokens", func(r csvRow) int64 { return r.st.OutputTokens }),
-		integer("prompt_tokens", func(r csvRow) int64 { return r.st.PromptTokens }),
+		metric("requests_per_s"),
+		metric("output_tps"),
+		metric("decode_tps"),
+		metric("output_tokens"),
+		metric("prompt_tokens"),
 		str("token_source", func(r csvRow) string { return r.st.TokenSource }),
-		flt("effective_parallelism", func(r csvRow) float64 { return r.st.EffectiveParallelism }),
-		flt("speedup_vs_first", func(r csvRow) float64 { return r.st.Speedup }),
+		metric("effective_parallelism"),
+		metric("speedup"),
 	}
-	for _, m := range csvMetrics() {
-		m := m
-		cols = append(cols, csvColumn{m + "_n", func(r csvRow) string {
-			if s, ok := r.st.LatencyMs[m]; ok {
+	for _, d := range results.LatencyDistributions() {
+		cols = append(cols, csvColumn{d + "_n", func(r csvRow) string {
+			if s, ok := r.st.LatencyMs[d]; ok {
 				return strconv.FormatInt(s.N, 10)
 			}
 			return ""
 		}})
 		for _, st := range csvStats() {
-			st := st
-			cols = append(cols, csvColumn{m + "_" + st + "_ms", func(r csvRow) string {
-				if s, ok := r.st.LatencyMs[m]; ok && s.N > 0 {
-					return csvFloat(s.Stat(st))
-				}
-				return ""
-			}})
+			cols = append(cols, metric(d+"."+st))
 		}
 	}
 	decomp := func(name string, f func(d *results.Decomposition) float64) csvColumn {
@@ -138,42 +141,21 @@ func csvColumns() []csvColumn {
 		decomp("decomp_queue_wait_ms", func(d *results.Decomposition) float64 { return d.QueueWait }),
 		decomp("decomp_client_overhead_ms", func(d *results.Decomposition) float64 { return d.ClientOverhead }),
 		decomp("decomp_queue_share", func(d *results.Decomposition) float64 { return d.QueueShare }),
-		flt("client_send_lag_p99_ms", func(r csvRow) float64 { return r.st.Client.SendLagP99Ms }),
-		flt("client_gc_pause_ms", func(r csvRow) float64 { return r.st.Client.GCPauseMs }),
-		flt("client_cpu_pct", func(r csvRow) float64 { return r.st.Client.CPUPct }),
+		metric("client.send_lag_p99_ms"),
+		metric("client.gc_pause_ms"),
+		metric("client.cpu_pct"),
 		str("client_overloaded", func(r csvRow) string { return strconv.FormatBool(r.st.Client.Overloaded) }),
-		flt("client_new_connections", func(r csvRow) float64 { return float64(r.st.Client.NewConnections) }),
-		flt("client_reconnects", func(r csvRow) float64 { return float64(r.st.Client.Reconnects) }),
-		opt("gpu_memory_peak_mib", func(r csvRow) *float64 {
-			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.MemoryUsedPeakMiB })
-		}),
-		opt("gpu_memory_mean_mib", func(r csvRow) *float64 {
-			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.MemoryUsedMeanMiB })
-		}),
-		opt("gpu_utilization_mean_pct", func(r csvRow) *float64 {
-			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.UtilizationMeanPct })
-		}),
-		opt("gpu_utilization_p95_pct", func(r csvRow) *float64 {
-			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.UtilizationP95Pct })
-		}),
-		opt("gpu_power_mean_w", func(r csvRow) *float64 {
-			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.PowerMeanW })
-		}),
-		opt("gpu_energy_j", func(r csvRow) *float64 {
-			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.EnergyJ })
-		}),
-		opt("gpu_joules_per_output_token", func(r csvRow) *float64 {
-			return gpuField(r, func(g *results.GPUStageSummary) *float64 { return g.JoulesPerOutputToken })
-		}),
+		metric("client.new_connections"),
+		metric("client.reconnects"),
+		metric("gpu.memory_peak_mib"),
+		metric("gpu.memory_mean_mib"),
+		metric("gpu.utilization_mean_pct"),
+		metric("gpu.utilization_p95_pct"),
+		metric("gpu.power_mean_w"),
+		metric("gpu.energy_j"),
+		metric("gpu.joules_per_token"),
 	)
 	return cols
-}
-
-func gpuField(r csvRow, f func(*results.GPUStageSummary) *float64) *float64 {
-	if r.st.GPU == nil {
-		return nil
-	}
-	return f(r.st.GPU)
 }
 
 func csvFloat(f float64) string {

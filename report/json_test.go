@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -65,39 +64,4 @@ func TestWriteComparisonNeedsAComparison(t *testing.T) {
 	if err := WriteComparison(&bytes.Buffer{}, nil); err == nil {
 		t.Error("WriteComparison(nil) did not fail")
 	}
-}
-
-// Reading results files links no chart library outside the renderers: the gate and the
-// analysis depend on bench/results (and the analysis on its prose helper) alone.
-func TestAnalysisAndGateLinkNoCharts(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool on PATH")
-	}
-	for pkg, allowed := range map[string][]string{
-		"./gate":     {"bench/results", "report/gate"},
-		"./analysis": {"bench/results", "report/internal/prose", "report/analysis"},
-	} {
-		out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v", pkg, err)
-		}
-		for _, dep := range strings.Fields(string(out)) {
-			if strings.HasPrefix(dep, "gonum.org/v1/plot") {
-				t.Errorf("%s links %s", pkg, dep)
-			}
-			if own, ok := strings.CutPrefix(dep, "github.com/llmload/llmload/"); ok && !contains(allowed, own) {
-				t.Errorf("%s depends on %s", pkg, own)
-			}
-		}
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

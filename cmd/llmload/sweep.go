@@ -95,7 +95,7 @@ after a load is slower.
 	f.StringVar(&o.modelsDir, "models-dir", "", "OLLAMA_MODELS for the servers llmload starts (default: yours)")
 	f.StringArrayVar(&o.serverEnv, "server-env", nil, "extra KEY=VALUE for the servers llmload starts, e.g. OLLAMA_FLASH_ATTENTION=1 (repeatable)")
 	f.BoolVar(&o.external, "external", false, "measure a server you started yourself (at --url), labelled with --label")
-	f.StringVar(&o.slo, "slo", "", "latency objective for the recommendation, e.g. ttft_p95=2s,e2e_p95=30s")
+	f.StringVar(&o.slo, "slo", "", "objective the recommendation must meet, METRIC=LIMIT with the metric names of 'llmload gate', e.g. ttft_p95=2s,errors.rate=1%")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", time.Minute, "how long a started server may take to answer")
 	return cmd
 }

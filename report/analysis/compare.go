@@ -40,8 +40,10 @@ type CompareOptions struct {
 // recommends a setting. Figures of a setting measured in several runs (repeats, or several
 // files) are medians over the runs; Runs says how many.
 type Comparison struct {
-	By          string     `json:"by"`
+	By string `json:"by"`
+	// SLO is the objective as ParseSLO reads it; SLOBounds spell out its bounds.
 	SLO         string     `json:"slo,omitempty"`
+	SLOBounds   []Bound    `json:"slo_bounds,omitempty"`
 	KneeGain    float64    `json:"knee_gain"`
 	Concurrency int        `json:"judged_at_concurrency,omitempty"`
 	Settings    []*Setting `json:"settings"`
@@ -176,7 +178,7 @@ func compareEntries(es []*entry, opts CompareOptions) *Comparison {
 	if opts.KneeGain <= 0 {
 		opts.KneeGain = DefaultKneeGain
 	}
-	c := &Comparison{By: opts.By, SLO: opts.SLO.String(), KneeGain: opts.KneeGain, Concurrency: opts.Concurrency, slo: opts.SLO}
+	c := &Comparison{By: opts.By, SLO: opts.SLO.String(), SLOBounds: opts.SLO.Bounds, KneeGain: opts.KneeGain, Concurrency: opts.Concurrency, slo: opts.SLO}
 
 	byValue := map[string][]*entry{}
 	var values []string
@@ -356,8 +358,23 @@ func (l *Level) fill(s *Setting, slo SLO) {
 		v := l.EffectiveParallelism / s.Number
 		l.ParallelismPerSlot = &v
 	}
-	l.Misses = slo.check(l.latency, l.ErrorRate)
+	l.Misses = slo.check(l.value)
 	l.Meets = len(l.Misses) == 0 && l.OK > 0
+}
+
+// value is the median over the level's runs of a catalogue metric, as the gate reads a
+// metric over repeated runs.
+func (l *Level) value(m results.Metric) (float64, bool) {
+	var vals []float64
+	for _, smp := range l.samples {
+		if v, ok := m.Value(smp.st); ok {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) == 0 {
+		return 0, false
+	}
+	return results.Median(vals), true
 }
 
 // latency is the median over samples of one statistic of one latency metric.
@@ -642,9 +659,6 @@ func (c *Comparison) SLOText() string {
 	var parts []string
 	for _, b := range c.slo.Bounds {
 		parts = append(parts, b.String())
-	}
-	if c.slo.HasErrorRate {
-		parts = append(parts, "errors ≤ "+prose.Pct(c.slo.MaxErrorRate))
 	}
 	return prose.JoinAnd(parts)
 }

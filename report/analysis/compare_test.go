@@ -110,7 +110,7 @@ func TestCompareRecommendation(t *testing.T) {
 			setting: "1", best: "1", knee: "1",
 		},
 		{
-			name: "errors bound", opts: CompareOptions{SLO: mustSLO(t, "errors=1%")},
+			name: "errors bound", opts: CompareOptions{SLO: mustSLO(t, "errors.rate=1%")},
 			runs: []*results.Run{
 				synthRun("num_parallel=1", lvl{c: 4, tps: 100, ttft95: 1, e2e95: 1}),
 				synthRun("num_parallel=2", lvl{c: 4, tps: 190, ttft95: 1, e2e95: 1, failed: 5}),
