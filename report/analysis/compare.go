@@ -77,7 +77,9 @@ type Setting struct {
 	GPUMemoryPeakMiB *float64 `json:"gpu_memory_peak_mib,omitempty"`
 }
 
-// Level is one setting at one load level (a stage's concurrency or rate).
+// Level is one setting at one load level (a stage's concurrency or rate). Its figures are
+// medians over the setting's runs; their JSON names are the catalogue's CSV columns, which
+// --slo and the gate take (output_tokens_per_s is output_tps, ttft_p95_ms is ttft.p95).
 type Level struct {
 	Stage       string  `json:"stage"`
 	Concurrency int     `json:"concurrency,omitempty"`
@@ -85,7 +87,9 @@ type Level struct {
 	Runs        int     `json:"runs"`
 	Requests    int     `json:"requests"`
 	OK          int     `json:"ok"`
-	ErrorRate   float64 `json:"error_rate"`
+	// ErrorRate is failed / requests pooled over the runs; an SLO on errors.rate judges, as
+	// the gate does, the median over the runs.
+	ErrorRate float64 `json:"error_rate"`
 
 	OutputTokensPerS float64 `json:"output_tokens_per_s"`
 	RequestsPerS     float64 `json:"requests_per_s"`
@@ -96,8 +100,10 @@ type Level struct {
 	HasTTFT bool    `json:"-"`
 	E2EP50  float64 `json:"e2e_p50_ms"`
 	E2EP95  float64 `json:"e2e_p95_ms"`
-	// QueueWaitMean is Ollama's residual minus the calibrated overhead (slot wait, plus batch
-	// sharing above NUM_PARALLEL=1), QueueShare its share of the mean E2E.
+	// QueueWaitMean is the decomposition's mean residual minus the calibrated overhead (slot
+	// wait, plus batch sharing above NUM_PARALLEL=1; the CSV's decomp_queue_wait_ms, which
+	// differs from queue_wait.mean by the histogram's rounding), QueueShare its share of the
+	// mean E2E.
 	QueueWaitMean        float64 `json:"queue_wait_mean_ms,omitempty"`
 	QueueShare           float64 `json:"queue_share,omitempty"`
 	HasQueue             bool    `json:"-"`

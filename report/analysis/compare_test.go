@@ -289,3 +289,27 @@ func noteTexts(ns []Note) string {
 	}
 	return strings.Join(texts, " ")
 }
+
+// A level's figures are named in JSON by catalogue names (CSV columns), so a script can put
+// what it reads there into --slo or the gate.
+func TestLevelJSONNamesCatalogueMetrics(t *testing.T) {
+	mem, util := 1.0, 2.0
+	b, err := json.Marshal(&Level{OutputTokensPerS: 1, RequestsPerS: 1, DecodeTokensPerS: 1, TTFTP50: 1, TTFTP95: 1, E2EP50: 1, E2EP95: 1,
+		EffectiveParallelism: 1, GPUMemoryPeakMiB: &mem, GPUUtilizationMean: &util, ErrorRate: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"output_tokens_per_s", "requests_per_s", "decode_tokens_per_s", "ttft_p50_ms", "ttft_p95_ms", "e2e_p50_ms", "e2e_p95_ms",
+		"effective_parallelism", "gpu_memory_peak_mib", "gpu_utilization_mean_pct", "error_rate"} {
+		if _, ok := fields[name]; !ok {
+			t.Errorf("a level's JSON has no %s", name)
+		}
+		if _, ok := results.LookupMetric(name); !ok {
+			t.Errorf("%s, a level's figure, is no name of the catalogue", name)
+		}
+	}
+}
