@@ -22,7 +22,6 @@ type entry struct {
 // gpuData is what a results file holds about the GPU of one run; every part may be absent.
 type gpuData struct {
 	info   *results.GPUInfo
-	series *results.GPUSeries
 	stages []*results.GPUStageSummary // parallel to run.Stages; nil where not measured
 }
 
@@ -39,9 +38,9 @@ func (g gpuData) stage(i int) *results.GPUStageSummary {
 	return nil
 }
 
-// gpuOf gathers a run's GPU data: what was sampled, the series, and the stage summaries.
+// gpuOf gathers a run's GPU data: what was sampled and the stage summaries.
 func gpuOf(r *results.Run) gpuData {
-	g := gpuData{info: r.GPU, series: r.GPUSeries}
+	g := gpuData{info: r.GPU}
 	for _, st := range r.Stages {
 		var s *results.GPUStageSummary
 		if st != nil {
