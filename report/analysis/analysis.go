@@ -186,11 +186,21 @@ type Knee struct {
 	Text  string  `json:"text"`
 }
 
-// Lookup finds the run and stage a reference names.
+// Lookup finds the run and stage a reference names (the one it was made for when a stage
+// name repeats within a run); nil, nil when there is none.
 func (a *Analysis) Lookup(ref StageRef) (*Run, *Stage) {
 	if ref.run < len(a.Runs) && ref.stage < len(a.Runs[ref.run].Stages) {
 		r := a.Runs[ref.run]
-		return r, r.Stages[ref.stage]
+		if st := r.Stages[ref.stage]; r.Name == ref.Run && st.Name == ref.Stage {
+			return r, st
+		}
+	}
+	for _, r := range a.Runs {
+		for _, st := range r.Stages {
+			if r.Name == ref.Run && st.Name == ref.Stage {
+				return r, st
+			}
+		}
 	}
 	return nil, nil
 }
