@@ -79,7 +79,7 @@ is inline so the report shows a picture even where only the .md file is uploaded
 	f.StringVar(&o.slo, "slo", "", "objective the recommendation must meet, METRIC=LIMIT with the metric names of 'llmload gate', e.g. ttft_p95=2s,errors.rate=1%")
 	f.IntVar(&o.concurrency, "concurrency", 0, "judge settings at this closed-loop concurrency (default: each one's highest)")
 	f.Float64Var(&o.kneeGain, "knee-gain", 0, "throughput gain a bigger setting must bring to be worth it (default 0.10)")
-	f.StringVar(&o.metric, "metric", "", "latency distribution for hgrm and the percentile chart: e2e, ttft, itl, tpot, service, queue_wait (default e2e)")
+	f.StringVar(&o.metric, "metric", "", "latency distribution for hgrm and the percentile chart: e2e, service, ttft, itl, tpot, send_lag, residual (default e2e; queue wait is the residual less a constant)")
 	f.BoolVar(&o.noCharts, "no-charts", false, "with -o, write no SVG charts")
 	return cmd
 }
