@@ -22,6 +22,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/analysis"
 )
 
 // chartSet writes the charts of one report into a folder.
@@ -166,23 +167,27 @@ type levelSeries struct {
 // namedLevels is one line of the charts against load: a setting, or a run.
 type namedLevels struct {
 	name   string
-	levels []*Level
+	levels []*analysis.Level
 }
 
 // comparisonCharts draws throughput and TTFT p95 against concurrency, one line per setting.
 func (b *builder) comparisonCharts() error {
+	c := b.a.Comparison
 	var groups []namedLevels
-	for _, s := range b.cmp.Settings {
-		groups = append(groups, namedLevels{b.cmp.By + "=" + s.Value, s.Levels})
+	for _, s := range c.Settings {
+		groups = append(groups, namedLevels{c.By + "=" + s.Value, s.Levels})
 	}
 	return b.levelCharts(groups)
 }
 
 // runLevelCharts draws the same charts for runs that are not compared, one line per run.
 func (b *builder) runLevelCharts() error {
+	if b.charts == nil {
+		return nil
+	}
 	var groups []namedLevels
-	for _, e := range b.es {
-		groups = append(groups, namedLevels{e.name, buildSetting(e.name, []*entry{e}, CompareOptions{}).Levels})
+	for _, r := range b.a.Runs {
+		groups = append(groups, namedLevels{r.Name, r.Levels()})
 	}
 	return b.levelCharts(groups)
 }
@@ -197,16 +202,16 @@ func (b *builder) levelCharts(groups []namedLevels) error {
 	useTTFT := true
 	for _, g := range groups {
 		for _, l := range g.levels {
-			useTTFT = useTTFT && (l.HasTTFT || l.key.rate > 0)
+			useTTFT = useTTFT && (l.HasTTFT || l.Load().Rate > 0)
 		}
 	}
 	for _, g := range groups {
 		var a, t plotter.XYs
 		for _, l := range g.levels {
-			if l.key.rate > 0 {
+			if l.Load().Rate > 0 {
 				continue
 			}
-			x := float64(l.key.concurrency)
+			x := float64(l.Load().Concurrency)
 			a = append(a, plotter.XY{X: x, Y: l.OutputTokensPerS})
 			if useTTFT {
 				t = append(t, plotter.XY{X: x, Y: l.TTFTP95})
@@ -296,8 +301,8 @@ func (b *builder) distributions() error {
 		return nil
 	}
 	metrics := []string{results.MetricE2E, results.MetricTTFT}
-	if b.opts.Metric != "" {
-		metrics = []string{b.opts.Metric}
+	if b.metric != "" {
+		metrics = []string{b.metric}
 	}
 	first := true
 	for _, m := range metrics {
@@ -307,15 +312,15 @@ func (b *builder) distributions() error {
 			run         int
 		}
 		var lines []line
-		for ri, e := range b.es {
-			for _, st := range e.run.Stages {
-				enc, ok := st.Histograms[m]
+		for ri, r := range b.a.Runs {
+			for _, st := range r.Stages {
+				enc, ok := st.Data.Histograms[m]
 				if !ok {
 					continue
 				}
 				h, err := results.DecodeHistogram(enc)
 				if err != nil {
-					return badInput(fmt.Errorf("%s: stage %s: histogram %s: %w", e.name, st.Name, m, err))
+					return badInput(fmt.Errorf("%s: stage %s: histogram %s: %w", r.Name, st.Name, m, err))
 				}
 				if h.TotalCount() == 0 {
 					continue
@@ -325,8 +330,8 @@ func (b *builder) distributions() error {
 					xy = append(xy, plotter.XY{X: percentileX(br.Quantile), Y: float64(br.ValueAt) / 1000})
 				}
 				name := st.Name
-				if len(b.es) > 1 {
-					name = e.name + " " + st.Name
+				if len(b.a.Runs) > 1 {
+					name = r.Name + " " + st.Name
 				}
 				lines = append(lines, line{name, st.Name, xy, ri})
 			}
@@ -342,9 +347,9 @@ func (b *builder) distributions() error {
 		label := metricLabel(m)
 		// One chart while the lines stay tellable apart; one per run beyond that.
 		groups := [][]line{lines}
-		if len(lines) > 8 && len(b.es) > 1 {
+		if len(lines) > 8 && len(b.a.Runs) > 1 {
 			groups = nil
-			for ri := range b.es {
+			for ri := range b.a.Runs {
 				var g []line
 				for _, l := range lines {
 					if l.run == ri {
@@ -360,7 +365,7 @@ func (b *builder) distributions() error {
 			title := label + " latency by percentile"
 			name := "latency-" + m + ".svg"
 			if len(groups) > 1 {
-				title += " — " + b.es[g[0].run].name
+				title += " — " + b.a.Runs[g[0].run].Name
 				name = fmt.Sprintf("latency-%s-%d.svg", m, gi+1)
 			}
 			p := newPlot(title, "percentile", label+" (ms)")
@@ -430,27 +435,27 @@ func metricLabel(m string) string {
 }
 
 // decompositionChart stacks the parts of the mean E2E per run × stage.
-func (b *builder) decompositionChart(rows []decompRow) error {
+func (b *builder) decompositionChart(rows []splitRow) error {
 	if b.charts == nil {
 		return nil
 	}
 	parts := []struct {
 		name string
-		get  func(decompRow) float64
+		get  func(*analysis.TimeSplit) float64
 	}{
-		{"load", func(r decompRow) float64 { return r.load }},
-		{"queue wait", func(r decompRow) float64 { return r.queue }},
-		{"prefill", func(r decompRow) float64 { return r.prefill }},
-		{"decode", func(r decompRow) float64 { return r.decode }},
-		{"fixed overhead", func(r decompRow) float64 { return r.overhead }},
-		{"client", func(r decompRow) float64 { return r.client }},
+		{"load", func(s *analysis.TimeSplit) float64 { return s.Load }},
+		{"queue wait", func(s *analysis.TimeSplit) float64 { return s.QueueWait }},
+		{"prefill", func(s *analysis.TimeSplit) float64 { return s.Prefill }},
+		{"decode", func(s *analysis.TimeSplit) float64 { return s.Decode }},
+		{"fixed overhead", func(s *analysis.TimeSplit) float64 { return s.Overhead }},
+		{"client", func(s *analysis.TimeSplit) float64 { return s.Client }},
 	}
 	p := newPlot("Where the mean E2E went", "mean time per request (ms)", "")
 	// Horizontal bars list from the top: the first row at the top, as in the table.
 	names := make([]string, len(rows))
 	for i, r := range rows {
 		n := r.stage
-		if len(b.es) > 1 {
+		if len(b.a.Runs) > 1 {
 			n = r.run + " " + r.stage
 		}
 		names[len(rows)-1-i] = chartText(n, 40)
@@ -461,13 +466,14 @@ func (b *builder) decompositionChart(rows []decompRow) error {
 	barWidth := vg.Points(14)
 	maxTotal := 0.0
 	for _, r := range rows {
-		maxTotal = math.Max(maxTotal, r.load+r.queue+r.prefill+r.decode+r.overhead+r.client)
+		d := r.split
+		maxTotal = math.Max(maxTotal, d.Load+d.QueueWait+d.Prefill+d.Decode+d.Overhead+d.Client)
 	}
 	for i, part := range parts {
 		vals := make(plotter.Values, len(rows))
 		any := false
 		for j, r := range rows {
-			vals[len(rows)-1-j] = math.Max(0, part.get(r))
+			vals[len(rows)-1-j] = math.Max(0, part.get(r.split))
 			any = any || vals[len(rows)-1-j] > 0
 		}
 		if !any {
@@ -503,8 +509,8 @@ func (b *builder) timelines() error {
 		return nil
 	}
 	first := true
-	for i, e := range b.es {
-		inflight, tokens, end := runTimeline(e.run)
+	for i, r := range b.a.Runs {
+		inflight, tokens, end := runTimeline(r.Data)
 		if len(inflight) == 0 {
 			continue
 		}
@@ -518,7 +524,7 @@ func (b *builder) timelines() error {
 			first = false
 		}
 		var plots []*plot.Plot
-		pin := newPlot("Load over time — "+e.name, "", "in flight")
+		pin := newPlot("Load over time — "+r.Name, "", "in flight")
 		if err := addSeries(pin, inflight, 0); err != nil {
 			return err
 		}
@@ -528,7 +534,7 @@ func (b *builder) timelines() error {
 			return err
 		}
 		plots = append(plots, ptok)
-		if s := e.gpu.series; s != nil && len(s.Samples) > 0 {
+		if s := r.Data.GPUSeries; s != nil && len(s.Samples) > 0 {
 			mem, util := gpuLines(s)
 			if len(mem) > 0 {
 				pm := newPlot("", "", "GPU memory (MiB)")
@@ -556,18 +562,18 @@ func (b *builder) timelines() error {
 				p.Y.Min = 0
 			}
 			p.Y.Max = math.Max(p.Y.Max*1.08, 1)
-			stageMarks(p, e.run.Stages)
+			stageMarks(p, r.Data.Stages)
 		}
 		last := plots[len(plots)-1]
 		last.X.Label.Text = "seconds since the run started"
 		for _, p := range plots[:len(plots)-1] {
 			p.X.Tick.Marker = unlabelled{niceTicks{}}
 		}
-		if err := stageLabels(plots[0], e.run.Stages); err != nil {
+		if err := stageLabels(plots[0], r.Data.Stages); err != nil {
 			return err
 		}
 		name := fmt.Sprintf("timeline-%d.svg", i+1)
-		if err := b.addFigure(name, "Load over time — "+e.name, chartWidth, vg.Length(len(plots))*panelHeight+vg.Points(30), plots, nil); err != nil {
+		if err := b.addFigure(name, "Load over time — "+r.Name, chartWidth, vg.Length(len(plots))*panelHeight+vg.Points(30), plots, nil); err != nil {
 			return err
 		}
 	}
@@ -660,8 +666,8 @@ func (u unlabelled) Ticks(lo, hi float64) []plot.Tick {
 }
 
 func (b *builder) anyGPUSeries() bool {
-	for _, e := range b.es {
-		if e.gpu.series != nil && len(e.gpu.series.Samples) > 0 {
+	for _, r := range b.a.Runs {
+		if s := r.Data.GPUSeries; s != nil && len(s.Samples) > 0 {
 			return true
 		}
 	}
@@ -773,7 +779,7 @@ func chartText(s string, n int) string {
 // comparisonMermaid is the headline as a Mermaid bar chart (GitHub draws it inline, so a
 // CI step summary shows a picture without the SVG files): output tok/s per setting at the
 // judged level.
-func comparisonMermaid(c *Comparison) string {
+func comparisonMermaid(c *analysis.Comparison) string {
 	var xs []string
 	var ys []string
 	top := 0.0
@@ -785,7 +791,7 @@ func comparisonMermaid(c *Comparison) string {
 		xs = append(xs, `"`+mermaidText(s.Value)+`"`)
 		ys = append(ys, fmt.Sprintf("%.1f", s.Judged.OutputTokensPerS))
 		top = math.Max(top, s.Judged.OutputTokensPerS)
-		at[s.Judged.key.String()] = true
+		at[s.Judged.Load().String()] = true
 	}
 	if len(xs) < 2 {
 		return ""
@@ -804,13 +810,13 @@ func comparisonMermaid(c *Comparison) string {
 }
 
 // stagesMermaid is the headline of a single run: output tok/s per stage.
-func stagesMermaid(e *entry) string {
-	if len(e.run.Stages) < 2 {
+func stagesMermaid(r *analysis.Run) string {
+	if len(r.Stages) < 2 {
 		return ""
 	}
 	var xs, ys []string
 	top := 0.0
-	for _, st := range e.run.Stages {
+	for _, st := range r.Stages {
 		xs = append(xs, `"`+mermaidText(st.Name)+`"`)
 		ys = append(ys, fmt.Sprintf("%.1f", st.Throughput.OutputTokensPerS))
 		top = math.Max(top, st.Throughput.OutputTokensPerS)

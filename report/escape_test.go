@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"github.com/llmload/llmload/report/analysis"
 	"strings"
 	"testing"
 )
@@ -89,9 +90,9 @@ func TestMermaidText(t *testing.T) {
 	if got := mermaidText(`4"]; click x call evil()%%<b>`); strings.ContainsAny(got, "\"[];%<>") {
 		t.Errorf("mermaidText kept a delimiter: %q", got)
 	}
-	src := comparisonMermaid(&Comparison{By: "num_parallel", Settings: []*Setting{
-		{Value: "1", Judged: &Level{OutputTokensPerS: 650, key: levelKey{concurrency: 8}}},
-		{Value: "4\"\n]", Judged: &Level{OutputTokensPerS: 1064, key: levelKey{concurrency: 8}}},
+	src := comparisonMermaid(&analysis.Comparison{By: "num_parallel", Settings: []*analysis.Setting{
+		{Value: "1", Judged: &analysis.Level{OutputTokensPerS: 650, Concurrency: 8}},
+		{Value: "4\"\n]", Judged: &analysis.Level{OutputTokensPerS: 1064, Concurrency: 8}},
 	}})
 	want := "xychart-beta\n    title \"Output tok/s by num_parallel at c=8\"\n    x-axis \"num_parallel\" [\"1\", \"4\"]\n    y-axis \"output tok/s\" 0 --> 2000\n    bar [650.0, 1064.0]\n"
 	if src != want {

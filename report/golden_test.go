@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/analysis"
 	goldenfile "github.com/llmload/llmload/report/internal/golden"
 )
 
@@ -28,6 +29,15 @@ func readFixtures(t *testing.T, names ...string) ([]string, []string) {
 		paths[i] = filepath.Join(resultsDir, n)
 	}
 	return paths, names
+}
+
+func mustSLO(t *testing.T, s string) analysis.SLO {
+	t.Helper()
+	slo, err := analysis.ParseSLO(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slo
 }
 
 // golden compares got with testdata/golden/name, or rewrites it with -update.
@@ -46,11 +56,11 @@ type goldenCase struct {
 func goldenCases(t *testing.T) []goldenCase {
 	sweep := []string{"sweep.json"}
 	files := []string{"run-np1.json", "run-np2.json", "run-np4.json"}
-	slo, err := ParseSLO("ttft_p95=100ms,e2e_p95=200ms")
+	slo, err := analysis.ParseSLO("ttft_p95=100ms,e2e_p95=200ms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tight, err := ParseSLO("ttft_p95=20ms")
+	tight, err := analysis.ParseSLO("ttft_p95=20ms")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +191,7 @@ func TestGoldenWriteComparison(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := WriteComparison(&buf, Compare(files[0].Runs, "", mustSLO(t, "ttft_p95=100ms,e2e_p95=200ms"))); err != nil {
+	if err := WriteComparison(&buf, analysis.Compare(files[0].Runs, "", mustSLO(t, "ttft_p95=100ms,e2e_p95=200ms"))); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "comparison.txt", buf.Bytes())

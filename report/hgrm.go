@@ -9,35 +9,35 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/analysis"
 )
 
 // hgrmTicks is the number of reporting steps per halving of the distance to 100 %: the
 // value HdrHistogram's own tools print with.
 const hgrmTicks = 5
 
-// writeHgrm writes, per run × stage, the percentile distribution of opts.Metric (E2E by
-// default) in HdrHistogram's text format, in milliseconds. Each table is preceded by "#"
+// WriteHgrm writes, per run × stage, the percentile distribution of metric (E2E when "") in HdrHistogram's text format, in milliseconds. Each table is preceded by "#"
 // comment lines naming it; HdrHistogram's plotter reads one table per file, so give it one
 // run × stage at a time (or split the output at the comment lines).
-func writeHgrm(w io.Writer, es []*entry, opts Options) error {
-	metric := cmp.Or(opts.Metric, results.MetricE2E)
+func WriteHgrm(w io.Writer, a *analysis.Analysis, metric string) error {
+	metric = cmp.Or(metric, results.MetricE2E)
 	ew := &errWriter{w: w}
 	n := 0
-	for _, e := range es {
-		for _, st := range e.run.Stages {
-			enc, ok := st.Histograms[metric]
+	for _, r := range a.Runs {
+		for _, st := range r.Stages {
+			enc, ok := st.Data.Histograms[metric]
 			if !ok {
 				continue
 			}
 			h, err := results.DecodeHistogram(enc)
 			if err != nil {
-				return badInput(fmt.Errorf("%s: stage %s: histogram %s: %w", e.name, st.Name, metric, err))
+				return badInput(fmt.Errorf("%s: stage %s: histogram %s: %w", r.Name, st.Name, metric, err))
 			}
 			if n > 0 {
 				ew.printf("\n")
 			}
 			n++
-			ew.printf("# llmload %s latency, run %s, stage %s, values in milliseconds\n", metric, clean(e.name), clean(st.Name))
+			ew.printf("# llmload %s latency, run %s, stage %s, values in milliseconds\n", metric, clean(r.Name), clean(st.Name))
 			writePercentiles(ew, h, 1000)
 		}
 	}

@@ -1,16 +1,17 @@
 package report
 
 import (
-	"cmp"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/analysis"
 )
 
 // Format is an output format of Render.
@@ -27,7 +28,8 @@ const (
 	FormatHTML Format = "html"
 	// FormatCSV is one row per run × stage with every metric, in a fixed column order.
 	FormatCSV Format = "csv"
-	// FormatJSON is the runs' summaries (merged with Options.Merge) and the comparison.
+	// FormatJSON is the analysis itself: the runs' summaries (merged with Options.Merge),
+	// what was judged of them, the comparison, the notes and the definitions.
 	FormatJSON Format = "json"
 	// FormatHgrm is HdrHistogram's percentile distribution text, per run × stage.
 	FormatHgrm Format = "hgrm"
@@ -56,8 +58,8 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want %s)", s, strings.Join(names, ", "))
 }
 
-// badInput marks err as the input's fault (*results.InputError): an unknown format or metric,
-// a --by label no run has, files that do not merge, a histogram that does not decode.
+// badInput marks err as the input's fault (*results.InputError): an unknown format or
+// metric, a histogram that does not decode.
 func badInput(err error) error {
 	if err == nil {
 		return nil
@@ -69,19 +71,21 @@ func badInput(err error) error {
 	return &results.InputError{Err: err}
 }
 
-// Options shape a report.
+// Options shape a report: what to analyse (By … Sources, as analysis.Options) and how to
+// render it.
 type Options struct {
 	Format Format
-	// By is the label whose values are compared (--by); "" means DefaultBy, and then runs
-	// without it are simply not compared. A By that no run has is an error.
+	// By is the label whose values are compared (--by); "" means analysis.DefaultBy, and then
+	// runs without it are simply not compared. A By that no run has is an error.
 	By string
 	// Merge folds runs with the same labels from different files (client hosts) into one.
 	Merge bool
 	// SLO is what the recommendation must keep.
-	SLO SLO
+	SLO analysis.SLO
 	// Concurrency is the level settings are judged at; 0 is each one's highest.
 	Concurrency int
-	// KneeGain is the throughput gain a bigger setting must bring; 0 is DefaultKneeGain.
+	// KneeGain is the throughput gain a bigger setting must bring; 0 is
+	// analysis.DefaultKneeGain.
 	KneeGain float64
 	// ChartsDir is the folder SVG charts are written to (markdown and HTML); "" draws none.
 	ChartsDir string
@@ -96,6 +100,13 @@ type Options struct {
 	Sources []string
 }
 
+// Charts say where the SVG charts of a markdown or HTML report go: Dir is the folder ("" draws
+// none), Link how the report refers to it, Metric the latency distribution of the percentile
+// chart ("" is E2E and TTFT).
+type Charts struct {
+	Dir, Link, Metric string
+}
+
 // ChartsFor returns where the charts of a report written to reportPath go, and the link the
 // report uses for them: REPORT.md → REPORT_files beside it, linked as "REPORT_files".
 func ChartsFor(reportPath string) (dir, link string) {
@@ -105,8 +116,8 @@ func ChartsFor(reportPath string) (dir, link string) {
 	return filepath.Join(filepath.Dir(reportPath), link), link
 }
 
-// Render writes a report of the files in opts.Format. Markdown and HTML also write SVG
-// charts into opts.ChartsDir when it is set. Nothing is printed but to w.
+// Render analyses the files and writes the analysis in opts.Format. Markdown and HTML also
+// write SVG charts into opts.ChartsDir when it is set. Nothing is printed but to w.
 func Render(w io.Writer, files []*results.File, opts Options) error {
 	if opts.Format == "" {
 		opts.Format = FormatMarkdown
@@ -117,91 +128,95 @@ func Render(w io.Writer, files []*results.File, opts Options) error {
 	if _, err := ParseFormat(string(opts.Format)); err != nil {
 		return badInput(err)
 	}
-	if opts.Metric != "" && !knownMetric(opts.Metric) {
+	if opts.Metric != "" && !slices.Contains(histogramMetrics(), opts.Metric) {
 		return badInput(fmt.Errorf("unknown metric %q (want one of %s)", opts.Metric, strings.Join(histogramMetrics(), ", ")))
 	}
-	es := entries(files, opts.Sources)
-	if len(es) == 0 {
-		return badInput(errors.New("the results files hold no runs"))
+	a, err := analysis.Analyze(files, analysis.Options{By: opts.By, Merge: opts.Merge, SLO: opts.SLO,
+		Concurrency: opts.Concurrency, KneeGain: opts.KneeGain, Sources: opts.Sources})
+	if err != nil {
+		return err
 	}
-	var mergeNotes []string
-	if opts.Merge {
-		var err error
-		es, mergeNotes, err = mergeEntries(es)
-		if err != nil {
-			return badInput(err)
-		}
-	}
-	if opts.By != "" && !anyLabel(es, opts.By) {
-		return badInput(fmt.Errorf("--by %s: no run has that label (labels: %s)", opts.By, labelNames(es)))
-	}
-	nameByLabel(es, cmp.Or(opts.By, DefaultBy))
-	capNames(es)
+	charts := Charts{Dir: opts.ChartsDir, Link: opts.ChartsLink, Metric: opts.Metric}
 	switch opts.Format {
 	case FormatCSV:
-		return writeCSV(w, es, opts)
+		return WriteCSV(w, a)
 	case FormatJSON:
-		return writeJSON(w, es, opts, mergeNotes)
+		return WriteJSON(w, a)
 	case FormatHgrm:
-		return writeHgrm(w, es, opts)
+		return WriteHgrm(w, a, opts.Metric)
+	case FormatText:
+		return WriteText(w, a)
+	case FormatHTML:
+		return WriteHTML(w, a, charts)
 	}
-	b := newBuilder(es, opts, mergeNotes)
+	return WriteMarkdown(w, a, charts)
+}
+
+// WriteMarkdown writes an analysis as a GitHub-flavoured markdown report, and its SVG charts
+// into charts.Dir when that is set.
+func WriteMarkdown(w io.Writer, a *analysis.Analysis, charts Charts) error {
+	doc, err := newBuilder(a, charts).build()
+	if err != nil {
+		return err
+	}
+	return doc.writeMarkdown(w, charts.Link)
+}
+
+// WriteHTML writes an analysis as one standalone page, and its SVG charts into charts.Dir
+// when that is set.
+func WriteHTML(w io.Writer, a *analysis.Analysis, charts Charts) error {
+	b := newBuilder(a, charts)
 	doc, err := b.build()
 	if err != nil {
 		return err
 	}
-	switch opts.Format {
-	case FormatText:
-		return doc.writeText(w)
-	case FormatHTML:
-		return doc.writeHTML(w, opts.ChartsLink, b.title())
-	default:
-		return doc.writeMarkdown(w, opts.ChartsLink)
-	}
+	return doc.writeHTML(w, charts.Link, b.title())
 }
 
-func anyLabel(es []*entry, key string) bool {
-	for _, e := range es {
-		if _, ok := e.run.Labels[key]; ok {
-			return true
-		}
+// WriteText writes an analysis for a terminal: the markdown report's tables and prose,
+// without charts.
+func WriteText(w io.Writer, a *analysis.Analysis) error {
+	doc, err := newBuilder(a, Charts{}).build()
+	if err != nil {
+		return err
 	}
-	return false
+	return doc.writeText(w)
 }
 
-func labelNames(es []*entry) string {
-	names := map[string]bool{}
-	for _, e := range es {
-		for k := range e.run.Labels {
-			names[k] = true
-		}
+// WriteJSON writes an analysis as it is: the runs' summaries (without histograms and time
+// series), what was judged of them, the comparison, the notes and the definitions.
+func WriteJSON(w io.Writer, a *analysis.Analysis) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the names hold <stat>; nobody pastes this into a page
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(a); err != nil {
+		return fmt.Errorf("encode report: %w", err)
 	}
-	if len(names) == 0 {
-		return "none"
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("write report: %w", err)
 	}
-	return strings.Join(slices.Sorted(maps.Keys(names)), ", ")
+	return nil
+}
+
+// WriteComparison prints a comparison for a terminal — the recommendation and its reasons,
+// a row per setting at its judged level, and throughput and latency by load — as
+// `llmload sweep` shows it at the end.
+func WriteComparison(w io.Writer, c *analysis.Comparison) error {
+	if c == nil {
+		return errors.New("write comparison: nothing to compare")
+	}
+	b := &builder{a: &analysis.Analysis{Comparison: c}}
+	if err := b.comparison(); err != nil {
+		return err
+	}
+	for _, n := range c.Notes {
+		b.doc.p(plain("note: " + n.Text))
+	}
+	return b.doc.writeText(w)
 }
 
 // histogramMetrics are the distributions a results file keeps histograms of.
 func histogramMetrics() []string {
 	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual}
-}
-
-func knownMetric(m string) bool {
-	for _, k := range histogramMetrics() {
-		if k == m {
-			return true
-		}
-	}
-	return false
-}
-
-// comparable returns the comparison of the entries by the report's label, nil when fewer
-// than two settings are present.
-func comparable(es []*entry, opts Options) *Comparison {
-	c := compareEntries(es, CompareOptions{By: opts.By, SLO: opts.SLO, Concurrency: opts.Concurrency, KneeGain: opts.KneeGain})
-	if len(c.Settings) < 2 {
-		return nil
-	}
-	return c
 }

@@ -1,5 +1,6 @@
-// Package report renders and judges results files: terminal summaries, markdown reports,
-// CSV, JSON and HDR logs, comparisons across runs, and the CI gate.
+// Package report renders results files: the end-of-run terminal summary, and an analysis
+// (report/analysis judges; this package only shows) as markdown with charts, text, HTML, CSV,
+// JSON and HDR logs. Each renderer is a function of an io.Writer.
 package report
 
 import (
@@ -11,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/internal/prose"
 )
 
 // WriteSummary prints the end-of-run summary of one run for a terminal: per stage the outcome
@@ -39,7 +41,7 @@ func WriteSummary(w io.Writer, run *results.Run) error {
 		}
 	}
 	if models := namedModels(run.Plan); len(models) > 0 {
-		ew.printf("Model%s: %s\n", plural(len(models)), strings.Join(models, ", "))
+		ew.printf("Model%s: %s\n", prose.Plural(len(models)), strings.Join(models, ", "))
 	}
 	if run.Warmup != nil {
 		ew.printf("Warm-up: %d requests, %d ok in %.2f s", run.Warmup.Requests, run.Warmup.OK, run.Warmup.WallS)
@@ -66,7 +68,7 @@ func WriteSummary(w io.Writer, run *results.Run) error {
 }
 
 func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseline, engine string) {
-	loop := fmt.Sprintf("closed loop, %d worker%s", st.Concurrency, plural(st.Concurrency))
+	loop := fmt.Sprintf("closed loop, %d worker%s", st.Concurrency, prose.Plural(st.Concurrency))
 	if st.Rate > 0 {
 		loop = fmt.Sprintf("open loop, %s arrivals at %g/s", st.Arrival, st.Rate)
 		if st.MaxConcurrency > 0 {
@@ -92,29 +94,29 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	}
 	if d := st.Decomposition; d != nil {
 		llama := d.Source == "llama-server"
-		ew.printf("  where the mean E2E of %s ms went (%s", num(d.E2E), timingsSource(d.Source, engine))
+		ew.printf("  where the mean E2E of %s ms went (%s", prose.Num(d.E2E), timingsSource(d.Source, engine))
 		if d.Requests < st.Requests.OK {
 			ew.printf(", %d of %d requests", d.Requests, st.Requests.OK)
 		}
 		ew.printf("):")
 		if llama {
-			ew.printf(" prompt %s · generation %s", num(d.PromptEval), num(d.Eval))
+			ew.printf(" prompt %s · generation %s", prose.Num(d.PromptEval), prose.Num(d.Eval))
 		} else {
-			ew.printf(" load %s · prompt eval %s · eval %s", num(d.Load), num(d.PromptEval), num(d.Eval))
+			ew.printf(" load %s · prompt eval %s · eval %s", prose.Num(d.Load), prose.Num(d.PromptEval), prose.Num(d.Eval))
 		}
 		if baseline != nil {
 			label := "queue wait"
 			if st.Concurrency != 1 || st.Rate > 0 {
 				label = "queue wait (slot wait + batch sharing)"
 			}
-			ew.printf(" · %s %s (%.0f%%) · fixed overhead %s", label, num(d.QueueWait), 100*d.QueueShare, num(d.Overhead))
+			ew.printf(" · %s %s (%.0f%%) · fixed overhead %s", label, prose.Num(d.QueueWait), 100*d.QueueShare, prose.Num(d.Overhead))
 		} else {
-			ew.printf(" · residual %s", num(d.Residual))
+			ew.printf(" · residual %s", prose.Num(d.Residual))
 		}
 		if llama {
 			ew.printf(" (with transport: llama-server reports no total)\n")
 		} else {
-			ew.printf(" · client-side %s\n", num(d.ClientOverhead))
+			ew.printf(" · client-side %s\n", prose.Num(d.ClientOverhead))
 		}
 	}
 	writeGauges(ew, st)
@@ -170,7 +172,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	case len(st.ByModel) > 1:
 		for _, name := range slices.Sorted(maps.Keys(st.ByModel)) {
 			m := st.ByModel[name]
-			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, num(m.LatencyMs[results.MetricE2E].P50))
+			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, prose.Num(m.LatencyMs[results.MetricE2E].P50))
 		}
 	}
 }
@@ -242,7 +244,7 @@ func writeLatencyTable(ew *errWriter, st *results.StageResult) {
 		if m.key == results.MetricSendLag && st.Rate == 0 {
 			continue // closed loop sends at once; lag is only news for an open loop
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.label, num(s.P50), num(s.P90), num(s.P95), num(s.P99), num(s.Max), num(s.Mean), s.N)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.label, prose.Num(s.P50), prose.Num(s.P90), prose.Num(s.P95), prose.Num(s.P99), prose.Num(s.Max), prose.Num(s.Mean), s.N)
 	}
 	_ = tw.Flush()
 }
@@ -257,7 +259,7 @@ func writeComparison(ew *errWriter, stages []*results.StageResult) {
 		}
 		q := "-"
 		if s, ok := st.LatencyMs[results.MetricQueueWait]; ok {
-			q = num(s.P50)
+			q = prose.Num(s.P50)
 		}
 		e, t := st.LatencyMs[results.MetricE2E], st.LatencyMs[results.MetricTTFT]
 		fmt.Fprintf(tw, "%s\t%d/%d\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", st.Name, st.Requests.OK, st.Requests.Total,
@@ -271,33 +273,14 @@ func dash(s results.Summary) string {
 	if s.N == 0 {
 		return "-"
 	}
-	return num(s.P50)
+	return prose.Num(s.P50)
 }
 
 func dashP95(s results.Summary) string {
 	if s.N == 0 {
 		return "-"
 	}
-	return num(s.P95)
-}
-
-// num prints a millisecond figure with precision that suits its size.
-func num(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.2f", v)
-	}
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
+	return prose.Num(s.P95)
 }
 
 func errorList(errs map[string]int) string {

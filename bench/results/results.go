@@ -185,11 +185,22 @@ type Counts struct {
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 }
 
+// Failed counts failed requests: the classes' sum, or total − ok when that is larger (a file
+// written by hand may hold only the totals).
+func (c Counts) Failed() int {
+	n := 0
+	for _, v := range c.Errors {
+		n += v
+	}
+	return max(n, c.Total-c.OK)
+}
+
 // Throughput of a stage over its wall time.
 type Throughput struct {
 	RequestsPerS     float64 `json:"requests_per_s"`
 	OutputTokensPerS float64 `json:"output_tokens_per_s"`
-	// DecodeTokensPerS is the mean over requests of output tokens / (E2E − TTFT).
+	// DecodeTokensPerS is the mean over streamed requests of output tokens / (last byte −
+	// first token).
 	DecodeTokensPerS float64 `json:"decode_tokens_per_s,omitempty"`
 }
 

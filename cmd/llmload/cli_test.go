@@ -345,7 +345,7 @@ func TestSimNeedsNoModelFlag(t *testing.T) {
 
 func TestHelpShowsExamplesAndMetrics(t *testing.T) {
 	r := llmload(t, t.TempDir(), "run", "--help")
-	for _, want := range []string{"-c 1,10", "--rate 2 --arrival poisson", "TTFT", "Queue wait", "--max-error-rate"} {
+	for _, want := range []string{"-c 1,10", "--rate 2 --arrival poisson", "TTFT", "queue wait", "decode_tps", "(last byte − first token)", "--max-error-rate"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("run --help lacks %q", want)
 		}

@@ -169,7 +169,7 @@ func runGate(s *streams, o *gateOptions, args []string) error {
 	case "markdown":
 		err = gate.WriteMarkdown(s.out, res)
 	case "benchstat":
-		var named []gate.Metric
+		var named []results.Metric
 		for _, a := range opts.Assertions {
 			named = append(named, a.Metric)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/report/analysis"
 )
 
 type reportOptions struct {
@@ -75,10 +76,10 @@ is inline so the report shows a picture even where only the .md file is uploaded
 	f.StringVarP(&o.output, "output", "o", "", "write the report to this file (default stdout); charts go beside it")
 	f.StringVar(&o.by, "by", "", "label whose values are compared (default num_parallel)")
 	f.BoolVar(&o.merge, "merge", false, "merge runs with the same labels from several files (client hosts) losslessly")
-	f.StringVar(&o.slo, "slo", "", "latency objective for the recommendation, e.g. ttft_p95=2s,e2e_p95=30s")
+	f.StringVar(&o.slo, "slo", "", "objective the recommendation must meet, METRIC=LIMIT with the metric names of 'llmload gate', e.g. ttft_p95=2s,errors.rate=1%")
 	f.IntVar(&o.concurrency, "concurrency", 0, "judge settings at this closed-loop concurrency (default: each one's highest)")
 	f.Float64Var(&o.kneeGain, "knee-gain", 0, "throughput gain a bigger setting must bring to be worth it (default 0.10)")
-	f.StringVar(&o.metric, "metric", "", "latency distribution for hgrm and the percentile chart: e2e, ttft, itl, tpot, service, queue_wait (default e2e)")
+	f.StringVar(&o.metric, "metric", "", "latency distribution for hgrm and the percentile chart: e2e, service, ttft, itl, tpot, send_lag, residual (default e2e; queue wait is the residual less a constant)")
 	f.BoolVar(&o.noCharts, "no-charts", false, "with -o, write no SVG charts")
 	return cmd
 }
@@ -88,7 +89,7 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	if err != nil {
 		return usageErrorf("--format: %v", err)
 	}
-	slo, err := report.ParseSLO(o.slo)
+	slo, err := analysis.ParseSLO(o.slo)
 	if err != nil {
 		return usageErrorf("--slo: %v", err)
 	}

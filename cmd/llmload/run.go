@@ -93,18 +93,28 @@ const runExamples = `  # The course exercise: the same 10 requests sequentially,
   # No server at hand: the built-in simulator
   llmload run --sim -c 1,2,4,8 -n 32`
 
-const metricHelp = `
-Metrics (all latencies in the summary and results file are milliseconds):
-  E2E      intended send -> last byte (open loop: from the scheduled time, so a slow server
-           cannot hide its delay). Service time: actual send -> last byte.
-  TTFT     send -> first chunk carrying generated (or thinking) text, timed when bytes arrive.
-  ITL      gaps between consecutive content chunks, pooled over requests.
-  TPOT     per request (last byte - first token) / (output tokens - 1).
-  tok/s    output tokens / stage wall time; decode tok/s per request = tokens / (E2E - TTFT).
-  Output tokens are the server's count (eval_count, usage.completion_tokens) when it gives one.
-  Queue wait (Ollama) = total - load - prompt_eval - eval, minus the same residual measured at
-           concurrency 1 (the fixed overhead). Above NUM_PARALLEL=1 it also holds batch sharing.
-  Effective parallelism = sum of service times / wall time (Little's law).`
+// metricHelp defines the metrics for run and sweep --help, from the catalogue that the report
+// and the README print too.
+var metricHelp = metricDefinitions()
+
+func metricDefinitions() string {
+	var b strings.Builder
+	b.WriteString("\nMetrics (latencies in milliseconds). In brackets the names --slo, 'llmload gate' and the\nreport's CSV and JSON use, <stat> being one of " + strings.Join(results.LatencyStats(), ", ") + ":\n")
+	for _, d := range results.Definitions() {
+		line := "  "
+		for _, w := range strings.Fields(d.Term + " [" + d.Names + "]: " + d.Text) {
+			if len([]rune(line))+1+len([]rune(w)) > 96 {
+				b.WriteString(line + "\n")
+				line = "      "
+			} else if line != "  " {
+				line += " "
+			}
+			line += w
+		}
+		b.WriteString(line + "\n")
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
 
 func newRunCmd(s *streams) *cobra.Command {
 	o := &runOptions{}

@@ -19,6 +19,7 @@ import (
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/report/analysis"
 )
 
 type sweepOptions struct {
@@ -94,14 +95,14 @@ after a load is slower.
 	f.StringVar(&o.modelsDir, "models-dir", "", "OLLAMA_MODELS for the servers llmload starts (default: yours)")
 	f.StringArrayVar(&o.serverEnv, "server-env", nil, "extra KEY=VALUE for the servers llmload starts, e.g. OLLAMA_FLASH_ATTENTION=1 (repeatable)")
 	f.BoolVar(&o.external, "external", false, "measure a server you started yourself (at --url), labelled with --label")
-	f.StringVar(&o.slo, "slo", "", "latency objective for the recommendation, e.g. ttft_p95=2s,e2e_p95=30s")
+	f.StringVar(&o.slo, "slo", "", "objective the recommendation must meet, METRIC=LIMIT with the metric names of 'llmload gate', e.g. ttft_p95=2s,errors.rate=1%")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", time.Minute, "how long a started server may take to answer")
 	return cmd
 }
 
 func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 	changed := cmd.Flags().Changed
-	slo, err := report.ParseSLO(o.slo)
+	slo, err := analysis.ParseSLO(o.slo)
 	if err != nil {
 		return usageErrorf("--slo: %v", err)
 	}
@@ -310,7 +311,7 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 			}
 		}
 		fmt.Fprintln(s.out)
-		if err := report.WriteComparison(s.out, report.Compare(runs, report.DefaultBy, slo)); err != nil {
+		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, slo)); err != nil {
 			return err
 		}
 		if !o.quiet {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
-	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/report/analysis"
 )
 
 // fakeOllama writes an `ollama` that is really `llmload sim`: started as `ollama serve`,
@@ -68,7 +68,7 @@ func TestSweepManagedRecoversTheSimulatorsParameters(t *testing.T) {
 		runs = append(runs, run)
 	}
 	p := llama1bProfile(t)
-	cmp := report.Compare(runs, report.DefaultBy, report.SLO{})
+	cmp := analysis.Compare(runs, analysis.DefaultBy, analysis.SLO{})
 	// Memory: weights + overhead + NUM_PARALLEL × KV per slot, so the fitted slope is the
 	// profile's KV cache per slot at its context length.
 	want := p.MiBPerSlot(p.ContextLength)
@@ -109,7 +109,7 @@ func TestSweepSLOPicksASmallerSetting(t *testing.T) {
 	if len(f.Runs) != 2 {
 		t.Fatalf("one results file should hold both runs, has %d", len(f.Runs))
 	}
-	cmp := report.Compare(f.Runs, report.DefaultBy, mustSLO(t, "ttft_p95=20ms"))
+	cmp := analysis.Compare(f.Runs, analysis.DefaultBy, mustSLO(t, "ttft_p95=20ms"))
 	if cmp.Recommendation.Setting != "4" {
 		t.Errorf("recommendation %+v, want 4", cmp.Recommendation)
 	}
@@ -125,9 +125,9 @@ func TestSweepSLOPicksASmallerSetting(t *testing.T) {
 	}
 }
 
-func mustSLO(t *testing.T, s string) report.SLO {
+func mustSLO(t *testing.T, s string) analysis.SLO {
 	t.Helper()
-	slo, err := report.ParseSLO(s)
+	slo, err := analysis.ParseSLO(s)
 	if err != nil {
 		t.Fatal(err)
 	}

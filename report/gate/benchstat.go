@@ -1,20 +1,21 @@
 package gate
 
 import (
-	"cmp"
 	"io"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // DefaultBenchstatMetrics are the metrics --format benchstat writes besides those the checks
 // name: the latencies and rates a comparison usually looks at.
-func DefaultBenchstatMetrics() []Metric {
-	var out []Metric
+func DefaultBenchstatMetrics() []results.Metric {
+	var out []results.Metric
 	for _, n := range []string{"e2e.p50", "e2e.p95", "ttft.p50", "ttft.p95", "tpot.p50", "itl.p50", "output_tps", "requests_per_s", "errors.rate"} {
-		if m, ok := LookupMetric(n); ok {
+		if m, ok := results.LookupMetric(n); ok {
 			out = append(out, m)
 		}
 	}
@@ -60,7 +61,7 @@ func benchName(s string) string {
 // Latencies are in ns per the metric (benchstat scales them), rates per second. Labels that
 // differ between the runs (a sweep's num_parallel) become part of the name, and Unit lines
 // say which way each unit improves. metrics are written besides DefaultBenchstatMetrics.
-func WriteBenchstat(w io.Writer, in Input, metrics []Metric) error {
+func WriteBenchstat(w io.Writer, in Input, metrics []results.Metric) error {
 	ms := DefaultBenchstatMetrics()
 	have := map[string]bool{}
 	for _, m := range ms {
@@ -75,11 +76,12 @@ func WriteBenchstat(w io.Writer, in Input, metrics []Metric) error {
 	runs := runsOf(in)
 	ew := &errWriter{w: w}
 	for _, m := range ms {
+		unit, _ := benchUnit(m)
 		switch m.Better {
-		case BetterLower:
-			ew.printf("Unit %s better=lower\n", m.benchUnit)
-		case BetterHigher:
-			ew.printf("Unit %s better=higher\n", m.benchUnit)
+		case results.BetterLower:
+			ew.printf("Unit %s better=lower\n", unit)
+		case results.BetterHigher:
+			ew.printf("Unit %s better=higher\n", unit)
 		}
 	}
 	if len(runs) == 0 {
@@ -105,8 +107,8 @@ func WriteBenchstat(w io.Writer, in Input, metrics []Metric) error {
 				if !ok {
 					continue
 				}
-				scale := cmp.Or(m.benchScale, 1)
-				b.WriteString(" " + benchValue(v*scale) + " " + m.benchUnit)
+				unit, scale := benchUnit(m)
+				b.WriteString(" " + benchValue(v*scale) + " " + unit)
 				n++
 			}
 			if n > 0 {

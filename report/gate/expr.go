@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Op is a comparison of an assertion.
@@ -45,7 +47,7 @@ type Assertion struct {
 	Expr string // as given, trimmed
 	// Stage names the stage it applies to ("c=8"); "" is every stage.
 	Stage  string
-	Metric Metric
+	Metric results.Metric
 	Op     Op
 	// Limit is in the metric's unit (milliseconds for latencies, a fraction for errors.rate).
 	Limit float64
@@ -60,7 +62,7 @@ func (a Assertion) Holds(v float64) bool { return a.Op.holds(v, a.Limit) }
 type Tolerance struct {
 	Text   string // as given, trimmed
 	Stage  string // "" is every stage
-	Metric Metric
+	Metric results.Metric
 	// Direction is +1 when a rise beyond Amount fails, −1 when a fall does, 0 for either.
 	// Without a sign it is the metric's worse direction.
 	Direction int
@@ -182,35 +184,35 @@ func isMetricByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.'
 }
 
-func (p *parser) metric() (Metric, error) {
+func (p *parser) metric() (results.Metric, error) {
 	p.skipSpace()
 	start := p.pos
 	for p.pos < p.end && isMetricByte(p.input[p.pos]) {
 		p.pos++
 	}
 	if p.pos == start {
-		return Metric{}, p.fail(start, p.nextToken(), "valid metrics: "+MetricNames(), "expected a metric name")
+		return results.Metric{}, p.fail(start, p.nextToken(), "valid metrics: "+results.MetricNames(), "expected a metric name")
 	}
 	name := p.input[start:p.pos]
-	m, ok := LookupMetric(name)
+	m, ok := results.LookupMetric(name)
 	if ok {
 		return m, nil
 	}
 	lower := strings.ToLower(name)
-	for _, d := range latencyDists() {
+	for _, d := range results.LatencyDistributions() {
 		if lower == d {
-			return Metric{}, p.fail(start, p.pos, "", "%s needs a statistic, e.g. %s.p95 (one of %s)", name, d, strings.Join(latencyStats(), ", "))
+			return results.Metric{}, p.fail(start, p.pos, "", "%s needs a statistic, e.g. %s.p95 (one of %s)", name, d, strings.Join(results.LatencyStats(), ", "))
 		}
 	}
-	hint := "valid metrics: " + MetricNames()
-	switch s := suggest(lower); len(s) {
+	hint := "valid metrics: " + results.MetricNames()
+	switch s := results.SuggestMetrics(lower); len(s) {
 	case 0:
 	case 1:
 		hint = fmt.Sprintf("did you mean %s? %s", s[0], hint)
 	default:
 		hint = fmt.Sprintf("did you mean one of %s? %s", strings.Join(s, ", "), hint)
 	}
-	return Metric{}, p.fail(start, p.pos, hint, "unknown metric %q", name)
+	return results.Metric{}, p.fail(start, p.pos, hint, "unknown metric %q", name)
 }
 
 func (p *parser) op() (Op, error) {
@@ -330,9 +332,9 @@ func ParseAssertion(input string) (Assertion, error) {
 		return Assertion{}, err
 	}
 	unit, ustart := p.suffix()
-	scale, ok := m.Unit.suffixes()[unit]
+	scale, ok := m.Unit.Scale(unit)
 	if !ok {
-		return Assertion{}, p.fail(ustart, p.pos, fmt.Sprintf("%s is %s: write the number bare or with one of %s", m.Name, m.Unit.Kind(), m.Unit.suffixList()),
+		return Assertion{}, p.fail(ustart, p.pos, fmt.Sprintf("%s is %s: write the number bare or with one of %s", m.Name, m.Unit.Kind(), m.Unit.SuffixList()),
 			"unit %q does not fit %s", unit, m.Name)
 	}
 	if err := p.done(); err != nil {
@@ -405,7 +407,7 @@ func parseTolerance(p *parser) (Tolerance, error) {
 		t.Direction = -1
 		p.pos++
 	default:
-		t.Direction = map[Better]int{BetterLower: 1, BetterHigher: -1, BetterNeither: 0}[t.Metric.Better]
+		t.Direction = map[results.Better]int{results.BetterLower: 1, results.BetterHigher: -1, results.BetterNeither: 0}[t.Metric.Better]
 	}
 	amount, err := p.number(false)
 	if err != nil {
@@ -415,15 +417,15 @@ func parseTolerance(p *parser) (Tolerance, error) {
 	switch {
 	case unit == "%":
 		t.Amount, t.Relative = amount/100, true
-	case unit == "pp" && (t.Metric.Unit == UnitFraction || t.Metric.Unit == UnitPercent):
+	case unit == "pp" && (t.Metric.Unit == results.UnitFraction || t.Metric.Unit == results.UnitPercent):
 		t.Amount = amount
-		if t.Metric.Unit == UnitFraction {
+		if t.Metric.Unit == results.UnitFraction {
 			t.Amount = amount / 100
 		}
 	default:
-		scale, ok := t.Metric.Unit.suffixes()[unit]
+		scale, ok := t.Metric.Unit.Scale(unit)
 		if !ok {
-			return t, p.fail(ustart, p.pos, fmt.Sprintf("a tolerance is a percentage of the baseline (10%%) or an amount of %s: bare or with one of %s", t.Metric.Unit.Kind(), t.Metric.Unit.suffixList()),
+			return t, p.fail(ustart, p.pos, fmt.Sprintf("a tolerance is a percentage of the baseline (10%%) or an amount of %s: bare or with one of %s", t.Metric.Unit.Kind(), t.Metric.Unit.SuffixList()),
 				"unit %q does not fit %s", unit, t.Metric.Name)
 		}
 		t.Amount = amount * scale

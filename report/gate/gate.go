@@ -65,7 +65,7 @@ type Check struct {
 	// in a label.
 	Series string
 	Stage  string
-	Metric Metric
+	Metric results.Metric
 	// Name is the assertion as written, or the metric and its tolerance: "tpot.p50 (+10%)".
 	Name     string
 	Current  Summary
@@ -285,7 +285,7 @@ func groupSeries(runs []sourcedRun, labelKeys []string) []*series {
 }
 
 // values reads a metric from every run of a series that measured it.
-func (s *series) values(m Metric) []float64 {
+func (s *series) values(m results.Metric) []float64 {
 	var out []float64
 	for _, st := range s.stages {
 		if v, ok := m.Value(st); ok {
@@ -614,11 +614,11 @@ func compare(r *Result, cur, base *series, t Tolerance) *Check {
 }
 
 // improved reports whether the change is in the metric's better direction.
-func improved(m Metric, base, cur float64) bool {
+func improved(m results.Metric, base, cur float64) bool {
 	switch m.Better {
-	case BetterLower:
+	case results.BetterLower:
 		return cur < base
-	case BetterHigher:
+	case results.BetterHigher:
 		return cur > base
 	}
 	return false

@@ -299,7 +299,7 @@ func TestMetricValues(t *testing.T) {
 		{"requests.ok", 18, true}, {"queue_wait.p95", 0, false}, {"gpu.memory_peak_mib", 3000, true}, {"gpu.energy_j", 0, false}, {"decode_tps", 0, false},
 	}
 	for _, c := range cases {
-		m, ok := LookupMetric(c.metric)
+		m, ok := results.LookupMetric(c.metric)
 		if !ok {
 			t.Fatalf("no metric %s", c.metric)
 		}
@@ -308,10 +308,10 @@ func TestMetricValues(t *testing.T) {
 			t.Errorf("%s = %v, %v; want %v, %v", c.metric, v, ok, c.want, c.ok)
 		}
 	}
-	if _, ok := LookupMetric("ttft"); ok {
+	if _, ok := results.LookupMetric("ttft"); ok {
 		t.Error("a bare distribution is not a metric")
 	}
-	if m, _ := LookupMetric("e2e.p95"); m.Unit.Format(1234.5) != "1.23s" || m.Unit.Format(38.94) != "38.9ms" {
+	if m, _ := results.LookupMetric("e2e.p95"); m.Unit.Format(1234.5) != "1.23s" || m.Unit.Format(38.94) != "38.9ms" {
 		t.Errorf("formats %s %s", m.Unit.Format(1234.5), m.Unit.Format(38.94))
 	}
 	if got := changeText(math.Inf(1)); got != "+∞" {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 type junitSuites struct {
@@ -104,7 +106,7 @@ func checkDetail(r *Result, c *Check) string {
 }
 
 // valuesText is "median 38.9ms ±1% of 5 runs: 38.1ms 38.5ms …".
-func valuesText(u Unit, s Summary) string {
+func valuesText(u results.Unit, s Summary) string {
 	if s.N() == 0 {
 		return "not measured"
 	}

@@ -92,9 +92,9 @@ func TestWriteBenchstat(t *testing.T) {
 		runs = append(runs, r)
 	}
 	other := &results.Run{Labels: map[string]string{"num_parallel": "8", "commit": "abc"}, Stages: []*results.StageResult{stageOf(1, 2)}}
-	m, _ := LookupMetric("gpu.energy_j")
+	m, _ := results.LookupMetric("gpu.energy_j")
 	var b bytes.Buffer
-	if err := WriteBenchstat(&b, input("cur.json", runs, []*results.Run{other}), []Metric{m}); err != nil {
+	if err := WriteBenchstat(&b, input("cur.json", runs, []*results.Run{other}), []results.Metric{m}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "benchstat.txt", b.Bytes())

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // row is a check as the table and the markdown show it.
@@ -50,7 +52,7 @@ func rowOf(c *Check) row {
 
 // summaryCell is "38.9ms ±1%": the median and the half-width of its confidence interval
 // relative to it (the wider side), or the median alone when there is no interval.
-func summaryCell(u Unit, s Summary) string {
+func summaryCell(u results.Unit, s Summary) string {
 	if s.N() == 0 {
 		return "—"
 	}

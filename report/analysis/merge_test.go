@@ -1,7 +1,8 @@
-package report
+package analysis
 
 import (
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/llmload/llmload/bench/results"
 )
+
+const resultsDir = "../../testdata/results"
 
 // merge folds the files' runs as `llmload report --merge` does, and returns the runs.
 func merge(files []*results.File, sources []string) ([]*results.Run, []string, error) {
@@ -21,7 +24,11 @@ func merge(files []*results.File, sources []string) ([]*results.Run, []string, e
 	for _, e := range es {
 		runs = append(runs, e.run)
 	}
-	return runs, notes, nil
+	var texts []string
+	for _, n := range notes {
+		texts = append(texts, n.Text)
+	}
+	return runs, texts, nil
 }
 
 // hostStage is a stage as one client host measured it: E2E values from..to milliseconds.
@@ -175,8 +182,8 @@ func TestMergeRecomputesFirstTokenWait(t *testing.T) {
 }
 
 func TestMergeFixtures(t *testing.T) {
-	paths, names := readFixtures(t, "merge-host-a.json", "merge-host-b.json")
-	files, err := results.ReadFiles(paths)
+	names := []string{"merge-host-a.json", "merge-host-b.json"}
+	files, err := results.ReadFiles([]string{filepath.Join(resultsDir, names[0]), filepath.Join(resultsDir, names[1])})
 	if err != nil {
 		t.Fatal(err)
 	}

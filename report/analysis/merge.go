@@ -1,4 +1,4 @@
-package report
+package analysis
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/internal/prose"
 )
 
 // mergeEntries folds runs of the same plan measured from several client hosts into one run
@@ -20,18 +21,18 @@ import (
 // averaged weighted by requests. The notes say what was merged and what could not be merged
 // exactly. It fails when runs that share labels ran different plans. Runs alone in their
 // group pass through unchanged.
-func mergeEntries(es []*entry) ([]*entry, []string, error) {
+func mergeEntries(es []*entry) ([]*entry, []Note, error) {
 	var order []string
 	groups := map[string][]*entry{}
 	for _, e := range es {
-		k := labelText(e.run.Labels)
+		k := prose.Labels(e.run.Labels)
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], e)
 	}
 	var out []*entry
-	var notes []string
+	var notes []Note
 	for _, k := range order {
 		g := groups[k]
 		if len(g) == 1 {
@@ -49,9 +50,9 @@ func mergeEntries(es []*entry) ([]*entry, []string, error) {
 	return out, notes, nil
 }
 
-func mergeGroup(g []*entry) (*entry, []string, error) {
+func mergeGroup(g []*entry) (*entry, []Note, error) {
 	first := g[0]
-	what := labelText(first.run.Labels)
+	what := prose.Labels(first.run.Labels)
 	if what == "" {
 		what = "the runs"
 	}
@@ -78,15 +79,17 @@ func mergeGroup(g []*entry) (*entry, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("merge %s: %w", what, err)
 	}
-	desc := fmt.Sprintf("Merged %s from %d files (%s)", what, len(g), joinAnd(sources))
+	desc := fmt.Sprintf("Merged %s from %d files (%s)", what, len(g), prose.JoinAnd(sources))
 	if len(hosts) > 0 {
-		desc += fmt.Sprintf(", client hosts %s", joinAnd(hosts))
+		desc += fmt.Sprintf(", client hosts %s", prose.JoinAnd(hosts))
 	}
 	desc += ": request counts, throughputs and each stage's load (workers, rate) summed, HDR histograms merged and percentiles recomputed, the latency decomposition averaged weighted by requests."
-	run.Notes = append(run.Notes, desc)
-	run.Notes = append(run.Notes, notes...)
+	notes = append([]Note{{Kind: KindMerged, Severity: SeverityInfo, Text: desc}}, notes...)
+	for _, n := range notes {
+		run.Notes = append(run.Notes, n.Text)
+	}
 	e := &entry{run: run, source: first.source, merged: sources, gpu: gpuOf(run)}
-	return e, append([]string{desc}, notes...), nil
+	return e, notes, nil
 }
 
 // samePlan checks that two runs ran the same stages.
@@ -107,7 +110,7 @@ func samePlan(a, b *entry) error {
 }
 
 // mergeRuns merges runs of the same plan; sources name them in errors.
-func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, error) {
+func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []Note, error) {
 	first := runs[0]
 	out := &results.Run{
 		Labels:  first.Labels,
@@ -117,7 +120,10 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, e
 		Ended:   first.Ended,
 		Plan:    first.Plan,
 	}
-	var notes []string
+	var notes []Note
+	note := func(sev Severity, text string) {
+		notes = append(notes, Note{Kind: KindMerged, Severity: sev, Text: text})
+	}
 	urls := map[string]bool{}
 	var hostnames []string
 	cpus := 0
@@ -171,7 +177,7 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, e
 		}
 	}
 	if gpuFrom >= 0 && len(runs) > 1 {
-		notes = append(notes, fmt.Sprintf("GPU figures are %s's samples, not a sum over hosts.", sourceName(sources, gpuFrom)))
+		note(SeverityInfo, fmt.Sprintf("GPU figures are %s's samples, not a sum over hosts.", sourceName(sources, gpuFrom)))
 	}
 	for _, r := range runs {
 		if r.Server != nil {
@@ -182,7 +188,7 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, e
 	out.Host.Hostname = strings.Join(hostnames, "+")
 	out.Host.CPUs = cpus
 	if len(urls) > 1 {
-		notes = append(notes, fmt.Sprintf("The merged files measured different URLs (%s); the report shows the first.", joinAnd(slices.Sorted(maps.Keys(urls)))))
+		note(SeverityCaution, fmt.Sprintf("The merged files measured different URLs (%s); the report shows the first.", prose.JoinAnd(slices.Sorted(maps.Keys(urls)))))
 	}
 
 	// One baseline for all: the residual of a request that did not wait, averaged over the
@@ -201,9 +207,9 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, e
 	if bn > 0 {
 		out.Baseline = &results.Baseline{ResidualMs: results.Round3(bsum / float64(bn)), Source: "merged", Samples: bn}
 		if len(bvals) != len(runs) {
-			notes = append(notes, "Some merged runs had no queue-wait calibration; queue wait uses the others'.")
+			note(SeverityCaution, "Some merged runs had no queue-wait calibration; queue wait uses the others'.")
 		} else if lo, hi := minMax(bvals); hi-lo > 0.5*math.Max(lo, 1) {
-			notes = append(notes, fmt.Sprintf("The hosts' queue-wait baselines differ (%s to %s); the merged queue wait uses their weighted mean, %s.", msText(lo), msText(hi), msText(out.Baseline.ResidualMs)))
+			note(SeverityCaution, fmt.Sprintf("The hosts' queue-wait baselines differ (%s to %s); the merged queue wait uses their weighted mean, %s.", prose.Ms(lo), prose.Ms(hi), prose.Ms(out.Baseline.ResidualMs)))
 		}
 	}
 
@@ -235,7 +241,7 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []string, e
 		out.Stages = append(out.Stages, st)
 	}
 	if len(dropped) > 0 {
-		notes = append(notes, fmt.Sprintf("Not merged (the files keep no histogram for them): %s.", joinAnd(slices.Sorted(maps.Keys(dropped)))))
+		note(SeverityInfo, fmt.Sprintf("Not merged (the files keep no histogram for them): %s.", prose.JoinAnd(slices.Sorted(maps.Keys(dropped)))))
 	}
 	return out, notes, nil
 }

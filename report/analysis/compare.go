@@ -1,9 +1,7 @@
-package report
+package analysis
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"slices"
@@ -11,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/internal/prose"
 )
 
 // DefaultBy is the label runs are compared by when none is named: the server's number of
@@ -41,8 +40,10 @@ type CompareOptions struct {
 // recommends a setting. Figures of a setting measured in several runs (repeats, or several
 // files) are medians over the runs; Runs says how many.
 type Comparison struct {
-	By          string     `json:"by"`
+	By string `json:"by"`
+	// SLO is the objective as ParseSLO reads it; SLOBounds spell out its bounds.
 	SLO         string     `json:"slo,omitempty"`
+	SLOBounds   []Bound    `json:"slo_bounds,omitempty"`
 	KneeGain    float64    `json:"knee_gain"`
 	Concurrency int        `json:"judged_at_concurrency,omitempty"`
 	Settings    []*Setting `json:"settings"`
@@ -50,8 +51,9 @@ type Comparison struct {
 	// more slot costs. Nil unless at least two numeric settings have GPU memory.
 	MiBPerSlot     *Fit           `json:"mib_per_slot,omitempty"`
 	Recommendation Recommendation `json:"recommendation"`
-	// Notes are caveats about the comparison itself (runs left out, mixed servers …).
-	Notes []string `json:"notes,omitempty"`
+	// Notes are caveats about the comparison itself (runs left out, mixed servers …); an
+	// Analysis holds them among its own notes.
+	Notes []Note `json:"-"`
 
 	slo SLO
 }
@@ -75,7 +77,9 @@ type Setting struct {
 	GPUMemoryPeakMiB *float64 `json:"gpu_memory_peak_mib,omitempty"`
 }
 
-// Level is one setting at one load level (a stage's concurrency or rate).
+// Level is one setting at one load level (a stage's concurrency or rate). Its figures are
+// medians over the setting's runs; their JSON names are the catalogue's CSV columns, which
+// --slo and the gate take (output_tokens_per_s is output_tps, ttft_p95_ms is ttft.p95).
 type Level struct {
 	Stage       string  `json:"stage"`
 	Concurrency int     `json:"concurrency,omitempty"`
@@ -83,7 +87,9 @@ type Level struct {
 	Runs        int     `json:"runs"`
 	Requests    int     `json:"requests"`
 	OK          int     `json:"ok"`
-	ErrorRate   float64 `json:"error_rate"`
+	// ErrorRate is failed / requests pooled over the runs; an SLO on errors.rate judges, as
+	// the gate does, the median over the runs.
+	ErrorRate float64 `json:"error_rate"`
 
 	OutputTokensPerS float64 `json:"output_tokens_per_s"`
 	RequestsPerS     float64 `json:"requests_per_s"`
@@ -94,8 +100,10 @@ type Level struct {
 	HasTTFT bool    `json:"-"`
 	E2EP50  float64 `json:"e2e_p50_ms"`
 	E2EP95  float64 `json:"e2e_p95_ms"`
-	// QueueWaitMean is Ollama's residual minus the calibrated overhead (slot wait, plus batch
-	// sharing above NUM_PARALLEL=1), QueueShare its share of the mean E2E.
+	// QueueWaitMean is the decomposition's mean residual minus the calibrated overhead (slot
+	// wait, plus batch sharing above NUM_PARALLEL=1; the CSV's decomp_queue_wait_ms, which
+	// differs from queue_wait.mean by the histogram's rounding), QueueShare its share of the
+	// mean E2E.
 	QueueWaitMean        float64 `json:"queue_wait_mean_ms,omitempty"`
 	QueueShare           float64 `json:"queue_share,omitempty"`
 	HasQueue             bool    `json:"-"`
@@ -109,7 +117,6 @@ type Level struct {
 	Meets  bool   `json:"meets_slo"`
 	Misses []Miss `json:"misses,omitempty"`
 
-	key     levelKey
 	samples []levelSample
 }
 
@@ -177,21 +184,26 @@ func compareEntries(es []*entry, opts CompareOptions) *Comparison {
 	if opts.KneeGain <= 0 {
 		opts.KneeGain = DefaultKneeGain
 	}
-	c := &Comparison{By: opts.By, SLO: opts.SLO.String(), KneeGain: opts.KneeGain, Concurrency: opts.Concurrency, slo: opts.SLO}
+	c := &Comparison{By: opts.By, SLO: opts.SLO.String(), SLOBounds: opts.SLO.Bounds, KneeGain: opts.KneeGain, Concurrency: opts.Concurrency, slo: opts.SLO}
 
 	byValue := map[string][]*entry{}
 	var values []string
 	missing := 0
+	var unlabelled []string
 	for _, e := range es {
 		v, ok := e.run.Labels[opts.By]
 		if !ok {
 			missing++
+			if e.name != "" {
+				unlabelled = append(unlabelled, e.name)
+			}
 			continue
 		}
 		// A server that ran another number of slots than its label says (Ollama forces 1
 		// for some model families) measured something else: reported, not compared.
 		if srv := e.run.Server; opts.By == DefaultBy && srv != nil && srv.NumParallelObserved > 0 && srv.NumParallelObserved != srv.NumParallel {
-			c.Notes = append(c.Notes, fmt.Sprintf("%s=%s left out: the server's runner reported %d parallel slots, not %d (%s).", opts.By, v, srv.NumParallelObserved, srv.NumParallel, srv.Note))
+			c.Notes = append(c.Notes, Note{Kind: KindLeftOut, Severity: SeverityWarning, Settings: []string{v},
+				Text: fmt.Sprintf("%s=%s left out: the server's runner reported %d parallel slots, not %d (%s).", opts.By, v, srv.NumParallelObserved, srv.NumParallel, srv.Note)})
 			continue
 		}
 		if _, seen := byValue[v]; !seen {
@@ -200,7 +212,8 @@ func compareEntries(es []*entry, opts CompareOptions) *Comparison {
 		byValue[v] = append(byValue[v], e)
 	}
 	if missing > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("%d run%s without a %s label left out of the comparison.", missing, plural(missing), opts.By))
+		c.Notes = append(c.Notes, Note{Kind: KindLeftOut, Severity: SeverityInfo, Runs: unlabelled,
+			Text: fmt.Sprintf("%d run%s without a %s label left out of the comparison.", missing, prose.Plural(missing), opts.By)})
 	}
 	settingOrder(values)
 	if len(values) == 0 {
@@ -223,7 +236,7 @@ func buildSetting(value string, es []*entry, opts CompareOptions) *Setting {
 	if f, err := strconv.ParseFloat(value, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
 		s.Number, s.Numeric = f, true
 	}
-	levels := map[levelKey]*Level{}
+	levels := map[Load]*Level{}
 	for _, e := range es {
 		for i, st := range e.run.Stages {
 			if st == nil {
@@ -232,14 +245,14 @@ func buildSetting(value string, es []*entry, opts CompareOptions) *Setting {
 			k := keyOf(st)
 			l := levels[k]
 			if l == nil {
-				l = &Level{Stage: st.Name, Concurrency: st.Concurrency, Rate: st.Rate, key: k}
+				l = &Level{Stage: st.Name, Concurrency: st.Concurrency, Rate: st.Rate}
 				levels[k] = l
 				s.Levels = append(s.Levels, l)
 			}
 			l.samples = append(l.samples, levelSample{st: st, queueOK: e.run.Baseline != nil, gpuStage: e.gpu.stage(i)})
 		}
 	}
-	sort.Slice(s.Levels, func(i, j int) bool { return s.Levels[i].key.less(s.Levels[j].key) })
+	sort.Slice(s.Levels, func(i, j int) bool { return s.Levels[i].Load().Before(s.Levels[j].Load()) })
 	for _, l := range s.Levels {
 		l.fill(s, opts.SLO)
 		if l.GPUMemoryPeakMiB != nil && (s.GPUMemoryPeakMiB == nil || *l.GPUMemoryPeakMiB > *s.GPUMemoryPeakMiB) {
@@ -272,7 +285,7 @@ func buildSetting(value string, es []*entry, opts CompareOptions) *Setting {
 func judgedLevel(levels []*Level, concurrency int) *Level {
 	if concurrency > 0 {
 		for _, l := range levels {
-			if l.key == (levelKey{concurrency: concurrency}) {
+			if l.Load() == (Load{Concurrency: concurrency}) {
 				return l
 			}
 		}
@@ -280,7 +293,7 @@ func judgedLevel(levels []*Level, concurrency int) *Level {
 	}
 	var judged *Level
 	for _, l := range levels {
-		if l.key.rate == 0 || judged == nil || judged.key.rate > 0 {
+		if l.Load().Rate == 0 || judged == nil || judged.Load().Rate > 0 {
 			judged = l
 		}
 	}
@@ -288,13 +301,21 @@ func judgedLevel(levels []*Level, concurrency int) *Level {
 }
 
 // fill computes a level's figures as medians over its samples.
+// Load is the level's load: its concurrency or rate.
+func (l *Level) Load() Load {
+	if l.Rate > 0 {
+		return Load{Rate: l.Rate}
+	}
+	return Load{Concurrency: l.Concurrency}
+}
+
 func (l *Level) fill(s *Setting, slo SLO) {
 	l.Runs = len(l.samples)
 	var fails int
 	for _, smp := range l.samples {
 		l.Requests += smp.st.Requests.Total
 		l.OK += smp.st.Requests.OK
-		fails += errorTotal(smp.st.Requests)
+		fails += smp.st.Requests.Failed()
 	}
 	if l.Requests > 0 {
 		l.ErrorRate = float64(fails) / float64(l.Requests)
@@ -343,8 +364,23 @@ func (l *Level) fill(s *Setting, slo SLO) {
 		v := l.EffectiveParallelism / s.Number
 		l.ParallelismPerSlot = &v
 	}
-	l.Misses = slo.check(l.latency, l.ErrorRate)
+	l.Misses = slo.check(l.value)
 	l.Meets = len(l.Misses) == 0 && l.OK > 0
+}
+
+// value is the median over the level's runs of a catalogue metric, as the gate reads a
+// metric over repeated runs.
+func (l *Level) value(m results.Metric) (float64, bool) {
+	var vals []float64
+	for _, smp := range l.samples {
+		if v, ok := m.Value(smp.st); ok {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) == 0 {
+		return 0, false
+	}
+	return results.Median(vals), true
 }
 
 // latency is the median over samples of one statistic of one latency metric.
@@ -374,10 +410,10 @@ func (l *Level) median(f func(*results.StageResult) (float64, bool)) float64 {
 	return results.Median(vals)
 }
 
-// Level returns the setting's level at a key, nil when not measured.
-func (s *Setting) level(k levelKey) *Level {
+// Level returns the setting's level at a load, nil when not measured.
+func (s *Setting) Level(k Load) *Level {
 	for _, l := range s.Levels {
-		if l.key == k {
+		if l.Load() == k {
 			return l
 		}
 	}
@@ -449,28 +485,31 @@ func (c *Comparison) noteMixedServers(es []*entry, by string) {
 		hosts[e.run.Host.Hostname] = true
 	}
 	if len(versions) > 1 {
-		c.Notes = append(c.Notes, fmt.Sprintf("The runs measured different server versions (%s): engines report timings differently, so the settings are not compared like for like.", joinAnd(slices.Sorted(maps.Keys(versions)))))
+		c.Notes = append(c.Notes, Note{Kind: KindMixedServers, Severity: SeverityCaution,
+			Text: fmt.Sprintf("The runs measured different server versions (%s): engines report timings differently, so the settings are not compared like for like.", prose.JoinAnd(slices.Sorted(maps.Keys(versions))))})
 	}
 	if len(hosts) > 1 {
-		c.Notes = append(c.Notes, "The runs came from different client hosts.")
+		c.Notes = append(c.Notes, Note{Kind: KindMixedHosts, Severity: SeverityInfo, Text: "The runs came from different client hosts."})
 	}
 }
 
 func (c *Comparison) noteJudgedLevels() {
-	levels := map[levelKey]bool{}
+	levels := map[Load]bool{}
 	var missing []string
 	for _, s := range c.Settings {
 		if s.Judged == nil {
 			missing = append(missing, s.Value)
 			continue
 		}
-		levels[s.Judged.key] = true
+		levels[s.Judged.Load()] = true
 	}
 	if len(missing) > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("%s=%s not measured at c=%d: left out of the recommendation.", c.By, joinAnd(missing), c.Concurrency))
+		c.Notes = append(c.Notes, Note{Kind: KindLeftOut, Severity: SeverityInfo, Settings: missing,
+			Text: fmt.Sprintf("%s=%s not measured at c=%d: left out of the recommendation.", c.By, prose.JoinAnd(missing), c.Concurrency)})
 	}
 	if len(levels) > 1 {
-		c.Notes = append(c.Notes, "Settings were measured up to different load levels; each is judged at its highest, so their figures are not at equal load.")
+		c.Notes = append(c.Notes, Note{Kind: KindUnequalLoad, Severity: SeverityCaution,
+			Text: "Settings were measured up to different load levels; each is judged at its highest, so their figures are not at equal load."})
 	}
 }
 
@@ -507,31 +546,31 @@ func (c *Comparison) recommend() {
 	}
 	r.Setting = chosen.Value
 	l := chosen.Judged
-	r.Summary = fmt.Sprintf("Recommended: %s=%s — %s output tok/s at %s", c.By, chosen.Value, rate(l.OutputTokensPerS), l.key)
+	r.Summary = fmt.Sprintf("Recommended: %s=%s — %s output tok/s at %s", c.By, chosen.Value, prose.Rate(l.OutputTokensPerS), l.Load())
 	if first := c.Settings[0]; first != chosen && first.Judged != nil && first.Judged.OutputTokensPerS > 0 {
 		r.Summary += fmt.Sprintf(" (×%.2f over %s=%s)", l.OutputTokensPerS/first.Judged.OutputTokensPerS, c.By, first.Value)
 	}
 	if c.slo.IsZero() {
 		r.Summary += "; no SLO given, so judged on throughput alone."
 	} else {
-		r.Summary += fmt.Sprintf(", within the SLO (%s).", c.sloText())
+		r.Summary += fmt.Sprintf(", within the SLO (%s).", c.SLOText())
 	}
 	if l.HasTTFT {
-		r.Reasons = append(r.Reasons, fmt.Sprintf("At %s it answers with TTFT p95 %s and E2E p95 %s.", l.key, msText(l.TTFTP95), msText(l.E2EP95)))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("At %s it answers with TTFT p95 %s and E2E p95 %s.", l.Load(), prose.Ms(l.TTFTP95), prose.Ms(l.E2EP95)))
 	} else {
-		r.Reasons = append(r.Reasons, fmt.Sprintf("At %s its E2E p95 is %s.", l.key, msText(l.E2EP95)))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("At %s its E2E p95 is %s.", l.Load(), prose.Ms(l.E2EP95)))
 	}
 	if chosen != best {
 		gain := best.Judged.OutputTokensPerS/l.OutputTokensPerS - 1
-		why := fmt.Sprintf("%s=%s gives the most throughput, but only %s more (less than the %s that makes a step worth it)", c.By, best.Value, signedPct(gain), pct(c.KneeGain))
+		why := fmt.Sprintf("%s=%s gives the most throughput, but only %s more (less than the %s that makes a step worth it)", c.By, best.Value, prose.SignedPct(gain), prose.Pct(c.KneeGain))
 		if chosen.GPUMemoryPeakMiB != nil && best.GPUMemoryPeakMiB != nil {
-			why += fmt.Sprintf(", for %s more GPU memory", mib(*best.GPUMemoryPeakMiB-*chosen.GPUMemoryPeakMiB))
+			why += fmt.Sprintf(", for %s more GPU memory", prose.MiB(*best.GPUMemoryPeakMiB-*chosen.GPUMemoryPeakMiB))
 		}
 		r.Reasons = append(r.Reasons, why+".")
 	}
 	switch {
 	case r.Knee != "":
-		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput stops growing after %s=%s: the next setting adds less than %s.", c.By, r.Knee, pct(c.KneeGain)))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput stops growing after %s=%s: the next setting adds less than %s.", c.By, r.Knee, prose.Pct(c.KneeGain)))
 	case numeric && len(c.Settings) > 1:
 		last := c.Settings[len(c.Settings)-1]
 		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput still grows at %s=%s, the largest setting measured: a larger one may do better.", c.By, last.Value))
@@ -547,10 +586,10 @@ func (c *Comparison) recommend() {
 		if len(failing) == 1 {
 			verb = "misses"
 		}
-		r.Reasons = append(r.Reasons, fmt.Sprintf("%s=%s %s the SLO at the judged level.", c.By, joinAnd(failing), verb))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%s=%s %s the SLO at the judged level.", c.By, prose.JoinAnd(failing), verb))
 	}
 	if c.MiBPerSlot != nil {
-		r.Reasons = append(r.Reasons, fmt.Sprintf("Each extra slot costs about %s of GPU memory (least-squares fit over %d settings).", mib(c.MiBPerSlot.Slope), c.MiBPerSlot.Points))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Each extra slot costs about %s of GPU memory (least-squares fit over %d settings).", prose.MiB(c.MiBPerSlot.Slope), c.MiBPerSlot.Points))
 	}
 }
 
@@ -602,7 +641,7 @@ func (c *Comparison) recommendNone() {
 		at = fmt.Sprintf("at c=%d", c.Concurrency)
 	}
 	r.Summary = fmt.Sprintf("No %s setting meets the SLO (%s) %s; the closest, %s=%s at %s, has %s.",
-		c.By, c.sloText(), at, c.By, closest.Value, closest.Judged.key, joinAnd(misses))
+		c.By, c.SLOText(), at, c.By, closest.Value, closest.Judged.Load(), prose.JoinAnd(misses))
 	// The most throughput that does meet the SLO, at a lower level.
 	var fb *Setting
 	var fbl *Level
@@ -614,37 +653,24 @@ func (c *Comparison) recommendNone() {
 		}
 	}
 	if fb != nil {
-		r.FallbackSetting, r.FallbackLevel = fb.Value, fbl.key.String()
-		r.Reasons = append(r.Reasons, fmt.Sprintf("At lower load the SLO holds: %s=%s at %s meets it with %s output tok/s.", c.By, fb.Value, fbl.key, rate(fbl.OutputTokensPerS)))
+		r.FallbackSetting, r.FallbackLevel = fb.Value, fbl.Load().String()
+		r.Reasons = append(r.Reasons, fmt.Sprintf("At lower load the SLO holds: %s=%s at %s meets it with %s output tok/s.", c.By, fb.Value, fbl.Load(), prose.Rate(fbl.OutputTokensPerS)))
 	} else {
 		r.Reasons = append(r.Reasons, "No setting meets it at any measured load: the SLO needs a faster server, a smaller model or shorter outputs.")
 	}
 }
 
-func (c *Comparison) sloText() string {
+// SLOText is the SLO for a sentence: "ttft_p95 ≤ 2s and e2e_p95 ≤ 30s"; "" when none was given.
+func (c *Comparison) SLOText() string {
 	var parts []string
 	for _, b := range c.slo.Bounds {
 		parts = append(parts, b.String())
 	}
-	if c.slo.HasErrorRate {
-		parts = append(parts, "errors ≤ "+pct(c.slo.MaxErrorRate))
-	}
-	return joinAnd(parts)
+	return prose.JoinAnd(parts)
 }
 
-// WriteComparison prints a comparison for a terminal — the recommendation and its reasons,
-// a row per setting at its judged level, and throughput and latency by load — as
-// `llmload sweep` shows it at the end.
-func WriteComparison(w io.Writer, c *Comparison) error {
-	if c == nil {
-		return errors.New("write comparison: nothing to compare")
-	}
-	b := &builder{cmp: c}
-	if err := b.comparison(); err != nil {
-		return err
-	}
-	for _, n := range c.Notes {
-		b.doc.p(plain("note: " + n))
-	}
-	return b.doc.writeText(w)
+// Levels are a run's load levels, each one of its stages (the median where two stages ran
+// at the same level), as a comparison sees a setting measured by this run alone.
+func (r *Run) Levels() []*Level {
+	return buildSetting(r.Name, []*entry{{run: r.Data, name: r.Name, gpu: gpuOf(r.Data)}}, CompareOptions{}).Levels
 }

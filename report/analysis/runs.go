@@ -1,14 +1,12 @@
-package report
+package analysis
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/internal/prose"
 )
 
 // entry is one run as a report shows it: the run, where it came from and a name that is
@@ -24,7 +22,6 @@ type entry struct {
 // gpuData is what a results file holds about the GPU of one run; every part may be absent.
 type gpuData struct {
 	info   *results.GPUInfo
-	series *results.GPUSeries
 	stages []*results.GPUStageSummary // parallel to run.Stages; nil where not measured
 }
 
@@ -41,9 +38,9 @@ func (g gpuData) stage(i int) *results.GPUStageSummary {
 	return nil
 }
 
-// gpuOf gathers a run's GPU data: what was sampled, the series, and the stage summaries.
+// gpuOf gathers a run's GPU data: what was sampled and the stage summaries.
 func gpuOf(r *results.Run) gpuData {
-	g := gpuData{info: r.GPU, series: r.GPUSeries}
+	g := gpuData{info: r.GPU}
 	for _, st := range r.Stages {
 		var s *results.GPUStageSummary
 		if st != nil {
@@ -86,7 +83,7 @@ func nameEntries(es []*entry) {
 	base := make([]string, len(es))
 	count := map[string]int{}
 	for i, e := range es {
-		base[i] = labelText(e.run.Labels)
+		base[i] = prose.Labels(e.run.Labels)
 		if base[i] == "" {
 			base[i] = e.source
 		}
@@ -139,15 +136,6 @@ func capNames(es []*entry) {
 	}
 }
 
-// labelText is "a=1, b=2" in key order.
-func labelText(labels map[string]string) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		parts = append(parts, k+"="+labels[k])
-	}
-	return strings.Join(parts, ", ")
-}
-
 // settingOrder sorts label values numerically when they all are numbers, else as text.
 func settingOrder(values []string) {
 	numeric := true
@@ -167,43 +155,35 @@ func settingOrder(values []string) {
 	})
 }
 
-// levelKey identifies a load level across runs: closed-loop concurrency or open-loop rate.
-type levelKey struct {
-	concurrency int
-	rate        float64
+// Load is a load level, which identifies a level across runs: closed-loop concurrency or
+// open-loop rate.
+type Load struct {
+	Concurrency int
+	Rate        float64
 }
 
-func keyOf(st *results.StageResult) levelKey {
+func keyOf(st *results.StageResult) Load {
 	if st.Rate > 0 {
-		return levelKey{rate: st.Rate}
+		return Load{Rate: st.Rate}
 	}
-	return levelKey{concurrency: st.Concurrency}
+	return Load{Concurrency: st.Concurrency}
 }
 
-// less orders closed-loop levels by concurrency, then open-loop levels by rate.
-func (k levelKey) less(o levelKey) bool {
-	if (k.rate > 0) != (o.rate > 0) {
-		return k.rate == 0
+// Before orders closed-loop levels by concurrency, then open-loop levels by rate.
+func (k Load) Before(o Load) bool {
+	if (k.Rate > 0) != (o.Rate > 0) {
+		return k.Rate == 0
 	}
-	if k.rate > 0 {
-		return k.rate < o.rate
+	if k.Rate > 0 {
+		return k.Rate < o.Rate
 	}
-	return k.concurrency < o.concurrency
+	return k.Concurrency < o.Concurrency
 }
 
 // String is "c=8" or "rate=2/s".
-func (k levelKey) String() string {
-	if k.rate > 0 {
-		return "rate=" + results.TrimFloat(k.rate, -1) + "/s"
+func (k Load) String() string {
+	if k.Rate > 0 {
+		return "rate=" + results.TrimFloat(k.Rate, -1) + "/s"
 	}
-	return "c=" + strconv.Itoa(k.concurrency)
-}
-
-// errorTotal counts failed requests.
-func errorTotal(c results.Counts) int {
-	n := 0
-	for _, v := range c.Errors {
-		n += v
-	}
-	return max(n, c.Total-c.OK)
+	return "c=" + strconv.Itoa(k.Concurrency)
 }

@@ -1,7 +1,7 @@
-package report
+package analysis
 
 import (
-	"bytes"
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -110,7 +110,7 @@ func TestCompareRecommendation(t *testing.T) {
 			setting: "1", best: "1", knee: "1",
 		},
 		{
-			name: "errors bound", opts: CompareOptions{SLO: mustSLO(t, "errors=1%")},
+			name: "errors bound", opts: CompareOptions{SLO: mustSLO(t, "errors.rate=1%")},
 			runs: []*results.Run{
 				synthRun("num_parallel=1", lvl{c: 4, tps: 100, ttft95: 1, e2e95: 1}),
 				synthRun("num_parallel=2", lvl{c: 4, tps: 190, ttft95: 1, e2e95: 1, failed: 5}),
@@ -163,8 +163,8 @@ func TestCompareFigures(t *testing.T) {
 	if c.By != DefaultBy || len(c.Settings) != 2 {
 		t.Fatalf("by %q, %d settings; want num_parallel, 2", c.By, len(c.Settings))
 	}
-	if !strings.Contains(strings.Join(c.Notes, " "), "1 run without a num_parallel label left out") {
-		t.Errorf("notes = %q, want the unlabelled run mentioned", c.Notes)
+	if !strings.Contains(noteTexts(c.Notes), "1 run without a num_parallel label left out") {
+		t.Errorf("notes = %q, want the unlabelled run mentioned", noteTexts(c.Notes))
 	}
 	s := c.Settings[1]
 	if s.Value != "4" || s.Runs != 2 || !s.Numeric || s.Number != 4 {
@@ -240,13 +240,6 @@ func TestCompareEdgeCases(t *testing.T) {
 	if c.Recommendation.Setting != "" || c.Recommendation.Closest != "" || !strings.Contains(c.Recommendation.Summary, "completed a request") {
 		t.Errorf("all failed: %+v", c.Recommendation)
 	}
-	var buf bytes.Buffer
-	if err := WriteComparison(&buf, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteComparison(&buf, nil); err == nil {
-		t.Error("WriteComparison(nil) did not fail")
-	}
 }
 
 func TestCompareJSONHasNoInfinity(t *testing.T) {
@@ -257,9 +250,7 @@ func TestCompareJSONHasNoInfinity(t *testing.T) {
 	if len(c.Settings[0].Judged.Misses) != 1 {
 		t.Fatalf("misses = %+v", c.Settings[0].Judged.Misses)
 	}
-	var buf bytes.Buffer
-	es := []*entry{{run: runs[0], name: "x", source: "x.json"}}
-	if err := writeJSON(&buf, es, Options{SLO: mustSLO(t, "ttft_p95=1s")}, nil); err != nil {
+	if _, err := json.Marshal(c); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Settings[0].Judged.Misses[0].MarshalJSON(); err != nil {
@@ -282,11 +273,43 @@ func TestCompareLeavesOutASettingTheServerDidNotApply(t *testing.T) {
 	}
 	found := false
 	for _, n := range c.Notes {
-		if strings.Contains(n, "num_parallel=4 left out") {
+		if strings.Contains(n.Text, "num_parallel=4 left out") {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("notes %q do not say why num_parallel=4 was left out", c.Notes)
+		t.Errorf("notes %q do not say why num_parallel=4 was left out", noteTexts(c.Notes))
+	}
+}
+
+func noteTexts(ns []Note) string {
+	var texts []string
+	for _, n := range ns {
+		texts = append(texts, n.Text)
+	}
+	return strings.Join(texts, " ")
+}
+
+// A level's figures are named in JSON by catalogue names (CSV columns), so a script can put
+// what it reads there into --slo or the gate.
+func TestLevelJSONNamesCatalogueMetrics(t *testing.T) {
+	mem, util := 1.0, 2.0
+	b, err := json.Marshal(&Level{OutputTokensPerS: 1, RequestsPerS: 1, DecodeTokensPerS: 1, TTFTP50: 1, TTFTP95: 1, E2EP50: 1, E2EP95: 1,
+		EffectiveParallelism: 1, GPUMemoryPeakMiB: &mem, GPUUtilizationMean: &util, ErrorRate: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"output_tokens_per_s", "requests_per_s", "decode_tokens_per_s", "ttft_p50_ms", "ttft_p95_ms", "e2e_p50_ms", "e2e_p95_ms",
+		"effective_parallelism", "gpu_memory_peak_mib", "gpu_utilization_mean_pct", "error_rate"} {
+		if _, ok := fields[name]; !ok {
+			t.Errorf("a level's JSON has no %s", name)
+		}
+		if _, ok := results.LookupMetric(name); !ok {
+			t.Errorf("%s, a level's figure, is no name of the catalogue", name)
+		}
 	}
 }
