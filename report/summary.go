@@ -160,9 +160,9 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	case len(st.Classes) > 1:
 		for _, name := range slices.Sorted(maps.Keys(st.Classes)) {
 			c := st.Classes[name]
-			ew.printf("  class %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms", name, c.Requests.Total, c.Requests.OK, c.Throughput.OutputTokensPerS, num(c.LatencyMs[results.MetricE2E].P50))
+			ew.printf("  class %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms", name, c.Requests.Total, c.Requests.OK, c.Throughput.OutputTokensPerS, prose.Num(c.LatencyMs[results.MetricE2E].P50))
 			if ttft, ok := c.LatencyMs[results.MetricTTFT]; ok && ttft.N > 0 {
-				ew.printf(", TTFT p95 %s ms", num(ttft.P95))
+				ew.printf(", TTFT p95 %s ms", prose.Num(ttft.P95))
 			}
 			if g := c.Goodput; g != nil {
 				ew.printf(", goodput %.0f%%", 100*g.Share)
@@ -193,7 +193,7 @@ func writeGauges(ew *errWriter, st *results.StageResult) {
 	}{{"queue", queueGauges}, {"in service", serviceGauges}} {
 		for _, name := range g.names {
 			if s, ok := st.ServerGauges[name]; ok && s.N > 0 {
-				parts = append(parts, fmt.Sprintf("%s (%s) mean %s, max %s", g.label, name, num(s.Mean), num(s.Max)))
+				parts = append(parts, fmt.Sprintf("%s (%s) mean %s, max %s", g.label, name, prose.Num(s.Mean), prose.Num(s.Max)))
 			}
 		}
 	}
