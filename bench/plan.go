@@ -263,6 +263,11 @@ func (s *sequence) next() (*api.Request, *results.Template) {
 			break
 		}
 	}
+	return s.request(idx), s.work.Plan.Mix[idx]
+}
+
+// request makes a request from the mix's template idx: its body, or a prompt from its source.
+func (s *sequence) request(idx int) *api.Request {
 	t, src := s.work.Plan.Mix[idx], &s.work.sources[idx]
 	s.nextID++
 	req := &api.Request{API: api.API(t.API), Model: t.Model, MaxTokens: t.MaxTokens, Stream: t.Stream, Options: t.Options}
@@ -276,7 +281,7 @@ func (s *sequence) next() (*api.Request, *results.Template) {
 	default:
 		req.Prompt = src.prompts[s.rng.IntN(len(src.prompts))]
 	}
-	return req, t
+	return req
 }
 
 // syntheticWords is a small vocabulary of common English words: synthetic prompts made from it

@@ -198,7 +198,9 @@ func promptCacheNote(stages []*results.StageResult) string {
 }
 
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load
-// the models and fill the first slots; their records are kept apart from every stage.
+// the models and fill the first slots; their records are kept apart from every stage. A
+// model's warm-up requests are made from its first template in the mix (its body or its
+// prompts), so each one loads the model it is meant to.
 func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Warmup {
 	if r.plan.Warmup <= 0 {
 		return nil
@@ -213,12 +215,7 @@ func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Wa
 				continue
 			}
 			for i := 0; i < r.plan.Warmup; i++ {
-				req, _ := seq.next()
-				req.API, req.Model, req.Stream, req.MaxTokens, req.Options = api.API(t.API), t.Model, t.Stream, t.MaxTokens, t.Options
-				if body := r.work.sources[j].body; body != nil {
-					req.RawBody = body
-				}
-				reqs = append(reqs, req)
+				reqs = append(reqs, seq.request(j))
 			}
 			break
 		}
