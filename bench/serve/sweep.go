@@ -64,7 +64,7 @@ func (l *ProcessLauncher) Launch(ctx context.Context, numParallel int) (*Instanc
 	inst := &Instance{URL: s.URL, PID: s.PID, LogPath: cfg.LogPath, Log: s.Log, Stop: s.Stop}
 	if cfg.Kind == KindLlamaServer {
 		// llama-server says what it runs with: its slots and their context.
-		c := &api.Client{BaseURL: s.URL}
+		c := api.New(api.Config{BaseURL: s.URL})
 		inst.Settings = func(ctx context.Context) (RunnerSettings, bool) {
 			p, err := c.Props(ctx)
 			if err != nil {
@@ -278,6 +278,7 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error)
 	}
 	run.Server = info
 	run.Target = results.Target{URL: inst.URL, API: planAPIs(work.Plan), Simulated: inst.Simulated}
+	run.Target.Sender, run.Target.SenderReason = client.Sender().Name, client.Sender().Reason
 	run.Target.ServerVersion, run.Target.Server, run.Target.Engine = id.Version, id.Kind, id.Engine
 	if run.Target.Engine == "" && strings.Contains(inst.Log(), `msg="starting llama-server"`) {
 		run.Target.Engine = api.ServerLlamaServer // an Ollama built from source says no version

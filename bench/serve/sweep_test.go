@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -30,7 +29,7 @@ func TestSimulatorCaveatReachesEveryRun(t *testing.T) {
 		Workload: w,
 		Launcher: &SimLauncher{Config: cfg},
 		NewClient: func(url string) *api.Client {
-			return &api.Client{BaseURL: url, HTTP: &http.Client{}}
+			return api.New(api.Config{BaseURL: url})
 		},
 		GPUMode: "off",
 	})

@@ -494,14 +494,14 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		maxConns = max(maxConns, st.Concurrency, st.MaxConcurrency)
 	}
 	maxConns = max(maxConns, plan.Warmup*len(plan.Models()), 64)
-	client := &api.Client{
+	client := api.New(api.Config{
 		BaseURL:          target,
-		HTTP:             &http.Client{Transport: api.NewTransport(maxConns)},
+		MaxConns:         maxConns,
 		Header:           headers,
 		TotalTimeout:     time.Duration(plan.Timeout),
 		FirstByteTimeout: time.Duration(plan.FirstByteTimeout),
 		StallTimeout:     time.Duration(plan.StallTimeout),
-	}
+	})
 	if !o.sim.enabled {
 		// `llmload sim` in another process: its results are simulated, and so is its GPU.
 		vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -552,7 +552,8 @@ func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
 		if o.repeat > 1 {
 			run.Repeat = rep
 		}
-		run.Target = results.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
+		run.Target = results.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated,
+			Sender: client.Sender().Name, SenderReason: client.Sender().Reason}
 		run.Host = hostInfo()
 		run.Notes = append(run.Notes, serverNotes...)
 		describeServer(context.WithoutCancel(ctx), client, run)

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,10 +253,10 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 		Workload: work,
 		Launcher: launcher,
 		NewClient: func(url string) *api.Client {
-			return &api.Client{
-				BaseURL: url, HTTP: &http.Client{Transport: api.NewTransport(maxConns)}, Header: headers,
+			return api.New(api.Config{
+				BaseURL: url, MaxConns: maxConns, Header: headers,
 				TotalTimeout: time.Duration(plan.Timeout), FirstByteTimeout: time.Duration(plan.FirstByteTimeout), StallTimeout: time.Duration(plan.StallTimeout),
-			}
+			})
 		},
 		WarmupPerSlot: !changed("warmup") && plan.Warmup > 0,
 		GPUMode:       gflags.mode,
