@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -40,6 +41,9 @@ type promptSource struct {
 	prompts []string
 	body    []byte
 }
+
+// ErrNoModel is a template of the mix that names no model, and has no body file that does.
+var ErrNoModel = errors.New("no model (set the template's model, or a \"model\" field in its body file)")
 
 // Prepare validates the plan, fills in its defaults (stage and template names, weights, API,
 // arrival process) and loads every prompt source. Relative paths are resolved against dir.
@@ -116,7 +120,7 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 		}
 		w.sources[i] = src
 		if t.Model == "" {
-			return nil, fmt.Errorf("%s: no model (give -m/--model, or model: in the plan)", where)
+			return nil, fmt.Errorf("%s: %w", where, ErrNoModel)
 		}
 	}
 	if total <= 0 {

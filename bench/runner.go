@@ -194,7 +194,7 @@ func promptCacheNote(stages []*results.StageResult) string {
 	if prompt == 0 || 2*cached < prompt {
 		return ""
 	}
-	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them with --synthetic-words or a prompt file)", 100*float64(cached)/float64(prompt))
+	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them: synthetic prompts or a prompt file)", 100*float64(cached)/float64(prompt))
 }
 
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load

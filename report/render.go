@@ -133,7 +133,7 @@ func Render(w io.Writer, files []*results.File, opts Options) error {
 		}
 	}
 	if opts.By != "" && !anyLabel(es, opts.By) {
-		return badInput(fmt.Errorf("--by %s: no run has that label (labels: %s)", opts.By, labelNames(es)))
+		return badInput(fmt.Errorf("no run has the label %s (labels: %s)", opts.By, labelNames(es)))
 	}
 	nameByLabel(es, cmp.Or(opts.By, DefaultBy))
 	capNames(es)

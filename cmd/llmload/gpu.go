@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/llmload/llmload/bench"
@@ -39,7 +40,11 @@ func (g gpuFlags) check(simulated bool) (gpuFlags, error) {
 func (g gpuFlags) start(ctx context.Context, sim func() gpu.SimReading, pid int, clock time.Time) (*bench.GPUSampling, error) {
 	opts := gpu.Options{Indices: g.indices, PID: pid, Sim: sim}
 	s, err := bench.StartGPU(ctx, g.mode, opts, g.interval, clock)
-	if err != nil {
+	var ie *gpu.IndexError
+	switch {
+	case errors.As(err, &ie): // the library names the device; the user gave it as a flag
+		return nil, usageErrorf("--gpu-index %d: %s", ie.Index, ie.Reason)
+	case err != nil:
 		return nil, usageErrorf("--gpu %s: %v", g.mode, err)
 	}
 	return s, nil

@@ -216,7 +216,10 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 		return nil, "", usageErrorf("--api, --max-tokens, --no-stream and --option cannot change a plan file's mix; set them in the plan (or give -m to replace the mix)")
 	}
 	work, err := bench.Prepare(plan, dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, bench.ErrNoModel) && dir == "": // the mix came from flags
+		return nil, "", usageErrorf("no model: give -m/--model, or a --body file with a \"model\" field")
+	case err != nil:
 		return nil, "", usageErrorf("%v", err)
 	}
 
