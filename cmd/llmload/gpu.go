@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"time"
 
-	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/gpu"
 )
 
@@ -33,19 +30,4 @@ func (g gpuFlags) check(simulated bool) (gpuFlags, error) {
 		g.mode = gpu.ModeSim // the simulator's GPU is the one the requests load
 	}
 	return g, nil
-}
-
-// start begins sampling; sim reads the simulator's GPU (nil for a real server), pid is the
-// server's process when llmload started it.
-func (g gpuFlags) start(ctx context.Context, sim func() gpu.SimReading, pid int, clock time.Time) (*bench.GPUSampling, error) {
-	opts := gpu.Options{Indices: g.indices, PID: pid, Sim: sim}
-	s, err := bench.StartGPU(ctx, g.mode, opts, g.interval, clock)
-	var ie *gpu.IndexError
-	switch {
-	case errors.As(err, &ie): // the library names the device; the user gave it as a flag
-		return nil, usageErrorf("--gpu-index %d: %s", ie.Index, ie.Reason)
-	case err != nil:
-		return nil, usageErrorf("--gpu %s: %v", g.mode, err)
-	}
-	return s, nil
 }

@@ -1,4 +1,4 @@
-package serve
+package bench
 
 import (
 	"context"
@@ -11,9 +11,6 @@ import (
 	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/gpu"
 )
-
-// IsSimulator reports whether a server's /api/version answer is llmload's simulator.
-func IsSimulator(version string) bool { return strings.Contains(version, "llmload-sim") }
 
 // RemoteSimGPU reads the simulated GPU of a simulator in another process (`llmload sim`), for
 // the GPU sampler. A failed read gives NaN readings, which the sampler records as missing.
