@@ -1,6 +1,7 @@
 // Package bench is llmload's engine: it prepares plans (stages × a weighted request mix),
 // runs them (closed- and open-loop worker pools), and measures every request into HDR
-// histograms, which it hands back as a results.Run (the schema lives in bench/results).
+// histograms, which it hands back as a results.Run (the schema lives in bench/results). A
+// Session is one load test of one server around that: client, repeats, GPU, results file.
 package bench
 
 import (
