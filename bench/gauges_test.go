@@ -24,7 +24,7 @@ func TestGaugesSampledPerStage(t *testing.T) {
 		fmt.Fprintf(w, "# TYPE llamacpp:requests_deferred gauge\nllamacpp:requests_deferred %d\n# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 2\n", deferred.Load())
 	}))
 	defer srv.Close()
-	client := &api.Client{BaseURL: srv.URL}
+	client := api.New(api.Config{BaseURL: srv.URL})
 	start := time.Now()
 	g := StartGauges(context.Background(), client, api.ServerLlamaServer, 5*time.Millisecond, start)
 	time.Sleep(100 * time.Millisecond) // stage 1: an empty queue
@@ -59,7 +59,7 @@ func TestGaugesUnavailableSaySo(t *testing.T) {
 		"":                    "HTTP 404",
 	} {
 		run := &results.Run{Stages: []*results.StageResult{{WallS: 1}}}
-		StartGauges(context.Background(), &api.Client{BaseURL: srv.URL}, kind, time.Millisecond, time.Now()).Finish(run)
+		StartGauges(context.Background(), api.New(api.Config{BaseURL: srv.URL}), kind, time.Millisecond, time.Now()).Finish(run)
 		if g := run.ServerGauges; g == nil || g.Available || !strings.Contains(g.Reason, want) || run.Stages[0].ServerGauges != nil {
 			t.Errorf("kind %q: gauges %+v, want unavailable saying %q", kind, g, want)
 		}

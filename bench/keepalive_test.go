@@ -56,7 +56,7 @@ func TestKeepAliveClosingServer(t *testing.T) {
 	for _, closing := range []bool{true, false} {
 		t.Run(fmt.Sprintf("closes=%v", closing), func(t *testing.T) {
 			url := ndjsonServer(t, closing)
-			client := &api.Client{BaseURL: url, HTTP: &http.Client{Transport: api.NewTransport(4)}}
+			client := api.New(api.Config{BaseURL: url, MaxConns: 4})
 			w := prepared(t, results.Stage{Concurrency: 1, Requests: 12}, results.Stage{Concurrency: 2, Requests: 12}, results.Stage{Concurrency: 4, Requests: 12})
 			run, err := RunPlan(context.Background(), w, client, Options{})
 			if err != nil {

@@ -1,12 +1,14 @@
 // Package bench is llmload's engine: it prepares plans (stages × a weighted request mix),
 // runs them (closed- and open-loop worker pools), and measures every request into HDR
-// histograms, which it hands back as a results.Run (the schema lives in bench/results).
+// histograms, which it hands back as a results.Run (the schema lives in bench/results). A
+// Session is one load test of one server around that: client, repeats, GPU, results file.
 package bench
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -74,6 +76,9 @@ const (
 	// MaxInputFile bounds a prompt or body file.
 	MaxInputFile = 256 << 20
 )
+
+// ErrNoModel is a template of the mix that names no model, and has no body file that does.
+var ErrNoModel = errors.New("no model (set the template's model, or a \"model\" field in its body file)")
 
 // Prepare validates the plan, fills in its defaults (stage and template names, weights, API,
 // arrival process) and loads every prompt source. Relative paths are resolved against dir.
@@ -172,7 +177,7 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 		}
 		w.sources[i] = src
 		if t.Model == "" {
-			return nil, fmt.Errorf("%s: no model (give -m/--model, or model: in the plan)", where)
+			return nil, fmt.Errorf("%s: %w", where, ErrNoModel)
 		}
 		if t.Name == "" {
 			t.Name = t.Model // a body file named it
@@ -439,6 +444,11 @@ func (s *sequence) next() (*api.Request, *results.Template) {
 			break
 		}
 	}
+	return s.request(idx), s.work.Plan.Mix[idx]
+}
+
+// request makes a request from the mix's template idx: its body, or a prompt from its source.
+func (s *sequence) request(idx int) *api.Request {
 	t, src := s.work.Plan.Mix[idx], &s.work.sources[idx]
 	s.nextID++
 	req := &api.Request{API: api.API(t.API), Model: t.Model, MaxTokens: t.MaxTokens, Stream: t.Stream, Options: t.Options, Extra: t.ExtraBody}
@@ -476,7 +486,7 @@ func (s *sequence) next() (*api.Request, *results.Template) {
 		extra["ignore_eos"], extra["min_tokens"] = true, req.MaxTokens
 		req.Extra = extra
 	}
-	return req, t
+	return req
 }
 
 // syntheticWords is a small vocabulary of common English words: synthetic prompts made from it

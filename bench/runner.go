@@ -245,11 +245,13 @@ func promptCacheNote(stages []*results.StageResult) string {
 	if prompt == 0 || 2*cached < prompt {
 		return ""
 	}
-	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them with --synthetic-words or a prompt file, or tell llama-server not to cache with --extra-body '{\"cache_prompt\":false}')", 100*float64(cached)/float64(prompt))
+	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them: synthetic prompts or a prompt file; llama-server also takes cache_prompt:false as an extra body field)", 100*float64(cached)/float64(prompt))
 }
 
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load
-// the models and fill the first slots; their records are kept apart from every stage.
+// the models and fill the first slots; their records are kept apart from every stage. A
+// model's warm-up requests are made from its first template in the mix (its body or its
+// prompts), so each one loads the model it is meant to.
 func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Warmup {
 	if r.plan.Warmup <= 0 {
 		return nil
@@ -264,12 +266,7 @@ func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Wa
 				continue
 			}
 			for i := 0; i < r.plan.Warmup; i++ {
-				req, _ := seq.next()
-				req.API, req.Model, req.Stream, req.MaxTokens, req.Options, req.Extra = api.API(t.API), t.Model, t.Stream, t.MaxTokens, t.Options, t.ExtraBody
-				if body := r.work.sources[j].body; body != nil {
-					req.RawBody = body
-				}
-				reqs = append(reqs, req)
+				reqs = append(reqs, seq.request(j))
 			}
 			break
 		}

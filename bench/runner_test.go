@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -391,6 +392,59 @@ func TestWarmupExcludedFromStages(t *testing.T) {
 	}
 	if f.n.Load() != 5 {
 		t.Errorf("requests sent = %d, want 5", f.n.Load())
+	}
+}
+
+// warmupDoer keeps the warm-up's requests (the run's first ones) and answers every request at once.
+type warmupDoer struct {
+	mu   sync.Mutex
+	reqs []*api.Request
+}
+
+func (d *warmupDoer) Do(_ context.Context, req *api.Request) *api.Record {
+	d.mu.Lock()
+	d.reqs = append(d.reqs, req)
+	d.mu.Unlock()
+	return &api.Record{API: req.API, Model: req.Model, Sent: time.Now(), Class: api.ClassOK}
+}
+
+// Each model's warm-up sends that model's own request: in a mix of a prompt and a body file,
+// the prompt model's warm-up must not send the other model's body (which would load the other
+// model and leave this one's load in the first measured stage).
+func TestWarmupSendsEachModelsOwnRequest(t *testing.T) {
+	dir := t.TempDir()
+	body := `{"model":"b","prompt":"from the body","stream":true}`
+	if err := os.WriteFile(filepath.Join(dir, "b.json"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for seed := uint64(1); seed <= 8; seed++ {
+		p := &results.Plan{Seed: seed, Warmup: 2, Stages: []results.Stage{{Concurrency: 1, Requests: 1}},
+			Mix: []*results.Template{{Model: "a", Prompt: "from the flag", Stream: true}, {BodyFile: "b.json"}}}
+		w, err := Prepare(p, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &warmupDoer{}
+		if _, err := RunPlan(context.Background(), w, d, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		perModel := map[string]int{}
+		for _, req := range d.reqs[:4] { // the warm-up: two per model
+			perModel[req.Model]++
+			switch req.Model {
+			case "a":
+				if req.RawBody != nil || req.Prompt != "from the flag" {
+					t.Errorf("seed %d: model a's warm-up sends body %s, prompt %q", seed, req.RawBody, req.Prompt)
+				}
+			case "b":
+				if string(req.RawBody) != body {
+					t.Errorf("seed %d: model b's warm-up sends body %s, prompt %q", seed, req.RawBody, req.Prompt)
+				}
+			}
+		}
+		if perModel["a"] != 2 || perModel["b"] != 2 {
+			t.Errorf("seed %d: warm-up requests per model %v, want 2 each", seed, perModel)
+		}
 	}
 }
 

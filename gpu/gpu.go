@@ -91,7 +91,7 @@ func open(mode string, opts Options, newLib func() (nvmlLib, error)) (Backend, r
 		return offBackend{}, unavailable("disabled (--gpu off)", false), nil
 	case ModeSim:
 		if opts.Sim == nil {
-			err := errors.New("gpu: --gpu sim needs the simulator as the target")
+			err := ErrNoSimulator
 			return nil, unavailable(err.Error(), false), err
 		}
 		return openSim(opts)
@@ -100,7 +100,7 @@ func open(mode string, opts Options, newLib func() (nvmlLib, error)) (Backend, r
 			return openSim(opts)
 		}
 		b, info, err := openNVMLMode(opts, newLib)
-		var bad *indexError
+		var bad *IndexError
 		switch {
 		case errors.As(err, &bad):
 			return nil, unavailable(reason(err), false), err // the user's to fix, not a fallback
@@ -110,7 +110,7 @@ func open(mode string, opts Options, newLib func() (nvmlLib, error)) (Backend, r
 		return b, info, nil
 	case ModeNVML:
 		b, info, err := openNVMLMode(opts, newLib)
-		var bad *indexError
+		var bad *IndexError
 		switch {
 		case errors.As(err, &bad):
 			return nil, unavailable(reason(err), false), err
@@ -151,7 +151,7 @@ func openNVMLMode(opts Options, newLib func() (nvmlLib, error)) (Backend, result
 func openSim(opts Options) (Backend, results.GPUInfo, error) {
 	for _, i := range opts.Indices {
 		if i != 0 {
-			err := &indexError{index: i, count: 1}
+			err := &IndexError{Index: i, Reason: "only 1 device(s) present"}
 			return nil, unavailable(err.Error(), false), err
 		}
 	}
@@ -159,21 +159,27 @@ func openSim(opts Options) (Backend, results.GPUInfo, error) {
 	return b, results.GPUInfo{Available: true, Backend: b.Name(), Simulated: true, Devices: b.Devices()}, nil
 }
 
-// indexError is a --gpu-index naming a device that does not exist.
-type indexError struct{ index, count int }
+// ErrNoSimulator is ModeSim without a simulator to read.
+var ErrNoSimulator = errors.New("gpu: sim mode needs the simulator as the target")
 
-func (e *indexError) Error() string {
-	return fmt.Sprintf("gpu: --gpu-index %d: only %d device(s) present", e.index, e.count)
+// IndexError is a device index in Options.Indices that cannot be sampled.
+type IndexError struct {
+	Index  int
+	Reason string
+}
+
+func (e *IndexError) Error() string {
+	return fmt.Sprintf("gpu: device index %d: %s", e.Index, e.Reason)
 }
 
 func checkIndices(indices []int) error {
 	for i, x := range indices {
 		if x < 0 {
-			return fmt.Errorf("gpu: --gpu-index %d: must not be negative", x)
+			return &IndexError{Index: x, Reason: "must not be negative"}
 		}
 		for _, y := range indices[:i] {
 			if x == y {
-				return fmt.Errorf("gpu: --gpu-index %d: given twice", x)
+				return &IndexError{Index: x, Reason: "given twice"}
 			}
 		}
 	}

@@ -229,7 +229,7 @@ func (b *nvmlBackend) setup(indices []int) ([]string, error) {
 	}
 	for _, i := range indices {
 		if i >= count {
-			return nil, &indexError{index: i, count: count}
+			return nil, &IndexError{Index: i, Reason: fmt.Sprintf("only %d device(s) present", count)}
 		}
 		h, err := b.lib.Device(i)
 		if err != nil {

@@ -299,7 +299,7 @@ func TestNVMLDeviceIndices(t *testing.T) {
 	// An index past the last device is the user's mistake in every mode, not a fallback.
 	for _, mode := range []string{ModeAuto, ModeNVML} {
 		_, _, err = open(mode, Options{Indices: []int{3}}, fakeLib(newFake(h100())))
-		var bad *indexError
+		var bad *IndexError
 		if !errors.As(err, &bad) {
 			t.Errorf("%s: err = %v, want an index error", mode, err)
 		}

@@ -31,7 +31,7 @@ func TestRenderRejectsBadInput(t *testing.T) {
 	}{
 		{"format", files, Options{Format: "pdf"}, `unknown format "pdf"`},
 		{"metric", files, Options{Format: FormatHgrm, Metric: "latency"}, `unknown metric "latency"`},
-		{"by", files, Options{By: "gpu"}, "--by gpu: no run has that label (labels: num_parallel)"},
+		{"by", files, Options{By: "gpu"}, "no run has the label gpu (labels: num_parallel)"},
 		{"no runs", []*results.File{{Schema: results.Schema}}, Options{}, "hold no runs"},
 		{"corrupt histogram hgrm", []*results.File{corrupt}, Options{Format: FormatHgrm}, "stage c=1: histogram e2e"},
 		{"corrupt histogram merge", []*results.File{corrupt, files[0]}, Options{Merge: true}, "histogram e2e"},

@@ -108,3 +108,6 @@ func (a *arrivalClock) stamp() time.Time {
 	}
 	return time.Time{}
 }
+
+// kernelArrival says whether the own path stamps chunk arrivals with the kernel's receive time.
+const kernelArrival = true

@@ -17,3 +17,6 @@ func (a *arrivalClock) read(nc net.Conn, p []byte) (int, time.Time, error) {
 	n, err := nc.Read(p)
 	return n, time.Time{}, err
 }
+
+// kernelArrival says whether the own path stamps chunk arrivals with the kernel's receive time.
+const kernelArrival = false

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -26,41 +27,168 @@ const (
 	maxPrealloc = 4096
 )
 
-// Client sends Requests to one server and turns each reply into a Record.
-//
-// HTTP should carry a transport from NewTransport sized for the run's concurrency: requests to
-// a plain-http server then take the transport's own HTTP/1.1 path, and on Linux a chunk's
-// arrival time is the kernel's receive time (see arrivalClock). When HTTP is nil every request
-// gets a fresh connection through net/http (correct, but it measures connection setup too).
-// Header is sent with every request (API keys) and is never copied into a Record or an error.
-// Each timeout is disabled when zero: FirstByteTimeout runs from Sent to the first body byte
-// (it covers the server's queue, since Ollama sends headers only with the first chunk),
-// StallTimeout is the longest silence after that, TotalTimeout bounds the whole request.
+// Client sends Requests to one server and turns each reply into a Record. New makes one from a
+// Config and chooses, once, the HTTP stack that carries its requests (see Sender); a Client
+// never changes after.
 type Client struct {
-	BaseURL          string
-	HTTP             *http.Client
+	base             string
+	header           http.Header
+	firstByteTimeout time.Duration
+	stallTimeout     time.Duration
+	totalTimeout     time.Duration
+	maxLine          int
+	http             *http.Client
+	// own is the Transport whose own path carries every POST; nil when net/http carries them.
+	own *Transport
+	// targets are the own path's endpoints, one per protocol (see apiIndex), parsed once.
+	targets [len(apiOrder)]target
+	sender  Sender
+}
+
+// Config describes a Client. Each timeout is off when zero: FirstByteTimeout runs from Sent to
+// the first body byte (it covers the server's queue, since Ollama sends headers only with the
+// first chunk), StallTimeout is the longest silence after that, TotalTimeout bounds the whole
+// request.
+type Config struct {
+	// BaseURL is the server's base URL. One ending in /v1 (as OpenAI clients are usually
+	// configured) is accepted: the paths already carry it.
+	BaseURL string
+	// Header is sent with every request (API keys); it is never copied into a Record or an
+	// error.
 	Header           http.Header
 	FirstByteTimeout time.Duration
 	StallTimeout     time.Duration
 	TotalTimeout     time.Duration
+	// MaxConns is the most requests the caller will have in flight at once: the Transport New
+	// makes keeps that many connections. Zero keeps none: every request opens and closes its
+	// own (correct, but it measures connection setup too), as befits a few discovery calls.
+	MaxConns int
+	// Transport, when set, carries the requests instead of one New makes. An *api.Transport
+	// (from NewTransport, its dialer perhaps wrapped) keeps the own HTTP/1.1 path; any other
+	// RoundTripper sends every request through net/http.
+	Transport http.RoundTripper
 	// MaxLine bounds a reply's line, SSE event and whole stream:false document; past it the
 	// reply is malformed. 0 = DefaultMaxLine.
 	MaxLine int
 }
 
-func (c *Client) httpClient() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
+// Sender says which HTTP stack carries a Client's requests, and why. The two stamp a chunk's
+// arrival differently, so a run records which one measured it.
+type Sender struct {
+	Name   string // SenderOwn or SenderNetHTTP
+	Reason string
+}
+
+// The HTTP stacks a Client may send with.
+const (
+	// SenderOwn is the Transport's own HTTP/1.1 path: one goroutine per request, one buffer per
+	// connection, and on Linux each chunk's arrival is the kernel's receive time.
+	SenderOwn = "own-http1"
+	// SenderNetHTTP is the standard library's client, for what the own path does not do.
+	SenderNetHTTP = "net/http"
+)
+
+// New makes a Client and chooses its sender: the own HTTP/1.1 path for a plain-http base URL
+// on a Transport from NewTransport, net/http for anything else (https, credentials in the URL,
+// a proxy, another transport). The choice holds for every request; Sender says what it was.
+func New(cfg Config) *Client {
+	c := &Client{
+		base:             cfg.BaseURL,
+		header:           cfg.Header,
+		firstByteTimeout: cfg.FirstByteTimeout,
+		stallTimeout:     cfg.StallTimeout,
+		totalTimeout:     cfg.TotalTimeout,
+		maxLine:          cfg.MaxLine,
 	}
-	t := NewTransport(1)
-	t.DisableKeepAlives = true // nothing keeps this transport, so it must not keep connections
-	return &http.Client{Transport: t}
+	rt := cfg.Transport
+	if t, ok := rt.(*Transport); rt == nil || (ok && (t == nil || t.Transport == nil)) {
+		t := NewTransport(cfg.MaxConns)
+		// Nothing keeps a connection for a client that says it needs none.
+		t.DisableKeepAlives = cfg.MaxConns <= 0
+		rt = t
+	}
+	c.http = &http.Client{Transport: rt}
+	c.sender = c.choose(rt)
+	return c
+}
+
+// choose decides once which stack sends: the own path when it can carry every request of this
+// Client, net/http otherwise, and says why.
+func (c *Client) choose(rt http.RoundTripper) Sender {
+	t, ok := rt.(*Transport)
+	if !ok {
+		return Sender{SenderNetHTTP, fmt.Sprintf("the transport (%T) is not llmload's", rt)}
+	}
+	if t.Proxy != nil {
+		return Sender{SenderNetHTTP, "the transport goes through a proxy"}
+	}
+	u, err := url.Parse(c.endpoint(OllamaGenerate.Path()))
+	switch {
+	case err != nil:
+		return Sender{SenderNetHTTP, "the base URL does not parse"}
+	case u.Scheme != "http":
+		return Sender{SenderNetHTTP, u.Scheme + ": the own path speaks plain http only"}
+	case u.User != nil:
+		return Sender{SenderNetHTTP, "credentials in the URL: net/http sends them as basic auth"}
+	case u.Host == "" || u.Opaque != "" || u.Fragment != "":
+		return Sender{SenderNetHTTP, "the base URL has no plain host and path"}
+	}
+	for i, a := range apiOrder {
+		u, err := url.Parse(c.endpoint(a.Path()))
+		if err != nil {
+			return Sender{SenderNetHTTP, "the base URL does not parse"}
+		}
+		port := u.Port()
+		if port == "" {
+			port = "80"
+		}
+		c.targets[i] = target{addr: net.JoinHostPort(u.Hostname(), port), host: u.Host, uri: u.RequestURI()}
+	}
+	c.own = t
+	reason := "plain http: one goroutine and one buffer per request"
+	if kernelArrival {
+		reason += ", chunk arrivals from the kernel's receive time"
+	}
+	return Sender{SenderOwn, reason}
+}
+
+// Sender says which HTTP stack carries this Client's requests, and why.
+func (c *Client) Sender() Sender { return c.sender }
+
+// BaseURL is the base URL the Client sends to, as given (credentials included: keep it from
+// anything that is written).
+func (c *Client) BaseURL() string { return c.base }
+
+// CloseIdleConnections closes the connections the Client keeps, on both paths.
+func (c *Client) CloseIdleConnections() {
+	if t, ok := c.http.Transport.(*Transport); ok {
+		t.CloseIdleConnections()
+		return
+	}
+	c.http.CloseIdleConnections()
+}
+
+// apiOrder is the order of Client.targets.
+var apiOrder = [...]API{OllamaGenerate, OllamaChat, OpenAIChat, OpenAICompletions}
+
+// apiIndex is a protocol's place in apiOrder; an unknown one posts where Path sends it, to
+// Ollama's generate endpoint.
+func apiIndex(a API) int {
+	switch a {
+	case OllamaChat:
+		return 1
+	case OpenAIChat:
+		return 2
+	case OpenAICompletions:
+		return 3
+	}
+	return 0
 }
 
 // endpoint joins the base URL and a path. A base URL ending in /v1 (as OpenAI clients are
 // usually configured) is accepted: the paths already carry it.
 func (c *Client) endpoint(path string) string {
-	base := strings.TrimRight(c.BaseURL, "/")
+	base := strings.TrimRight(c.base, "/")
 	base = strings.TrimSuffix(base, "/v1")
 	return base + path
 }
@@ -71,8 +199,7 @@ func (c *Client) endpoint(path string) string {
 // is whether a stream was asked for: for a RawBody, its "stream" field (see ExpectStream).
 // Server token counts are used only when the reply completed; a failed one counts its chunks.
 //
-// With a Transport from NewTransport and a plain-http base URL, the request takes the
-// Transport's own HTTP/1.1 path; otherwise net/http carries it.
+// The sender New chose carries it: the Transport's own HTTP/1.1 path or net/http.
 func (c *Client) Do(ctx context.Context, req *Request) *Record {
 	rec := &Record{}
 	if req == nil {
@@ -91,35 +218,19 @@ func (c *Client) Do(ctx context.Context, req *Request) *Record {
 	if rec.Stream && req.MaxTokens > 0 {
 		rec.TokenTimes = make([]time.Duration, 0, min(req.MaxTokens, maxPrealloc)+1)
 	}
-	if t := c.ownTransport(); t != nil {
-		if tg := t.target(c, req.API); tg.ok {
-			c.doOwn(ctx, t, tg, req, rec, body)
-			return rec
-		}
+	if c.own != nil {
+		c.doOwn(ctx, c.own, &c.targets[apiIndex(req.API)], req, rec, body)
+		return rec
 	}
 	c.doNetHTTP(ctx, req, rec, body)
 	return rec
-}
-
-// ownTransport returns the Transport whose own path can carry this Client's requests, or nil
-// when the http.Client asks for what only net/http does (cookies, a client-wide timeout).
-func (c *Client) ownTransport() *Transport {
-	hc := c.HTTP
-	if hc == nil || hc.Jar != nil || hc.Timeout != 0 {
-		return nil
-	}
-	t, ok := hc.Transport.(*Transport)
-	if !ok || t == nil || t.Transport == nil || t.Proxy != nil {
-		return nil
-	}
-	return t
 }
 
 // netWatchdog starts the request's clock and a watchdog that cancels reqCtx with the cause.
 func (c *Client) netWatchdog(rec *Record, cancel context.CancelCauseFunc) *watchdog {
 	wd := &watchdog{onTimeout: func(te *timeoutError) { cancel(te) }}
 	rec.Sent = time.Now()
-	wd.arm(rec.Sent, c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout)
+	wd.arm(rec.Sent, c.firstByteTimeout, c.stallTimeout, c.totalTimeout)
 	return wd
 }
 
@@ -140,7 +251,7 @@ func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body 
 		}
 		hreq.Header.Set("Content-Type", "application/json")
 		hreq.Header.Set("User-Agent", userAgent)
-		for k, v := range c.Header {
+		for k, v := range c.header {
 			hreq.Header[k] = v
 		}
 		return hreq, nil
@@ -154,11 +265,11 @@ func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body 
 
 	wd := c.netWatchdog(rec, cancel)
 	defer wd.stop()
-	resp, err := c.httpClient().Do(hreq)
+	resp, err := c.http.Do(hreq)
 	if err != nil && reused && staleConn(unwrapURL(err)) && wd.cause.Load() == nil && ctx.Err() == nil {
 		rec.Reconnected = true
 		if hreq, err = newRequest(); err == nil {
-			resp, err = c.httpClient().Do(hreq)
+			resp, err = c.http.Do(hreq)
 		}
 	}
 	if err != nil {
@@ -175,7 +286,7 @@ func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body 
 		return
 	}
 	lr := newLineReader(resp.Body, wd)
-	lr.max = c.MaxLine
+	lr.max = c.maxLine
 	c.readReply(ctx, rec, req, lr, formatOf(resp.Header.Get("Content-Type"), req.API, rec.Stream), wd)
 }
 
@@ -202,8 +313,8 @@ func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Reque
 			rec.Class, rec.Error = c.dialFailure(ctx, err)
 			return
 		}
-		cn.wd.arm(rec.Sent, c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout)
-		closeConn, err = cn.buildRequest(tg, c.Header, body, t.DisableKeepAlives)
+		cn.wd.arm(rec.Sent, c.firstByteTimeout, c.stallTimeout, c.totalTimeout)
+		closeConn, err = cn.buildRequest(tg, c.header, body, t.DisableKeepAlives)
 		if err != nil {
 			cn.wd.stop()
 			cn.close()
@@ -239,7 +350,7 @@ func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Reque
 		c.readHTTPError(ctx, rec, b, wd)
 	} else {
 		lr := &cn.lines
-		*lr = lineReader{src: b, buf: lr.buf, wd: wd, arrivals: b, max: c.MaxLine}
+		*lr = lineReader{src: b, buf: lr.buf, wd: wd, arrivals: b, max: c.maxLine}
 		if len(lr.buf) == 0 {
 			lr.buf = make([]byte, lineBufSize)
 		}
@@ -269,10 +380,10 @@ func staleConn(err error) bool {
 // that timeout. A zero after means no bound beyond the dialer's own.
 func (c *Client) dialLimit() timeoutError {
 	switch {
-	case c.FirstByteTimeout > 0 && (c.TotalTimeout <= 0 || c.FirstByteTimeout <= c.TotalTimeout):
-		return timeoutError{class: ClassTimeoutFirstByte, after: c.FirstByteTimeout}
-	case c.TotalTimeout > 0:
-		return timeoutError{class: ClassTimeoutTotal, after: c.TotalTimeout}
+	case c.firstByteTimeout > 0 && (c.totalTimeout <= 0 || c.firstByteTimeout <= c.totalTimeout):
+		return timeoutError{class: ClassTimeoutFirstByte, after: c.firstByteTimeout}
+	case c.totalTimeout > 0:
+		return timeoutError{class: ClassTimeoutTotal, after: c.totalTimeout}
 	}
 	return timeoutError{}
 }
@@ -435,7 +546,7 @@ func (c *Client) clean(text string) string {
 	if text == "" {
 		return ""
 	}
-	for _, vals := range c.Header {
+	for _, vals := range c.header {
 		for _, v := range vals {
 			text = redact(text, v)
 			for _, f := range strings.Fields(v) { // "Bearer sk-…": the token alone too
@@ -443,7 +554,7 @@ func (c *Client) clean(text string) string {
 			}
 		}
 	}
-	if u, err := url.Parse(c.BaseURL); err == nil && u.User != nil {
+	if u, err := url.Parse(c.base); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok {
 			text = redact(text, p)
 		}

@@ -17,8 +17,9 @@ import (
 	"time"
 )
 
-func testClient(srv *httptest.Server) *Client {
-	return &Client{BaseURL: srv.URL, HTTP: &http.Client{Transport: NewTransport(4)}}
+// testClient is a Client of srv as a run makes one; set, if any, changes its Config first.
+func testClient(srv *httptest.Server, set ...func(*Config)) *Client {
+	return rawClient(srv.URL, set...)
 }
 
 // checkRecord asserts what holds for every record whatever its class.
@@ -120,9 +121,10 @@ func TestRequestOnTheWire(t *testing.T) {
 		_, _ = w.Write(f.body)
 	}))
 	defer srv.Close()
-	c := testClient(srv)
-	c.BaseURL += "/v1/" // as OpenAI clients are often configured
-	c.Header = http.Header{"Authorization": {"Bearer sk-test-secret"}}
+	c := testClient(srv, func(cfg *Config) {
+		cfg.BaseURL += "/v1/" // as OpenAI clients are often configured
+		cfg.Header = http.Header{"Authorization": {"Bearer sk-test-secret"}}
+	})
 	req := &Request{API: OllamaGenerate, Model: "m", Prompt: "p", Stream: true, MaxTokens: 8}
 	rec := c.Do(context.Background(), req)
 	if !rec.OK() {
@@ -322,7 +324,7 @@ func TestConnectionRefused(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c := &Client{BaseURL: "http://" + addr, HTTP: &http.Client{Transport: NewTransport(1)}}
+	c := New(Config{BaseURL: "http://" + addr, MaxConns: 1})
 	rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m", Stream: true})
 	checkRecord(t, rec)
 	if rec.Class != ClassConnRefused || !strings.Contains(rec.Error, "connection refused") {
@@ -392,8 +394,9 @@ func TestTimeouts(t *testing.T) {
 	chunk := `{"response":"a","done":false}` + "\n"
 	t.Run("first byte", func(t *testing.T) {
 		srv := silentServer(t) // Ollama sends headers only with the first chunk
-		c := testClient(srv)
-		c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout = short, time.Minute, time.Minute
+		c := testClient(srv, func(cfg *Config) {
+			cfg.FirstByteTimeout, cfg.StallTimeout, cfg.TotalTimeout = short, time.Minute, time.Minute
+		})
 		rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m", Stream: true})
 		checkRecord(t, rec)
 		if rec.Class != ClassTimeoutFirstByte || rec.Done < short || rec.Done > 50*short {
@@ -402,8 +405,7 @@ func TestTimeouts(t *testing.T) {
 	})
 	t.Run("first byte after headers", func(t *testing.T) {
 		srv := streamServer(t, "text/event-stream", nil, time.Minute) // headers, then nothing
-		c := testClient(srv)
-		c.FirstByteTimeout = short
+		c := testClient(srv, func(cfg *Config) { cfg.FirstByteTimeout = short })
 		rec := c.Do(context.Background(), &Request{API: OpenAIChat, Model: "m", Stream: true})
 		checkRecord(t, rec)
 		if rec.Class != ClassTimeoutFirstByte || rec.Status != 200 {
@@ -412,8 +414,9 @@ func TestTimeouts(t *testing.T) {
 	})
 	t.Run("stall", func(t *testing.T) {
 		srv := streamServer(t, "application/x-ndjson", []string{chunk, chunk}, time.Minute)
-		c := testClient(srv)
-		c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout = time.Minute, short, time.Minute
+		c := testClient(srv, func(cfg *Config) {
+			cfg.FirstByteTimeout, cfg.StallTimeout, cfg.TotalTimeout = time.Minute, short, time.Minute
+		})
 		rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m", Stream: true})
 		checkRecord(t, rec)
 		if rec.Class != ClassTimeoutStall || len(rec.TokenTimes) != 2 || rec.Done-rec.TokenTimes[1] < short {
@@ -434,8 +437,7 @@ func TestTimeouts(t *testing.T) {
 			_, _ = io.WriteString(w, `{"done":true}`+"\n")
 		}))
 		defer srv.Close()
-		c := testClient(srv)
-		c.StallTimeout = short
+		c := testClient(srv, func(cfg *Config) { cfg.StallTimeout = short })
 		rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m", Stream: true})
 		checkRecord(t, rec)
 		if !rec.OK() || len(rec.TokenTimes) != 8 || rec.Done < short {
@@ -452,8 +454,9 @@ func TestTimeouts(t *testing.T) {
 			}
 		}))
 		defer srv.Close()
-		c := testClient(srv)
-		c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout = time.Minute, time.Minute, short
+		c := testClient(srv, func(cfg *Config) {
+			cfg.FirstByteTimeout, cfg.StallTimeout, cfg.TotalTimeout = time.Minute, time.Minute, short
+		})
 		rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m", Stream: true})
 		checkRecord(t, rec)
 		if rec.Class != ClassTimeoutTotal || len(rec.TokenTimes) == 0 || rec.Done < short {
@@ -486,8 +489,9 @@ func TestCancelIsNotTimeout(t *testing.T) {
 			} else {
 				srv = streamServer(t, "application/x-ndjson", tt.lines, time.Minute)
 			}
-			c := testClient(srv)
-			c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout = tt.timeouts[0], tt.timeouts[1], tt.timeouts[2]
+			c := testClient(srv, func(cfg *Config) {
+				cfg.FirstByteTimeout, cfg.StallTimeout, cfg.TotalTimeout = tt.timeouts[0], tt.timeouts[1], tt.timeouts[2]
+			})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tt.deadline > 0 {
@@ -535,8 +539,9 @@ func TestHeadersNeverLeak(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
-			c := testClient(srv)
-			c.Header = http.Header{"Authorization": {"Bearer " + secret}, "X-Api-Key": {secret + "-2"}}
+			c := testClient(srv, func(cfg *Config) {
+				cfg.Header = http.Header{"Authorization": {"Bearer " + secret}, "X-Api-Key": {secret + "-2"}}
+			})
 			rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m", Stream: true})
 			checkRecord(t, rec)
 			if rec.OK() {
@@ -585,8 +590,9 @@ func TestConnectionReuse(t *testing.T) {
 
 func TestConcurrentRequests(t *testing.T) {
 	srv := replay(t, loadFixture(t, "openai-chat-stream.http"), time.Millisecond)
-	c := testClient(srv)
-	c.StallTimeout, c.FirstByteTimeout, c.TotalTimeout = 5*time.Second, 5*time.Second, 10*time.Second
+	c := testClient(srv, func(cfg *Config) {
+		cfg.StallTimeout, cfg.FirstByteTimeout, cfg.TotalTimeout = 5*time.Second, 5*time.Second, 10*time.Second
+	})
 	var wg sync.WaitGroup
 	recs := make([]*Record, 16)
 	for i := range recs {
@@ -602,7 +608,7 @@ func TestConcurrentRequests(t *testing.T) {
 }
 
 func TestRequestErrors(t *testing.T) {
-	c := &Client{BaseURL: "http://127.0.0.1:1"}
+	c := New(Config{BaseURL: "http://127.0.0.1:1"})
 	for _, tt := range []struct {
 		name string
 		c    *Client
@@ -611,7 +617,7 @@ func TestRequestErrors(t *testing.T) {
 		{"nil request", c, nil},
 		{"unknown API", c, &Request{API: "grpc", Model: "m"}},
 		{"options that are not JSON", c, &Request{API: OllamaGenerate, Options: map[string]any{"f": func() {}}}},
-		{"bad base URL", &Client{BaseURL: "http://user:hunter22@[::1"}, &Request{API: OllamaGenerate}},
+		{"bad base URL", New(Config{BaseURL: "http://user:hunter22@[::1"}), &Request{API: OllamaGenerate}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := tt.c.Do(context.Background(), tt.req)
@@ -623,10 +629,11 @@ func TestRequestErrors(t *testing.T) {
 	}
 }
 
-// TestNoPooledClient checks the nil-HTTP path: one-shot connections, still correct.
+// TestNoPooledClient checks a Client that keeps no connection (MaxConns 0): one-shot
+// connections, still correct.
 func TestNoPooledClient(t *testing.T) {
 	srv := replay(t, loadFixture(t, "chat-stream.http"), 0)
-	c := &Client{BaseURL: srv.URL}
+	c := New(Config{BaseURL: srv.URL})
 	for range 3 {
 		rec := c.Do(context.Background(), &Request{API: OllamaChat, Model: "m", Stream: true})
 		checkRecord(t, rec)
@@ -734,5 +741,37 @@ func checkFixture(t *testing.T, f fixture, api API, stream bool, w fixtureWant) 
 	}
 	if rec.API != api || rec.Model != "rand-tiny" || rec.Stream != stream {
 		t.Errorf("identity %s %s %v", rec.API, rec.Model, rec.Stream)
+	}
+}
+
+// TestSenderChosenOnce checks that New decides the HTTP stack from the Config alone, and says
+// why: nothing set later can switch a Client to the other stack.
+func TestSenderChosenOnce(t *testing.T) {
+	proxied := NewTransport(1)
+	proxied.Proxy = http.ProxyFromEnvironment
+	wrapped := NewTransport(1)
+	dial := wrapped.DialContext
+	wrapped.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) { return dial(ctx, network, addr) }
+	for _, tt := range []struct {
+		name   string
+		cfg    Config
+		sender string
+		reason string
+	}{
+		{"plain http", Config{BaseURL: "http://127.0.0.1:11434", MaxConns: 8}, SenderOwn, "plain http"},
+		{"plain http, /v1 base", Config{BaseURL: "http://127.0.0.1:8080/v1"}, SenderOwn, "plain http"},
+		{"a wrapped dialer", Config{BaseURL: "http://127.0.0.1:1", Transport: wrapped}, SenderOwn, "plain http"},
+		{"https", Config{BaseURL: "https://example.com"}, SenderNetHTTP, "https"},
+		{"credentials", Config{BaseURL: "http://u:p@127.0.0.1:1"}, SenderNetHTTP, "credentials"},
+		{"a proxy", Config{BaseURL: "http://127.0.0.1:1", Transport: proxied}, SenderNetHTTP, "proxy"},
+		{"another transport", Config{BaseURL: "http://127.0.0.1:1", Transport: &http.Transport{}}, SenderNetHTTP, "not llmload's"},
+		{"a URL that does not parse", Config{BaseURL: "http://[::1"}, SenderNetHTTP, "does not parse"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(tt.cfg).Sender()
+			if s.Name != tt.sender || !strings.Contains(s.Reason, tt.reason) {
+				t.Errorf("sender %+v, want %s because of %q", s, tt.sender, tt.reason)
+			}
+		})
 	}
 }

@@ -94,10 +94,10 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %w", path, unwrapURL(err))
 	}
 	req.Header.Set("User-Agent", userAgent)
-	for k, v := range c.Header {
+	for k, v := range c.header {
 		req.Header[k] = v
 	}
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, unwrapURL(err))
 	}

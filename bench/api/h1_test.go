@@ -91,8 +91,12 @@ func jsonReply(proto, extra string) string {
 	return fmt.Sprintf("%s 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s", proto, len(okJSON), extra, okJSON)
 }
 
-func rawClient(url string) *Client {
-	return &Client{BaseURL: url, HTTP: &http.Client{Transport: NewTransport(4)}}
+func rawClient(url string, set ...func(*Config)) *Client {
+	cfg := Config{BaseURL: url, MaxConns: 4}
+	for _, f := range set {
+		f(&cfg)
+	}
+	return New(cfg)
 }
 
 func TestOwnPathFraming(t *testing.T) {
@@ -217,8 +221,7 @@ func TestOwnPathStatusAndErrors(t *testing.T) {
 	}
 	t.Run("header value with a line break", func(t *testing.T) {
 		srv := newRawServer(t, serveEach(func(int, *http.Request) string { return jsonReply("HTTP/1.1", "") }))
-		c := rawClient(srv.URL)
-		c.Header = http.Header{"X-Key": {"a\r\nX-Injected: 1"}}
+		c := rawClient(srv.URL, func(cfg *Config) { cfg.Header = http.Header{"X-Key": {"a\r\nX-Injected: 1"}} })
 		rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m"})
 		checkRecord(t, rec)
 		if rec.Class != ClassRequestError || strings.Contains(rec.Error, "X-Injected") || srv.conns.Load() > 1 {
@@ -233,8 +236,9 @@ func TestOwnPathWire(t *testing.T) {
 		got <- r
 		return jsonReply("HTTP/1.1", "")
 	}))
-	c := rawClient(srv.URL + "/")
-	c.Header = http.Header{"User-Agent": {"mine/1"}, "X-Two": {"a", "b"}, "Host": {"ignored"}, "Content-Length": {"99"}}
+	c := rawClient(srv.URL+"/", func(cfg *Config) {
+		cfg.Header = http.Header{"User-Agent": {"mine/1"}, "X-Two": {"a", "b"}, "Host": {"ignored"}, "Content-Length": {"99"}}
+	})
 	rec := c.Do(context.Background(), &Request{API: OllamaChat, Model: "m", Prompt: "p"})
 	if !rec.OK() {
 		t.Fatalf("class %s: %q", rec.Class, rec.Error)
@@ -263,9 +267,12 @@ func TestOwnPathNotTaken(t *testing.T) {
 	if a := <-auth; !strings.HasPrefix(a, "Basic ") {
 		t.Errorf("Authorization %q", a)
 	}
-	c = &Client{BaseURL: srv.URL, HTTP: &http.Client{Transport: http.DefaultTransport}}
-	if c.ownTransport() != nil {
-		t.Error("own path taken for a foreign transport")
+	if s := c.Sender(); s.Name != SenderNetHTTP || !strings.Contains(s.Reason, "credentials") {
+		t.Errorf("sender %+v for a URL with credentials", s)
+	}
+	c = New(Config{BaseURL: srv.URL, Transport: http.DefaultTransport})
+	if s := c.Sender(); s.Name != SenderNetHTTP || !strings.Contains(s.Reason, "*http.Transport") {
+		t.Errorf("sender %+v for a foreign transport", s)
 	}
 	if rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m"}); !rec.OK() {
 		t.Fatalf("class %s: %q", rec.Class, rec.Error)
@@ -373,11 +380,11 @@ func TestNetHTTPPathTimeouts(t *testing.T) {
 		}, [3]time.Duration{0, 0, short}, ClassTimeoutTotal},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &Client{BaseURL: tt.srv(t), HTTP: &http.Client{Transport: &http.Transport{}}}
-			if c.ownTransport() != nil {
+			c := New(Config{BaseURL: tt.srv(t), Transport: &http.Transport{},
+				FirstByteTimeout: tt.timeouts[0], StallTimeout: tt.timeouts[1], TotalTimeout: tt.timeouts[2]})
+			if c.Sender().Name != SenderNetHTTP {
 				t.Fatal("own path taken")
 			}
-			c.FirstByteTimeout, c.StallTimeout, c.TotalTimeout = tt.timeouts[0], tt.timeouts[1], tt.timeouts[2]
 			rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m", Stream: true})
 			checkRecord(t, rec)
 			if rec.Class != tt.class || rec.Done < short || rec.Done > 50*short {

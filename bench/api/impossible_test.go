@@ -74,8 +74,8 @@ func TestSilenceAfterTheEndMarker(t *testing.T) {
 				if path == "net/http" {
 					url = strings.Replace(url, "http://", "http://u:p@", 1)
 				}
-				c := rawClient(url)
-				c.StallTimeout = 10 * time.Second
+				const stall = 10 * time.Second
+				c := rawClient(url, func(cfg *Config) { cfg.StallTimeout = stall })
 				api := OllamaGenerate
 				if strings.Contains(tt.head, "event-stream") {
 					api = OpenAIChat
@@ -84,8 +84,8 @@ func TestSilenceAfterTheEndMarker(t *testing.T) {
 				rec := c.Do(context.Background(), &Request{API: api, Model: "m", Stream: true})
 				took := time.Since(start)
 				checkRecord(t, rec)
-				if !rec.OK() || took > c.StallTimeout/4 {
-					t.Errorf("class %s (%q) after %v; want ok well within the %v stall timeout", rec.Class, rec.Error, took, c.StallTimeout)
+				if !rec.OK() || took > stall/4 {
+					t.Errorf("class %s (%q) after %v; want ok well within the %v stall timeout", rec.Class, rec.Error, took, stall)
 				}
 				if rec.Done > time.Second {
 					t.Errorf("the reply's own time %v counts the silence", rec.Done)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 )
@@ -19,8 +18,9 @@ const (
 )
 
 // Transport carries a Client's requests. It is an *http.Transport (its settings are the ones
-// below, and everything but Client.Do's own POSTs goes through it: discovery GETs, https, a
-// base URL with credentials) plus llmload's own HTTP/1.1 path for plain-http targets.
+// below, and everything but the own path's POSTs goes through it: discovery GETs, and every
+// request of a Client whose sender is net/http) plus llmload's own HTTP/1.1 path, which New
+// chooses for plain-http targets.
 //
 // The own path exists because the client must never be the bottleneck. net/http hands every
 // request between three goroutines (caller, connection writer, connection reader), allocates a
@@ -34,9 +34,6 @@ type Transport struct {
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn // idle connections by dial address, most recently used last
-
-	tmu     sync.RWMutex
-	targets map[targetKey]*target
 }
 
 // NewTransport returns a transport for maxConns concurrent requests to one server. It never
@@ -79,48 +76,11 @@ func (t *Transport) CloseIdleConnections() {
 	}
 }
 
-// targetKey names an endpoint: a Client's base URL and a protocol.
-type targetKey struct {
-	base string
-	api  API
-}
-
 // target is where the own path sends one endpoint's requests.
 type target struct {
-	ok   bool   // the own path can take it: plain http, no credentials in the URL
 	addr string // host:port to dial
 	host string // Host header
 	uri  string // request target: path and query
-}
-
-// maxTargets bounds the cache of parsed endpoints; past it the cache starts over.
-const maxTargets = 64
-
-// target parses an endpoint once; the result is shared by every request to it.
-func (t *Transport) target(c *Client, api API) *target {
-	k := targetKey{c.BaseURL, api}
-	t.tmu.RLock()
-	tg := t.targets[k]
-	t.tmu.RUnlock()
-	if tg != nil {
-		return tg
-	}
-	tg = &target{}
-	if u, err := url.Parse(c.endpoint(api.Path())); err == nil && u.Scheme == "http" && u.User == nil &&
-		u.Host != "" && u.Opaque == "" && u.Fragment == "" {
-		port := u.Port()
-		if port == "" {
-			port = "80"
-		}
-		tg.ok, tg.addr, tg.host, tg.uri = true, net.JoinHostPort(u.Hostname(), port), u.Host, u.RequestURI()
-	}
-	t.tmu.Lock()
-	if t.targets == nil || len(t.targets) >= maxTargets {
-		t.targets = map[targetKey]*target{}
-	}
-	t.targets[k] = tg
-	t.tmu.Unlock()
-	return tg
 }
 
 // maxIdle is how many idle connections per address the own path keeps.

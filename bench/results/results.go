@@ -50,6 +50,11 @@ type Target struct {
 	Engine    string        `json:"engine,omitempty"`
 	Simulated bool          `json:"simulated"`
 	Models    []LoadedModel `json:"models,omitempty"` // from /api/ps after warm-up
+	// Sender is the HTTP stack that sent the requests and stamped their chunks: "own-http1"
+	// (llmload's own HTTP/1.1 path; on Linux, arrivals from the kernel's receive time) or
+	// "net/http"; SenderReason says why it was chosen.
+	Sender       string `json:"sender,omitempty"`
+	SenderReason string `json:"sender_reason,omitempty"`
 }
 
 // LoadedModel is one entry of Ollama's /api/ps.

@@ -1,6 +1,7 @@
 // Package serve starts and stops a real LLM server for one setting of a sweep (`ollama serve`
 // with OLLAMA_NUM_PARALLEL=k, or llama.cpp's `llama-server -np k`) on a free loopback port: its
-// readiness, its log, the check that it really got k slots, and its end.
+// readiness, its log, the check that it really got k slots, and its end; Sweep runs a
+// bench.Session against one such server per setting.
 package serve
 
 import (

@@ -217,7 +217,7 @@ func TestVerifyTellsForcedAndMissingSettings(t *testing.T) {
 		{`msg="starting llama-server" cmd="/l/llama-server --model /b -c 8192 -np 2 -t 1"`, 2, false, "the plan asks num_ctx 2048"},
 	}
 	for _, c := range cases {
-		cfg := &SweepConfig{VerifyTimeout: 100 * time.Millisecond, Workload: &bench.Workload{Plan: &results.Plan{Mix: []*results.Template{{Options: map[string]any{"num_ctx": 2048}}}}}}
+		cfg := &SweepConfig{VerifyTimeout: 100 * time.Millisecond, Session: bench.SessionConfig{Workload: &bench.Workload{Plan: &results.Plan{Mix: []*results.Template{{Options: map[string]any{"num_ctx": 2048}}}}}}}
 		info := &results.ServerInfo{NumParallel: c.asked}
 		verify(context.Background(), cfg, &Instance{Log: func() string { return c.log }}, info)
 		if info.Verified != c.verified || !strings.Contains(info.Note, c.note) {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,7 +15,6 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/bench/hostload"
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/gpu"
@@ -65,7 +67,7 @@ func (l *ProcessLauncher) Launch(ctx context.Context, numParallel int) (*Instanc
 	inst := &Instance{URL: s.URL, PID: s.PID, LogPath: cfg.LogPath, Log: s.Log, Stop: s.Stop}
 	if cfg.Kind == KindLlamaServer {
 		// llama-server says what it runs with: its slots and their context.
-		c := &api.Client{BaseURL: s.URL}
+		c := api.New(api.Config{BaseURL: s.URL})
 		inst.Settings = func(ctx context.Context) (RunnerSettings, bool) {
 			p, err := c.Props(ctx)
 			if err != nil {
@@ -128,30 +130,26 @@ func (l *SimLauncher) Launch(ctx context.Context, numParallel int) (*Instance, e
 	}, nil
 }
 
-// SweepConfig is a NUM_PARALLEL sweep: the same seeded plan against a fresh server per
+// SweepConfig is a NUM_PARALLEL sweep: the same seeded session against a fresh server per
 // setting.
 type SweepConfig struct {
 	Settings []int
-	Workload *bench.Workload
 	Launcher Launcher
-	// NewClient makes the client for one server.
-	NewClient func(url string) *api.Client
+	// Session is what every setting runs. Per setting the sweep sets its URL, the server's
+	// process and simulated GPU, num_parallel among its labels (labels given here win), the
+	// server's notes, and its results file and records file from Output and Records below.
+	Session bench.SessionConfig
 	// WarmupPerSlot, when true, warms every slot: the plan's Warmup becomes the setting's
 	// NUM_PARALLEL (the first burst after a load is slower; it must not be measured).
 	WarmupPerSlot bool
-	// GPU sampling: mode (auto, off, nvml, sim), interval, devices.
-	GPUMode     string
-	GPUInterval time.Duration
-	GPUIndices  []int
-	// Labels are added to every run, beside num_parallel.
-	Labels map[string]string
-	// RunOptions are passed to each run (Live, Grace, HardStop, OnStage …).
-	RunOptions bench.Options
+	// Output gives the results file a setting's runs go to: one per setting, or one shared by
+	// all. Nil writes none.
+	Output func(numParallel int) *bench.ResultsFile
+	// Records, when set, names the records file: each setting writes its own, named after the
+	// setting by RecordsPath.
+	Records string
 	// OnEvent reports progress: "starting", "ready", "loaded", "verified", "running", "stopped".
 	OnEvent func(Event)
-	// OnRun is called with each finished run, before the next setting starts, so results can
-	// be written as the sweep goes.
-	OnRun func(*results.Run) error
 	// VerifyTimeout bounds the wait for the runner's log line. 0 = 5 s.
 	VerifyTimeout time.Duration
 }
@@ -163,35 +161,39 @@ type Event struct {
 	Detail      string
 }
 
-// Sweep runs the plan once per setting and returns the runs made. It stops each server before
-// starting the next, and every server it started is stopped when it returns — also on error
-// or when ctx ends (then the runs so far are returned with ctx's error).
+// RecordsPath names a setting's records file after the one asked for: records.jsonl becomes
+// records-num_parallel-4.jsonl.
+func RecordsPath(path string, numParallel int) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-num_parallel-" + strconv.Itoa(numParallel) + ext
+}
+
+// Sweep runs the session once per setting and returns the runs made. It stops each server
+// before starting the next, and every server it started is stopped when it returns — also on
+// error or when ctx ends (then the runs so far come back with bench.ErrInterrupted). A
+// setting whose requests failed too often does not stop the sweep: the error rate is judged
+// over every run at the end (bench.JudgeErrorRate).
 func Sweep(ctx context.Context, cfg SweepConfig) ([]*results.Run, error) {
 	if len(cfg.Settings) == 0 {
 		return nil, errors.New("no NUM_PARALLEL settings to sweep")
 	}
 	var runs []*results.Run
 	for _, k := range cfg.Settings {
-		if err := ctx.Err(); err != nil {
-			return runs, err
+		if ctx.Err() != nil {
+			return runs, bench.ErrInterrupted
 		}
-		run, err := sweepOne(ctx, cfg, k)
-		if run != nil {
-			runs = append(runs, run)
-			if cfg.OnRun != nil {
-				if werr := cfg.OnRun(run); werr != nil {
-					return runs, werr
-				}
-			}
-		}
-		if err != nil {
+		got, err := sweepOne(ctx, cfg, k)
+		runs = append(runs, got...)
+		var rate *bench.ErrorRateError
+		switch {
+		case errors.Is(err, bench.ErrInterrupted) || (err != nil && ctx.Err() != nil):
+			return runs, bench.ErrInterrupted
+		case errors.As(err, &rate): // judged over the whole sweep below
+		case err != nil:
 			return runs, fmt.Errorf("NUM_PARALLEL=%d: %w", k, err)
 		}
-		if run != nil && run.Interrupted {
-			return runs, context.Canceled
-		}
 	}
-	return runs, nil
+	return runs, bench.JudgeErrorRate(runs, cfg.Session.MaxErrorRate)
 }
 
 func (cfg *SweepConfig) event(k int, phase, format string, args ...any) {
@@ -200,7 +202,9 @@ func (cfg *SweepConfig) event(k int, phase, format string, args ...any) {
 	}
 }
 
-func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error) {
+// sweepOne starts the server for setting k, preloads the mix's models, checks the server's
+// slots, runs the session against it and stops it.
+func sweepOne(ctx context.Context, cfg SweepConfig, k int) ([]*results.Run, error) {
 	cfg.event(k, "starting", "starting the server with NUM_PARALLEL=%d", k)
 	inst, err := cfg.Launcher.Launch(ctx, k)
 	if err != nil {
@@ -211,20 +215,44 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error)
 		cfg.event(k, "stopped", "server stopped")
 	}()
 	cfg.event(k, "ready", "server ready at %s", inst.URL)
-	client := cfg.NewClient(inst.URL)
-	vctx, vcancel := context.WithTimeout(ctx, 3*time.Second)
-	id := client.Identify(vctx)
-	vcancel()
-	if inst.GPU == nil && id.Kind == api.ServerSimulator {
-		// `llmload sim` standing in for `ollama serve`: its GPU is simulated too.
-		inst.GPU, inst.Simulated = RemoteSimGPU(inst.URL), true
+
+	sc := cfg.Session
+	sc.URL = inst.URL
+	sc.Labels = map[string]string{"num_parallel": strconv.Itoa(k)}
+	maps.Copy(sc.Labels, cfg.Session.Labels)
+	sc.GPU.PID, sc.GPU.Sim, sc.ServerPID = inst.PID, inst.GPU, inst.PID
+	sc.Simulated, sc.InProcess = inst.Simulated, inst.Simulated
+	sc.Notes = append(slices.Clip(cfg.Session.Notes), inst.Notes...)
+	if cfg.WarmupPerSlot {
+		sc.Workload = sc.Workload.WithWarmup(k)
+	}
+	if cfg.Output != nil {
+		sc.Output = cfg.Output(k)
+	}
+	if cfg.Records != "" {
+		sc.Records = RecordsPath(cfg.Records, k)
 	}
 	info := &results.ServerInfo{Managed: true, Simulated: inst.Simulated, PID: inst.PID, LogFile: inst.LogPath, NumParallel: k, LoadMs: map[string]float64{}}
+	sc.Describe = func(run *results.Run) {
+		describeServer(run, info, inst)
+		if cfg.Session.Describe != nil {
+			cfg.Session.Describe(run)
+		}
+	}
+	sess, err := bench.NewSession(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	id := sess.Identity()
+	// `llmload sim` standing in for `ollama serve` is simulated too (the session reads its GPU).
+	info.Simulated = info.Simulated || id.Kind == api.ServerSimulator
 
 	// Preload every model with the mix's own runner options: a preload with other options
 	// would be followed by a reload on the first measured request. llama-server loaded its
 	// one model before it answered /health.
-	for _, t := range cfg.Workload.Plan.Mix {
+	client := sess.Client()
+	for _, t := range sc.Workload.Plan.Mix {
 		if _, done := info.LoadMs[t.Model]; done || id.Kind == api.ServerLlamaServer {
 			continue
 		}
@@ -237,37 +265,14 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error)
 		cfg.event(k, "loaded", "%s loaded in %.0f ms", t.Model, info.LoadMs[t.Model])
 	}
 	verify(ctx, &cfg, inst, info)
+	cfg.event(k, "running", "running %d stages", len(sc.Workload.Plan.Stages))
+	return sess.Run(ctx)
+}
 
-	work := cfg.Workload
-	if cfg.WarmupPerSlot {
-		work = work.WithWarmup(k)
-	}
-	gpuOpts := gpu.Options{Indices: cfg.GPUIndices, PID: inst.PID, Sim: inst.GPU}
-	mode := cfg.GPUMode
-	if mode == gpu.ModeAuto && inst.GPU != nil {
-		mode = gpu.ModeSim
-	}
-	start := time.Now()
-	sampling, err := bench.StartGPU(ctx, mode, gpuOpts, cfg.GPUInterval, start)
-	if err != nil {
-		return nil, fmt.Errorf("gpu: %w", err)
-	}
-	gauges := bench.StartGauges(ctx, client, id.Kind, cfg.GPUInterval, start)
-	opts := cfg.RunOptions
-	opts.Start = start
-	opts.ServerInProcess = inst.Simulated
-	if opts.Machine = hostload.New(); opts.Machine != nil && inst.PID > 0 {
-		opts.Machine.Exclude = append(opts.Machine.Exclude, inst.PID)
-	}
-	cfg.event(k, "running", "running %d stages", len(work.Plan.Stages))
-	run, err := bench.RunPlan(ctx, work, client, opts)
-	if err != nil {
-		sampling.Finish(&results.Run{})
-		gauges.Finish(&results.Run{})
-		return nil, err
-	}
-	sampling.Finish(run)
-	gauges.Finish(run)
+// describeServer puts what the sweep knows about the server it started into a run: its
+// settings as verified, the GPU memory right after the preload, and the engine its log names.
+func describeServer(run *results.Run, info *results.ServerInfo, inst *Instance) {
+	srv := *info
 	if g := run.GPUSeries; g != nil && len(g.Samples) > 0 {
 		// The first sample is taken as the run starts, after the preload: memory after load.
 		used := 0.0
@@ -277,30 +282,15 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) (*results.Run, error)
 			}
 			used += s.MemoryUsedMiB
 		}
-		info.MemoryAfterLoadMiB = &used
+		srv.MemoryAfterLoadMiB = &used
 	}
-	run.Labels = map[string]string{"num_parallel": strconv.Itoa(k)}
-	for key, v := range cfg.Labels {
-		run.Labels[key] = v
-	}
-	run.Server = info
-	run.Target = results.Target{URL: inst.URL, API: planAPIs(work.Plan), Simulated: inst.Simulated}
-	run.Target.ServerVersion, run.Target.Server, run.Target.Engine = id.Version, id.Kind, id.Engine
-	if run.Target.Engine == "" && strings.Contains(inst.Log(), `msg="starting llama-server"`) {
+	run.Server = &srv
+	if run.Target.Engine == "" && inst.Log != nil && strings.Contains(inst.Log(), `msg="starting llama-server"`) {
 		run.Target.Engine = api.ServerLlamaServer // an Ollama built from source says no version
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-	defer cancel()
-	if ms, err := client.Loaded(dctx); err == nil {
-		for _, m := range ms {
-			run.Target.Models = append(run.Target.Models, results.LoadedModel{Name: m.Name, SizeBytes: m.Size, SizeVRAMBytes: m.SizeVRAM, ContextLength: m.ContextLength})
-		}
-	}
-	run.Notes = append(run.Notes, inst.Notes...)
 	if !info.Verified {
 		run.Notes = append(run.Notes, "NUM_PARALLEL not verified: "+info.Note)
 	}
-	return run, nil
 }
 
 // verify finds the slot count the server's runner started with: from the instance's own
@@ -359,8 +349,8 @@ func judge(r RunnerSettings, wantCtx int, info *results.ServerInfo) {
 // slotContext is the context per slot the plan asks for (its num_ctx option), or the
 // launcher's; 0 when none is asked.
 func (cfg *SweepConfig) slotContext() int {
-	if cfg.Workload != nil {
-		if n := cfg.Workload.Plan.NumCtx(); n > 0 {
+	if cfg.Session.Workload != nil {
+		if n := cfg.Session.Workload.Plan.NumCtx(); n > 0 {
 			return n
 		}
 	}
@@ -368,18 +358,6 @@ func (cfg *SweepConfig) slotContext() int {
 		return l.Config.SlotContext
 	}
 	return 0
-}
-
-func planAPIs(p *results.Plan) string {
-	var names []string
-	seen := map[string]bool{}
-	for _, t := range p.Mix {
-		if !seen[t.API] {
-			seen[t.API] = true
-			names = append(names, t.API)
-		}
-	}
-	return strings.Join(names, ",")
 }
 
 func roundMs(d time.Duration) float64 {

@@ -2,12 +2,10 @@ package serve
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/llmload/llmload/bench"
-	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 )
@@ -27,12 +25,8 @@ func TestSimulatorCaveatReachesEveryRun(t *testing.T) {
 	}
 	runs, err := Sweep(context.Background(), SweepConfig{
 		Settings: []int{1, 2},
-		Workload: w,
 		Launcher: &SimLauncher{Config: cfg},
-		NewClient: func(url string) *api.Client {
-			return &api.Client{BaseURL: url, HTTP: &http.Client{}}
-		},
-		GPUMode: "off",
+		Session:  bench.SessionConfig{Workload: w, GPU: bench.GPUConfig{Mode: "off"}},
 	})
 	if err != nil {
 		t.Fatal(err)

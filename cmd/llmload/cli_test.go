@@ -129,6 +129,9 @@ func TestRunAgainstRecordedOllama(t *testing.T) {
 	if run.Labels["num_parallel"] != "1" || len(run.Stages) != 2 {
 		t.Fatalf("labels %v, stages %d", run.Labels, len(run.Stages))
 	}
+	if run.Target.Sender != "own-http1" || run.Target.SenderReason == "" {
+		t.Errorf("sender %q (%q), want own-http1 and why", run.Target.Sender, run.Target.SenderReason)
+	}
 	st := run.Stages[1]
 	if st.Requests.OK != 6 || st.OutputTokens != 48 || st.TokenSource != "server" {
 		t.Errorf("stage c=3: ok %d tokens %d source %q", st.Requests.OK, st.OutputTokens, st.TokenSource)

@@ -3,6 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/gpu"
 )
 
 // Exit codes. Scripts and CI branch on them, so their meanings are fixed.
@@ -27,14 +31,71 @@ func usageErrorf(format string, args ...any) error {
 	return &exitError{code: exitBadInput, err: fmt.Errorf(format, args...)}
 }
 
-// exitCode maps an error returned by a command to the process exit code.
-func exitCode(err error) int {
-	if err == nil {
-		return exitOK
+// exit is where every command's error ends: said once on stderr, in the flags' terms, and
+// turned into the process's exit code.
+func exit(s *streams, err error) int {
+	if err != nil {
+		fmt.Fprintln(s.err, "llmload:", errorText(err))
 	}
+	return exitCode(err)
+}
+
+// exitCode maps an error returned by a command to the process exit code: the code an
+// exitError carries; 130 for an interrupt; 2 for a setting the engine refused; 1 for the rest
+// (a failed run, a failed gate, requests over the allowed error rate).
+func exitCode(err error) int {
 	var ee *exitError
-	if errors.As(err, &ee) {
+	var ce *bench.ConfigError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
 		return ee.code
+	case errors.Is(err, bench.ErrInterrupted):
+		return exitInterrupted
+	case errors.As(err, &ce):
+		return exitBadInput
 	}
 	return exitFailed
+}
+
+// errorText says an error in the command line's terms: the engine names its own fields
+// (Records, MaxErrorRate …), which a user knows as flags.
+func errorText(err error) string {
+	text := err.Error()
+	var ce *bench.ConfigError
+	if errors.As(err, &ce) {
+		text = strings.Replace(text, ce.Error(), configErrorText(ce), 1)
+	}
+	var rate *bench.ErrorRateError
+	if errors.As(err, &rate) && rate.Total > 0 {
+		text = strings.Replace(text, rate.Error(), fmt.Sprintf("%d of %d requests failed (%.1f%% > --max-error-rate %.1f%%)",
+			rate.Failed, rate.Total, 100*rate.Rate(), 100*rate.Max), 1)
+	}
+	return text
+}
+
+// sessionFlags are the flags that set each field of a bench.SessionConfig.
+var sessionFlags = map[string]string{
+	"URL":          "--url",
+	"Repeat":       "--repeat",
+	"Records":      "--records",
+	"MaxErrorRate": "--max-error-rate",
+	"Workload":     "--plan",
+}
+
+func configErrorText(ce *bench.ConfigError) string {
+	var ie *gpu.IndexError
+	switch {
+	case errors.As(ce.Err, &ie):
+		return fmt.Sprintf("--gpu-index %d: %s", ie.Index, ie.Reason)
+	case errors.Is(ce.Err, gpu.ErrNoSimulator):
+		return "--gpu sim needs a simulated server (--sim)"
+	case ce.Field == "GPU": // the mode, then why
+		return "--gpu " + ce.Err.Error()
+	}
+	if flag, ok := sessionFlags[ce.Field]; ok {
+		return flag + ": " + ce.Err.Error()
+	}
+	return ce.Error()
 }

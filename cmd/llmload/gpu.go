@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"time"
 
-	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/gpu"
 )
 
@@ -32,15 +30,4 @@ func (g gpuFlags) check(simulated bool) (gpuFlags, error) {
 		g.mode = gpu.ModeSim // the simulator's GPU is the one the requests load
 	}
 	return g, nil
-}
-
-// start begins sampling; sim reads the simulator's GPU (nil for a real server), pid is the
-// server's process when llmload started it.
-func (g gpuFlags) start(ctx context.Context, sim func() gpu.SimReading, pid int, clock time.Time) (*bench.GPUSampling, error) {
-	opts := gpu.Options{Indices: g.indices, PID: pid, Sim: sim}
-	s, err := bench.StartGPU(ctx, g.mode, opts, g.interval, clock)
-	if err != nil {
-		return nil, usageErrorf("--gpu %s: %v", g.mode, err)
-	}
-	return s, nil
 }

@@ -2,15 +2,9 @@
 // servers. See `llmload --help`.
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "os"
 
 func main() {
-	err := newRootCmd(newStreams()).Execute()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "llmload:", err)
-	}
-	os.Exit(exitCode(err))
+	s := newStreams()
+	os.Exit(exit(s, newRootCmd(newSystem(s), nil, nil).Execute()))
 }

@@ -3,10 +3,15 @@ package main
 import (
 	"io"
 	"os"
+	"os/exec"
+	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise the module
@@ -31,6 +36,26 @@ type streams struct {
 	errTerminal bool
 }
 
+// system is what run and sweep take from the process they run in besides its streams: the
+// environment ($OLLAMA_HOST, the environment of the servers a sweep starts), the clock that
+// names default output files, and the PATH. Tests give their own.
+type system struct {
+	*streams
+	getenv   func(string) string
+	environ  func() []string
+	now      func() time.Time
+	lookPath func(string) (string, error)
+}
+
+func newSystem(s *streams) *system {
+	return &system{streams: s, getenv: os.Getenv, environ: os.Environ, now: time.Now, lookPath: exec.LookPath}
+}
+
+// tool names this build in the results files it writes.
+func tool() results.Tool {
+	return results.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}
+}
+
 func newStreams() *streams {
 	return &streams{
 		in:          os.Stdin,
@@ -40,7 +65,10 @@ func newStreams() *streams {
 	}
 }
 
-func newRootCmd(s *streams) *cobra.Command {
+// newRootCmd builds the command tree. runF and sweepF, when set, receive the options run and
+// sweep built from their flags instead of running them (for tests).
+func newRootCmd(sys *system, runF func(*runOptions) error, sweepF func(*sweepOptions) error) *cobra.Command {
+	s := sys.streams
 	root := &cobra.Command{
 		Use:   "llmload",
 		Short: "Load-test local LLM servers (Ollama, llama-server, vLLM, any OpenAI-compatible API)",
@@ -61,6 +89,6 @@ Exit codes: 0 ok, 1 run errors above --max-error-rate (or a failed gate), 2 bad 
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newRunCmd(s), newSweepCmd(s), newReportCmd(s), newSimCmd(s), newGateCmd(s))
+	root.AddCommand(newRunCmd(sys, runF), newSweepCmd(sys, sweepF), newReportCmd(s), newSimCmd(s), newGateCmd(s))
 	return root
 }

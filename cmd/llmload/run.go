@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,16 +21,13 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/bench/hostload"
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/bench/sim"
-	"github.com/llmload/llmload/gpu"
-	"github.com/llmload/llmload/report"
 )
 
-// runOptions is everything `llmload run` takes from its flags.
-type runOptions struct {
+// runFlags are the flags `llmload run` and `llmload sweep` share, as given.
+type runFlags struct {
 	url            string
 	apiName        string
 	models         []string
@@ -41,12 +37,14 @@ type runOptions struct {
 	bodyFile       string
 	maxTokens      int
 	noStream       bool
-	options        []string
+	modelOptions   []string
 	extraBody      string
 	inputWords     string
 	outputTokens   string
 	sharedPrefix   int
 	fixedOutput    bool
+	goodput        string
+	maxLine        int
 	requests       int
 	concurrency    []int
 	duration       time.Duration
@@ -69,10 +67,20 @@ type runOptions struct {
 	grace          time.Duration
 	maxErrorRate   float64
 	repeat         int
-	goodput        string
-	maxLine        int
 
 	sim simFlags
+}
+
+// runOptions is what `llmload run` does, built from its flags: one session, where its results
+// go, and how it is shown.
+type runOptions struct {
+	sys     *system
+	session bench.SessionConfig
+	output  string      // the results file
+	sim     *sim.Config // --sim: the simulator to start in this process
+	quiet   bool
+	// noProgress turns off the progress bar and status lines (quiet does too).
+	noProgress bool
 }
 
 const runExamples = `  # The course exercise: the same 10 requests sequentially, then 10 at once; speed-up shown
@@ -116,8 +124,9 @@ func metricDefinitions() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-func newRunCmd(s *streams) *cobra.Command {
-	o := &runOptions{}
+// newRunCmd builds `llmload run`. runF, when set, gets the options instead of running them.
+func newRunCmd(sys *system, runF func(*runOptions) error) *cobra.Command {
+	f := &runFlags{}
 	cmd := &cobra.Command{
 		Use:     "run",
 		Short:   "Run one load test and write a results file",
@@ -125,15 +134,22 @@ func newRunCmd(s *streams) *cobra.Command {
 		Example: runExamples,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runRun(cmd, s, o)
+			o, err := f.options(sys, cmd.Flags().Changed)
+			if err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return runRun(cmd.Context(), o)
 		},
 	}
-	o.register(cmd.Flags())
+	f.register(cmd.Flags())
 	return cmd
 }
 
 // register adds the workload flags that run and sweep share.
-func (o *runOptions) register(f *pflag.FlagSet) {
+func (o *runFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&o.url, "url", "", "server base URL (default $OLLAMA_HOST or http://127.0.0.1:11434)")
 	f.StringVar(&o.apiName, "api", string(api.OllamaGenerate), "protocol: ollama-generate, ollama-chat, openai-chat or openai-completions")
 	f.StringArrayVarP(&o.models, "model", "m", nil, "model to load-test; repeat for a mix, NAME=WEIGHT to weight it")
@@ -143,7 +159,7 @@ func (o *runOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.bodyFile, "body", "", "send this JSON file as the request body, as 'ab -p' does")
 	f.IntVar(&o.maxTokens, "max-tokens", 128, "output tokens per request (num_predict / max_tokens); 0 = server default")
 	f.BoolVar(&o.noStream, "no-stream", false, "ask for whole replies (stream:false); TTFT and ITL are then not measured")
-	f.StringArrayVar(&o.options, "option", nil, "model option KEY=VALUE sent on every request, e.g. num_ctx=2048, temperature=0 (repeatable)")
+	f.StringArrayVar(&o.modelOptions, "option", nil, "model option KEY=VALUE sent on every request, e.g. num_ctx=2048, temperature=0 (repeatable)")
 	f.StringVar(&o.inputWords, "input-words", "", "synthetic prompts whose length in words follows a distribution: 300, uniform:100-500, normal:300,50 or file:PATH")
 	f.StringVar(&o.outputTokens, "output-tokens", "", "each request's token limit from a distribution (as --input-words); replaces --max-tokens")
 	f.IntVar(&o.sharedPrefix, "shared-prefix", 0, "start every prompt with the same N words, to measure a server's prompt cache")
@@ -173,8 +189,8 @@ func (o *runOptions) register(f *pflag.FlagSet) {
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar or status lines")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "on Ctrl-C, how long requests in flight may finish (a second Ctrl-C cancels them)")
 	f.IntVar(&o.repeat, "repeat", 1, "run the whole plan N times; each repeat is a run of its own in the results file (for 'llmload gate')")
-	f.IntVar(&o.maxLine, "max-line-size", api.DefaultMaxLine, "largest line, SSE event or whole stream:false reply read, in bytes; past it the reply is malformed (memory stays bounded whatever a server sends)")
 	f.StringVar(&o.goodput, "goodput", "", "count the requests that meet every bound, e.g. ttft=500ms,tpot=50ms,e2e=10s (failed ones count against it)")
+	f.IntVar(&o.maxLine, "max-line-size", api.DefaultMaxLine, "largest line, SSE event or whole stream:false reply read, in bytes; past it the reply is malformed (memory stays bounded whatever a server sends)")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "exit 1 when more than this fraction of requests failed")
 	o.sim.register(f)
 }
@@ -186,9 +202,11 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// buildPlan turns flags (and an optional plan file) into a prepared plan and the target URL.
-func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (*bench.Workload, string, error) {
-	changed := func(name string) bool { return cmd.Flags().Changed(name) }
+// buildPlan turns flags (and an optional plan file) into a prepared plan and the target URL:
+// --url, else the plan file's, else $OLLAMA_HOST's. Flags given explicitly override the plan
+// file: its settings one by one, its stages as a whole (-c, --rate, -n, -d, --arrival,
+// --max-concurrency), its mix as a whole (-m, -p, --prompt-file, --body, --synthetic-words).
+func (o *runFlags) buildPlan(changed func(string) bool, getenv func(string) string) (*bench.Workload, string, error) {
 	var plan *results.Plan
 	target := ""
 	dir := ""
@@ -223,8 +241,9 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 		plan.FirstByteTimeout = plan.Timeout
 	}
 
-	if o.planFile == "" || changed("concurrency") || changed("rate") || changed("requests") || changed("duration") {
-		stages, err := o.stages()
+	if o.planFile == "" || changed("concurrency") || changed("rate") || changed("requests") || changed("duration") ||
+		changed("arrival") || changed("max-concurrency") {
+		stages, err := o.stages(changed)
 		if err != nil {
 			return nil, "", err
 		}
@@ -239,10 +258,13 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 		dir = ""
 	} else if changed("api") || changed("max-tokens") || changed("no-stream") || changed("option") || changed("extra-body") ||
 		changed("output-tokens") || changed("shared-prefix") || changed("fixed-output") {
-		return nil, "", usageErrorf("--api, --max-tokens, --no-stream and --option cannot change a plan file's mix; set them in the plan (or give -m to replace the mix)")
+		return nil, "", usageErrorf("--api, --max-tokens, --no-stream, --option, --extra-body, --output-tokens, --shared-prefix and --fixed-output cannot change a plan file's mix; set them in the plan (or give -m to replace the mix)")
 	}
 	work, err := bench.Prepare(plan, dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, bench.ErrNoModel) && dir == "": // the mix came from flags
+		return nil, "", usageErrorf("no model: give -m/--model, or a --body file with a \"model\" field")
+	case err != nil:
 		return nil, "", usageErrorf("%v", err)
 	}
 
@@ -260,7 +282,7 @@ func (o *runOptions) buildPlan(cmd *cobra.Command, getenv func(string) string) (
 	return work, u, nil
 }
 
-func (o *runOptions) stages() ([]results.Stage, error) {
+func (o *runFlags) stages(changed func(string) bool) ([]results.Stage, error) {
 	if o.requests < 0 {
 		return nil, usageErrorf("-n/--requests must be at least 1, got %d", o.requests)
 	}
@@ -292,6 +314,9 @@ func (o *runOptions) stages() ([]results.Stage, error) {
 		if o.maxConcurrency != 0 {
 			return nil, usageErrorf("--max-concurrency applies to open-loop runs (--rate) only")
 		}
+		if changed("arrival") {
+			return nil, usageErrorf("--arrival applies to open-loop runs (--rate) only")
+		}
 		cs := o.concurrency
 		if len(cs) == 0 {
 			cs = []int{1}
@@ -306,12 +331,12 @@ func (o *runOptions) stages() ([]results.Stage, error) {
 	return out, nil
 }
 
-func (o *runOptions) mix() ([]*results.Template, error) {
+func (o *runFlags) mix() ([]*results.Template, error) {
 	a, err := api.ParseAPI(o.apiName)
 	if err != nil {
 		return nil, usageErrorf("--api: %v", err)
 	}
-	opts, err := parseOptions(o.options)
+	opts, err := parseOptions(o.modelOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -438,6 +463,10 @@ func normalizeURL(s string) (string, error) {
 		s = "http://" + s
 	}
 	u, err := url.Parse(s)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return "", ue.Err // not the URL itself: it may hold a password
+	}
 	if err != nil {
 		return "", err
 	}
@@ -445,225 +474,109 @@ func normalizeURL(s string) (string, error) {
 		return "", fmt.Errorf("scheme %q is not http or https", u.Scheme)
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("%q has no host", s)
+		return "", errors.New("no host")
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// redactURL drops credentials from a URL before it is written anywhere.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return s
-	}
-	u.User = nil
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "secret") {
-			q.Set(k, "REDACTED")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func runRun(cmd *cobra.Command, s *streams, o *runOptions) error {
+// session checks the flags run and sweep share and builds the session they describe.
+func (o *runFlags) session(sys *system, changed func(string) bool) (bench.SessionConfig, error) {
 	labels, err := parseLabels(o.labels)
 	if err != nil {
-		return err
+		return bench.SessionConfig{}, err
 	}
 	headers, err := parseHeaders(o.headers)
 	if err != nil {
-		return err
+		return bench.SessionConfig{}, err
 	}
 	if o.repeat < 1 {
-		return usageErrorf("--repeat must be at least 1, got %d", o.repeat)
+		return bench.SessionConfig{}, usageErrorf("--repeat must be at least 1, got %d", o.repeat)
 	}
 	if o.maxErrorRate < 0 || o.maxErrorRate > 1 {
-		return usageErrorf("--max-error-rate must be between 0 and 1, got %v", o.maxErrorRate)
+		return bench.SessionConfig{}, usageErrorf("--max-error-rate must be between 0 and 1, got %v", o.maxErrorRate)
 	}
-	work, target, err := o.buildPlan(cmd, os.Getenv)
+	if err := o.sim.check(changed); err != nil {
+		return bench.SessionConfig{}, err
+	}
+	work, target, err := o.buildPlan(changed, sys.getenv)
 	if err != nil {
-		return err
+		return bench.SessionConfig{}, err
 	}
-	plan := work.Plan
+	g, err := o.gpu.check(o.sim.enabled)
+	if err != nil {
+		return bench.SessionConfig{}, err
+	}
 	goodput, err := bench.ParseGoodput(o.goodput)
 	if err != nil {
-		return usageErrorf("--goodput: %v", err)
+		return bench.SessionConfig{}, usageErrorf("--goodput: %v", err)
 	}
-	gflags, err := o.gpu.check(o.sim.enabled)
+	if o.maxLine < 1<<10 {
+		return bench.SessionConfig{}, usageErrorf("--max-line-size must be at least 1024 bytes, got %d", o.maxLine)
+	}
+	return bench.SessionConfig{
+		Goodput:      goodput,
+		MaxLine:      o.maxLine,
+		URL:          target,
+		Header:       headers,
+		Workload:     work,
+		Repeat:       o.repeat,
+		Labels:       labels,
+		Records:      o.records,
+		MaxErrorRate: o.maxErrorRate,
+		GPU:          bench.GPUConfig{Mode: g.mode, Interval: g.interval, Indices: g.indices},
+		Grace:        o.grace,
+	}, nil
+}
+
+// options checks run's flags and builds what it does.
+func (o *runFlags) options(sys *system, changed func(string) bool) (*runOptions, error) {
+	if o.sim.enabled && changed("url") {
+		return nil, usageErrorf("--url and --sim exclude each other: --sim measures a simulator inside llmload")
+	}
+	sc, err := o.session(sys, changed)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	output := o.output
-	if output == "" {
-		output = fmt.Sprintf("llmload-%s.json", time.Now().Format("20060102-150405"))
+	out := &runOptions{sys: sys, session: sc, output: o.output, quiet: o.quiet, noProgress: o.noProgress}
+	if out.output == "" {
+		out.output = fmt.Sprintf("llmload-%s.json", sys.now().Format("20060102-150405"))
 	}
-
-	ctx, hardStop, stop := interruptContexts(cmd.Context(), s, o.quiet)
-	defer stop()
-
-	simulated := false
-	var serverInProcess bool
-	var gpuSource func() gpu.SimReading
-	var serverNotes []string
 	if o.sim.enabled {
-		srv, err := o.sim.start(ctx, plan)
+		cfg, err := o.sim.config(sc.Workload.Plan)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer srv.Stop()
-		target, simulated, serverInProcess, gpuSource, serverNotes = srv.URL, true, true, srv.GPU, srv.Notes
+		out.sim = &cfg
 	}
-
-	var recordsFile *os.File
-	if o.records != "" {
-		recordsFile, err = os.Create(o.records)
-		if err != nil {
-			return usageErrorf("--records: %v", err)
-		}
-		defer recordsFile.Close()
-	}
-
-	maxConns := 0
-	for _, st := range plan.Stages {
-		maxConns = max(maxConns, st.Concurrency, st.MaxConcurrency)
-	}
-	maxConns = max(maxConns, plan.Warmup*len(plan.Models()), 64)
-	client := &api.Client{
-		BaseURL:          target,
-		HTTP:             &http.Client{Transport: api.NewTransport(maxConns)},
-		Header:           headers,
-		TotalTimeout:     time.Duration(plan.Timeout),
-		MaxLine:          o.maxLine,
-		FirstByteTimeout: time.Duration(plan.FirstByteTimeout),
-		StallTimeout:     time.Duration(plan.StallTimeout),
-	}
-	ictx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	id := client.Identify(ictx)
-	cancel()
-	if !o.sim.enabled {
-		// `llmload sim` in another process: its results are simulated, and so is its GPU.
-		if id.Kind == api.ServerSimulator {
-			simulated = true
-			if gflags.mode == gpu.ModeAuto {
-				gflags.mode, gpuSource = gpu.ModeSim, serve.RemoteSimGPU(target)
-			}
-		}
-	}
-
-	file := &results.File{Schema: results.Schema, Tool: results.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}}
-	for rep := 1; rep <= o.repeat; rep++ {
-		if rep > 1 && ctx.Err() != nil {
-			break
-		}
-		if o.repeat > 1 && !o.quiet {
-			fmt.Fprintf(s.err, "repeat %d/%d\n", rep, o.repeat)
-		}
-		start := time.Now()
-		gpus, err := gflags.start(ctx, gpuSource, 0, start)
-		if err != nil {
-			return err
-		}
-		if !o.quiet && rep == 1 {
-			for _, n := range gpus.Notices() {
-				fmt.Fprintln(s.err, n)
-			}
-		}
-		gauges := bench.StartGauges(ctx, client, id.Kind, gflags.interval, start)
-		live := &bench.Live{}
-		prog := newProgress(s, plan, live, o.quiet || o.noProgress)
-		run, err := bench.RunPlan(ctx, work, client, bench.Options{
-			Records:         recordsWriter(recordsFile),
-			Live:            live,
-			Grace:           o.grace,
-			HardStop:        hardStop,
-			OnStage:         prog.stage,
-			Start:           start,
-			ServerInProcess: serverInProcess,
-			Machine:         machineMeter(target),
-			Goodput:         goodput,
-		})
-		prog.finish()
-		if err != nil {
-			gauges.Finish(&results.Run{})
-			return err
-		}
-		run.Labels = labels
-		if o.repeat > 1 {
-			run.Repeat = rep
-		}
-		run.Target = results.Target{URL: redactURL(target), API: o.targetAPI(plan), Simulated: simulated}
-		run.Host = hostInfo()
-		run.Notes = append(run.Notes, serverNotes...)
-		describeServer(context.WithoutCancel(ctx), client, id, run)
-		gpus.Finish(run)
-		gauges.Finish(run)
-		file.Runs = append(file.Runs, run)
-		// Written after every repeat: an interrupt or a crash later loses nothing measured.
-		if err := file.Write(output); err != nil {
-			return err
-		}
-		if o.repeat > 1 {
-			fmt.Fprintf(s.out, "=== repeat %d/%d ===\n", rep, o.repeat)
-		}
-		if err := report.WriteSummary(s.out, run); err != nil {
-			return err
-		}
-		if run.Interrupted {
-			break
-		}
-	}
-	if !o.quiet {
-		fmt.Fprintf(s.err, "results written to %s\n", output)
-		if o.records != "" {
-			fmt.Fprintf(s.err, "records written to %s\n", o.records)
-		}
-	}
-	if last := file.Runs[len(file.Runs)-1]; last.Interrupted {
-		return &exitError{code: exitInterrupted, err: errors.New("interrupted: results hold what was measured")}
-	}
-	for _, run := range file.Runs {
-		if err := errorRateCheck(run, o.maxErrorRate); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out, nil
 }
 
-func (o *runOptions) targetAPI(plan *results.Plan) string {
-	seen := map[string]bool{}
-	var names []string
-	for _, t := range plan.Mix {
-		if !seen[t.API] {
-			seen[t.API] = true
-			names = append(names, t.API)
+// runRun runs one session (against a simulator it starts, with --sim), writing the results
+// file after every run and the summary of each to stdout.
+func runRun(ctx context.Context, o *runOptions) error {
+	ctx, hardStop, stop := interruptContexts(ctx, o.sys.streams, o.quiet)
+	defer stop()
+	sc := o.session
+	sc.HardStop = hardStop
+	if o.sim != nil {
+		inst, err := (&serve.SimLauncher{Config: *o.sim}).Launch(ctx, o.sim.NumParallel)
+		if err != nil {
+			return fmt.Errorf("simulator: %w", err)
+		}
+		defer inst.Stop()
+		sc.URL, sc.GPU.Sim, sc.Simulated, sc.InProcess = inst.URL, inst.GPU, true, true
+		sc.Notes = append(sc.Notes, inst.Notes...)
+	}
+	sc.Output = bench.NewResultsFile(o.output, tool())
+	sc.Hooks = runDisplay(o.sys.streams, sc.Workload.Plan, sc.Repeat, o.quiet, o.noProgress)
+	runs, err := bench.RunSession(ctx, sc)
+	if len(runs) > 0 && !o.quiet {
+		fmt.Fprintf(o.sys.err, "results written to %s\n", o.output)
+		if sc.Records != "" {
+			fmt.Fprintf(o.sys.err, "records written to %s\n", sc.Records)
 		}
 	}
-	return strings.Join(names, ",")
-}
-
-func recordsWriter(f *os.File) interface{ Write([]byte) (int, error) } {
-	if f == nil {
-		return nil
-	}
-	return f
-}
-
-func errorRateCheck(run *results.Run, maxRate float64) error {
-	total, failed := 0, 0
-	for _, st := range run.Stages {
-		total += st.Requests.Total
-		failed += st.Requests.Total - st.Requests.OK
-	}
-	if total == 0 {
-		return &exitError{code: exitFailed, err: errors.New("no request completed")}
-	}
-	if rate := float64(failed) / float64(total); rate > maxRate {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d requests failed (%.1f%% > --max-error-rate %.1f%%)", failed, total, 100*rate, 100*maxRate)}
-	}
-	return nil
+	return err
 }
 
 // interruptContexts returns a context that ends on the first Ctrl-C (stop sending) and one
@@ -702,42 +615,4 @@ func interruptContexts(parent context.Context, s *streams, quiet bool) (ctx, har
 		cancel()
 		cancelHard()
 	}
-}
-
-// machineMeter measures how busy the machine is with work other than this run: everything
-// but llmload (with a simulator in it) and the process listening on the target's port, when
-// the target is on this machine. Nil where there is no /proc.
-func machineMeter(target string) *hostload.Meter {
-	m := hostload.New()
-	if m == nil {
-		return nil
-	}
-	if u, err := url.Parse(target); err == nil {
-		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
-			if port, err := strconv.Atoi(u.Port()); err == nil {
-				if pid, ok := m.ListenerPID(port); ok {
-					m.Exclude = append(m.Exclude, pid)
-				}
-			}
-		}
-	}
-	return m
-}
-
-// describeServer fills in what the server says about itself; servers without Ollama's
-// endpoints simply leave the fields empty.
-func describeServer(ctx context.Context, c *api.Client, id api.Identity, run *results.Run) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	run.Target.ServerVersion, run.Target.Server, run.Target.Engine = id.Version, id.Kind, id.Engine
-	if ms, err := c.Loaded(ctx); err == nil {
-		for _, m := range ms {
-			run.Target.Models = append(run.Target.Models, results.LoadedModel{Name: m.Name, SizeBytes: m.Size, SizeVRAMBytes: m.SizeVRAM, ContextLength: m.ContextLength})
-		}
-	}
-}
-
-func hostInfo() results.Host {
-	h, _ := os.Hostname()
-	return results.Host{Hostname: h, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/llmload/llmload/bench/results"
-	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/bench/sim"
 )
 
@@ -35,21 +33,24 @@ func (f *simFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.seed, "sim-seed", 1, "--sim: seed of the simulator's fault draws")
 }
 
-// start builds a simulator that serves every model of the plan (unknown names get the
-// llama3.2:1b profile under their own name) and serves it on a free loopback port.
-func (f *simFlags) start(ctx context.Context, plan *results.Plan) (*serve.Instance, error) {
-	cfg, err := f.config(plan)
-	if err != nil {
-		return nil, err
+// simOnly are the flags that set up the simulator of --sim.
+var simOnly = []string{"sim-num-parallel", "sim-speed", "sim-profile", "sim-fault", "sim-seed"}
+
+// check refuses the simulator's flags without --sim: nothing would read them.
+func (f *simFlags) check(changed func(string) bool) error {
+	if f.enabled {
+		return nil
 	}
-	inst, err := (&serve.SimLauncher{Config: cfg}).Launch(ctx, cfg.NumParallel)
-	if err != nil {
-		return nil, fmt.Errorf("simulator: %w", err)
+	for _, name := range simOnly {
+		if changed(name) {
+			return usageErrorf("--%s applies with --sim only", name)
+		}
 	}
-	return inst, nil
+	return nil
 }
 
-// config is the simulator configuration the --sim flags describe, serving the plan's models.
+// config is the simulator configuration the --sim flags describe, serving every model of the
+// plan (unknown names get the llama3.2:1b profile under their own name).
 func (f *simFlags) config(plan *results.Plan) (sim.Config, error) {
 	cfg := sim.DefaultConfig()
 	cfg.NumParallel = f.numParallel

@@ -2,13 +2,13 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,14 +16,14 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
-	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/report"
 	"github.com/llmload/llmload/report/analysis"
 )
 
-type sweepOptions struct {
-	runOptions
+// sweepFlags are the flags of `llmload sweep`, as given: run's, and the servers' it starts.
+type sweepFlags struct {
+	runFlags
 	numParallel  []int
 	server       string
 	ollama       string
@@ -36,6 +36,20 @@ type sweepOptions struct {
 	external     bool
 	slo          string
 	readyTimeout time.Duration
+}
+
+// sweepOptions is what `llmload sweep` does, built from its flags: a sweep of the servers it
+// starts, or (--external) one session against the server you run.
+type sweepOptions struct {
+	sys *system
+	// external, with --external, is the run it makes; nothing below is set then.
+	external *runOptions
+	sweep    serve.SweepConfig
+	output   *sweepOutput
+	slo      analysis.SLO
+	quiet    bool
+	// noProgress turns off the progress bar and status lines (quiet does too).
+	noProgress bool
 }
 
 const sweepExamples = `  # Start 'ollama serve' four times, NUM_PARALLEL 1, 2, 4 and 8, same seeded workload each time
@@ -54,8 +68,10 @@ const sweepExamples = `  # Start 'ollama serve' four times, NUM_PARALLEL 1, 2, 4
   OLLAMA_NUM_PARALLEL=4 ollama serve &
   llmload sweep --external --label num_parallel=4 -m llama3.2:1b -c 1,4,8 -o np4.json`
 
-func newSweepCmd(s *streams) *cobra.Command {
-	o := &sweepOptions{}
+// newSweepCmd builds `llmload sweep`. sweepF, when set, gets the options instead of running
+// them.
+func newSweepCmd(sys *system, sweepF func(*sweepOptions) error) *cobra.Command {
+	o := &sweepFlags{}
 	cmd := &cobra.Command{
 		Use:   "sweep",
 		Short: "Compare OLLAMA_NUM_PARALLEL settings: queueing, throughput, GPU memory, and a recommendation",
@@ -80,11 +96,18 @@ after a load is slower.
 		Example: sweepExamples,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSweep(cmd, s, o)
+			opts, err := o.options(sys, cmd.Flags().Changed)
+			if err != nil {
+				return err
+			}
+			if sweepF != nil {
+				return sweepF(opts)
+			}
+			return runSweep(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
-	o.runOptions.register(f)
+	o.runFlags.register(f)
 	f.IntSliceVar(&o.numParallel, "num-parallel", nil, "OLLAMA_NUM_PARALLEL settings to compare, e.g. 1,2,4,8")
 	f.StringVar(&o.server, "server", serve.KindOllama.String(), "the server a managed sweep starts: ollama or llama-server")
 	f.StringVar(&o.ollama, "ollama", "", "the ollama binary (default: ollama on $PATH)")
@@ -100,66 +123,82 @@ after a load is slower.
 	return cmd
 }
 
-func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
-	changed := cmd.Flags().Changed
+// serverFlags start a server: a managed sweep's, not --sim's or --external's.
+var serverFlags = []string{"server", "ollama", "llama-server", "model-file", "slot-context", "server-arg", "models-dir", "server-env", "ready-timeout"}
+
+// firstChanged is the first of names that was given, or "".
+func firstChanged(changed func(string) bool, names ...string) string {
+	for _, n := range names {
+		if changed(n) {
+			return n
+		}
+	}
+	return ""
+}
+
+// options checks sweep's flags and builds what it does. Every flag it registers is either
+// applied or refused, never ignored.
+func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOptions, error) {
 	slo, err := analysis.ParseSLO(o.slo)
 	if err != nil {
-		return usageErrorf("--slo: %v", err)
-	}
-	labels, err := parseLabels(o.labels)
-	if err != nil {
-		return err
+		return nil, usageErrorf("--slo: %v", err)
 	}
 	for _, kv := range o.serverEnv {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return usageErrorf("--server-env %q: want KEY=VALUE", kv)
+			return nil, usageErrorf("--server-env %q: want KEY=VALUE", kv)
 		}
 	}
 	if o.external {
 		if len(o.numParallel) > 0 {
-			return usageErrorf("--external measures the one server you run: give its setting with --label num_parallel=N, not --num-parallel")
+			return nil, usageErrorf("--external measures the one server you run: give its setting with --label num_parallel=N, not --num-parallel")
 		}
 		if o.sim.enabled {
-			return usageErrorf("--external and --sim exclude each other")
+			return nil, usageErrorf("--external and --sim exclude each other")
 		}
-		if _, ok := labels["num_parallel"]; !ok && !o.quiet {
-			fmt.Fprintln(s.err, "note: no --label num_parallel=N: 'llmload report' compares runs by that label")
+		if n := firstChanged(changed, serverFlags...); n != "" {
+			return nil, usageErrorf("--%s is for a server llmload starts; --external measures the one you run", n)
 		}
-		return runRun(cmd, s, &o.runOptions)
+		if changed("slo") {
+			return nil, usageErrorf("--slo judges the settings of one sweep; compare --external runs with 'llmload report --slo'")
+		}
+		run, err := o.runFlags.options(sys, changed)
+		if err != nil {
+			return nil, err
+		}
+		return &sweepOptions{sys: sys, external: run, quiet: o.quiet, noProgress: o.noProgress}, nil
 	}
 	if len(o.numParallel) == 0 {
-		return usageErrorf("--num-parallel is required, e.g. --num-parallel 1,2,4,8 (or --external for a server you run)")
+		return nil, usageErrorf("--num-parallel is required, e.g. --num-parallel 1,2,4,8 (or --external for a server you run)")
 	}
 	for _, k := range o.numParallel {
 		if k < 1 {
-			return usageErrorf("--num-parallel values must be at least 1, got %d", k)
+			return nil, usageErrorf("--num-parallel values must be at least 1, got %d", k)
 		}
 	}
 	if changed("url") {
-		return usageErrorf("--url is for --external: a sweep starts its own servers")
+		return nil, usageErrorf("--url is for --external: a sweep starts its own servers")
 	}
-	if o.sim.enabled && (changed("ollama") || changed("models-dir") || changed("server-env") || changed("server") ||
-		changed("llama-server") || changed("model-file") || changed("slot-context") || changed("server-arg")) {
-		return usageErrorf("--server, --ollama, --llama-server, --model-file, --slot-context, --server-arg, --models-dir and --server-env start a real server; they do not apply with --sim")
+	if o.sim.enabled && firstChanged(changed, serverFlags...) != "" {
+		return nil, usageErrorf("--server, --ollama, --llama-server, --model-file, --slot-context, --server-arg, --models-dir, --server-env and --ready-timeout start a real server; they do not apply with --sim")
 	}
 	kind := serve.Kind(o.server)
 	switch kind {
 	case serve.KindOllama:
 		if changed("llama-server") || changed("model-file") || changed("slot-context") || changed("server-arg") {
-			return usageErrorf("--llama-server, --model-file, --slot-context and --server-arg are for --server llama-server")
+			return nil, usageErrorf("--llama-server, --model-file, --slot-context and --server-arg are for --server llama-server")
 		}
 	case serve.KindLlamaServer:
 		if changed("ollama") || changed("models-dir") {
-			return usageErrorf("--ollama and --models-dir are for --server ollama")
+			return nil, usageErrorf("--ollama and --models-dir are for --server ollama")
 		}
 		if o.modelFile == "" {
-			return usageErrorf("--server llama-server needs --model-file: the GGUF file it serves")
+			return nil, usageErrorf("--server llama-server needs --model-file: the GGUF file it serves")
 		}
 		if fi, err := os.Stat(o.modelFile); err != nil || fi.IsDir() {
-			return usageErrorf("--model-file %s: not a readable file", o.modelFile)
+			return nil, usageErrorf("--model-file %s: not a readable file", o.modelFile)
 		}
 		if o.slotContext < 0 {
-			return usageErrorf("--slot-context must not be negative, got %d", o.slotContext)
+			return nil, usageErrorf("--slot-context must not be negative, got %d", o.slotContext)
 		}
 		// llama-server serves one model under any name, and speaks OpenAI's protocols only.
 		if !changed("api") {
@@ -169,172 +208,121 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 			o.models = []string{strings.TrimSuffix(filepath.Base(o.modelFile), filepath.Ext(o.modelFile))}
 		}
 	default:
-		return usageErrorf("--server %q: want ollama or llama-server", o.server)
+		return nil, usageErrorf("--server %q: want ollama or llama-server", o.server)
 	}
 	if o.sim.enabled && changed("sim-num-parallel") {
-		return usageErrorf("--sim-num-parallel does not apply to a sweep: --num-parallel sets it")
+		return nil, usageErrorf("--sim-num-parallel does not apply to a sweep: --num-parallel sets it")
 	}
-	work, _, err := o.buildPlan(cmd, os.Getenv)
+	sc, err := o.session(sys, changed)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	plan := work.Plan
-	goodput, err := bench.ParseGoodput(o.goodput)
-	if err != nil {
-		return usageErrorf("--goodput: %v", err)
+	work := sc.Workload
+	out := newSweepOutput(o.output, sys.now)
+	cfg := serve.SweepConfig{
+		Settings:      o.numParallel,
+		Session:       sc,
+		WarmupPerSlot: !changed("warmup") && work.Plan.Warmup > 0,
+		Output:        out.results,
+		Records:       o.records,
 	}
-	gflags, err := o.gpu.check(o.sim.enabled)
-	if err != nil {
-		return err
-	}
-	out := newSweepOutput(o.output)
-
-	var launcher serve.Launcher
-	if o.sim.enabled {
-		cfg, err := o.sim.config(plan)
+	switch {
+	case o.sim.enabled:
+		simCfg, err := o.sim.config(work.Plan)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		launcher = &serve.SimLauncher{Config: cfg}
-	} else if kind == serve.KindLlamaServer {
+		cfg.Launcher = &serve.SimLauncher{Config: simCfg}
+	case kind == serve.KindLlamaServer:
 		for _, t := range work.Plan.Mix {
 			if api.API(t.API).IsOllama() {
-				return usageErrorf("--api %s: llama-server speaks the OpenAI protocols only (openai-chat, openai-completions)", t.API)
+				return nil, usageErrorf("--api %s: llama-server speaks the OpenAI protocols only (openai-chat, openai-completions)", t.API)
 			}
 		}
-		bin := cmp.Or(o.llamaServer, "llama-server")
-		path, err := exec.LookPath(bin)
+		path, err := sys.lookPath(cmp.Or(o.llamaServer, "llama-server"))
 		if err != nil {
-			return usageErrorf("--llama-server: %v (build llama.cpp's llama-server, or point --llama-server at it; --sim needs neither)", err)
+			return nil, usageErrorf("--llama-server: %v (build llama.cpp's llama-server, or point --llama-server at it; --sim needs neither)", err)
 		}
-		ctx := o.slotContext
-		if ctx == 0 {
-			ctx = work.Plan.NumCtx()
-		}
-		if ctx == 0 {
-			ctx = 4096
-		}
-		launcher = &serve.ProcessLauncher{
+		ctx := cmp.Or(o.slotContext, work.Plan.NumCtx(), 4096)
+		cfg.Launcher = &serve.ProcessLauncher{
 			Config: serve.Config{Kind: kind, Binary: path, Args: append([]string{"-m", o.modelFile}, o.serverArgs...),
-				SlotContext: ctx, Env: os.Environ(), Extra: o.serverEnv, ReadyTimeout: o.readyTimeout},
+				SlotContext: ctx, Env: sys.environ(), Extra: o.serverEnv, ReadyTimeout: o.readyTimeout},
 			LogPath: out.logPath,
 		}
-	} else {
-		bin := cmp.Or(o.ollama, "ollama")
-		path, err := exec.LookPath(bin)
+	default:
+		path, err := sys.lookPath(cmp.Or(o.ollama, "ollama"))
 		if err != nil {
-			return usageErrorf("--ollama: %v (install Ollama, or point --ollama at its binary; --sim needs neither)", err)
+			return nil, usageErrorf("--ollama: %v (install Ollama, or point --ollama at its binary; --sim needs neither)", err)
 		}
-		env := os.Environ()
+		env := sys.environ()
 		if o.modelsDir != "" {
 			env = append(env, "OLLAMA_MODELS="+o.modelsDir)
 		}
-		launcher = &serve.ProcessLauncher{
+		cfg.Launcher = &serve.ProcessLauncher{
 			Config:  serve.Config{Binary: path, Env: env, Extra: o.serverEnv, ReadyTimeout: o.readyTimeout},
 			LogPath: out.logPath,
 		}
 	}
-	if err := out.prepare(); err != nil {
-		return err
-	}
+	return &sweepOptions{sys: sys, sweep: cfg, output: out, slo: slo, quiet: o.quiet, noProgress: o.noProgress}, nil
+}
 
-	ctx, hardStop, stop := interruptContexts(cmd.Context(), s, o.quiet)
-	defer stop()
-	maxConns := 64
-	for _, st := range plan.Stages {
-		maxConns = max(maxConns, st.Concurrency, st.MaxConcurrency)
+// runSweep runs the sweep (or, with --external, the one run), then prints each run's summary
+// and the comparison of the settings.
+func runSweep(ctx context.Context, o *sweepOptions) error {
+	s := o.sys.streams
+	if o.external != nil {
+		if _, ok := o.external.session.Labels["num_parallel"]; !ok && !o.quiet {
+			fmt.Fprintln(s.err, "note: no --label num_parallel=N: 'llmload report' compares runs by that label")
+		}
+		return runRun(ctx, o.external)
 	}
-	for _, k := range o.numParallel {
-		maxConns = max(maxConns, k*len(plan.Models()))
-	}
-	headers, err := parseHeaders(o.headers)
-	if err != nil {
+	if err := o.output.prepare(); err != nil {
 		return err
 	}
-	live := &bench.Live{}
-	var prog *progress
-	file := &results.File{Schema: results.Schema, Tool: results.Tool{Name: "llmload", Version: toolVersion(), GoVersion: runtime.Version()}}
-	runs, sweepErr := serve.Sweep(ctx, serve.SweepConfig{
-		Settings: o.numParallel,
-		Workload: work,
-		Launcher: launcher,
-		NewClient: func(url string) *api.Client {
-			return &api.Client{
-				BaseURL: url, HTTP: &http.Client{Transport: api.NewTransport(maxConns)}, Header: headers,
-				TotalTimeout: time.Duration(plan.Timeout), FirstByteTimeout: time.Duration(plan.FirstByteTimeout), StallTimeout: time.Duration(plan.StallTimeout),
-				MaxLine: o.maxLine,
-			}
-		},
-		WarmupPerSlot: !changed("warmup") && plan.Warmup > 0,
-		GPUMode:       gflags.mode,
-		GPUInterval:   gflags.interval,
-		GPUIndices:    gflags.indices,
-		Labels:        labels,
-		RunOptions: bench.Options{
-			Live: live, Grace: o.grace, HardStop: hardStop, Goodput: goodput,
-			OnStage: func(i int, st results.Stage) {
-				if prog != nil {
-					prog.stage(i, st)
-				}
-			},
-		},
-		OnEvent: func(e serve.Event) {
-			if e.Phase == "running" {
-				prog = newProgress(s, plan, live, o.quiet || o.noProgress)
-			}
-			if e.Phase == "stopped" && prog != nil {
-				prog.finish()
-				prog = nil
-			}
-			if !o.quiet {
-				fmt.Fprintf(s.err, "[NUM_PARALLEL=%d] %s\n", e.NumParallel, e.Detail)
-			}
-		},
-		OnRun: func(run *results.Run) error {
-			run.Host = hostInfo()
-			file.Runs = append(file.Runs, run)
-			return out.write(file, run)
-		},
-	})
-	if prog != nil {
-		prog.finish()
+	ctx, hardStop, stop := interruptContexts(ctx, s, o.quiet)
+	defer stop()
+	cfg := o.sweep
+	cfg.Session.HardStop = hardStop
+	cfg.Session.Hooks = progressHooks(s, cfg.Session.Workload.Plan, o.quiet || o.noProgress)
+	cfg.OnEvent = func(e serve.Event) {
+		if !o.quiet {
+			fmt.Fprintf(s.err, "[NUM_PARALLEL=%d] %s\n", e.NumParallel, e.Detail)
+		}
 	}
-	interrupted := ctx.Err() != nil
-	if sweepErr != nil && !interrupted {
-		fmt.Fprintf(s.err, "llmload: sweep stopped: %v\n", sweepErr)
-	}
+	runs, err := serve.Sweep(ctx, cfg)
 	if len(runs) > 0 {
 		for _, run := range runs {
-			fmt.Fprintf(s.out, "\n=== NUM_PARALLEL=%s ===\n", run.Labels["num_parallel"])
+			fmt.Fprintf(s.out, "\n=== NUM_PARALLEL=%s", run.Labels["num_parallel"])
+			if run.Repeat > 0 {
+				fmt.Fprintf(s.out, " (repeat %d/%d)", run.Repeat, cfg.Session.Repeat)
+			}
+			fmt.Fprintln(s.out, " ===")
 			if err := report.WriteSummary(s.out, run); err != nil {
 				return err
 			}
 		}
 		fmt.Fprintln(s.out)
-		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, slo)); err != nil {
+		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, o.slo)); err != nil {
 			return err
 		}
 		if !o.quiet {
-			fmt.Fprintf(s.err, "results written to %s\n", out.describe())
+			fmt.Fprintf(s.err, "results written to %s\n", o.output.describe())
+			if cfg.Records != "" {
+				var names []string
+				for _, run := range runs {
+					if name := serve.RecordsPath(cfg.Records, run.Server.NumParallel); !slices.Contains(names, name) {
+						names = append(names, name)
+					}
+				}
+				fmt.Fprintf(s.err, "records written to %s\n", strings.Join(names, ", "))
+			}
 		}
 	}
-	switch {
-	case interrupted:
-		return &exitError{code: exitInterrupted, err: errors.New("interrupted: results hold the settings measured so far")}
-	case sweepErr != nil:
-		return &exitError{code: exitFailed, err: sweepErr}
+	var rate *bench.ErrorRateError
+	if err != nil && !errors.Is(err, bench.ErrInterrupted) && !errors.As(err, &rate) {
+		return fmt.Errorf("sweep stopped: %w", err)
 	}
-	var failed, total int
-	for _, run := range runs {
-		for _, st := range run.Stages {
-			total += st.Requests.Total
-			failed += st.Requests.Total - st.Requests.OK
-		}
-	}
-	if total > 0 && float64(failed)/float64(total) > o.maxErrorRate {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d requests failed (more than --max-error-rate %.1f%%)", failed, total, 100*o.maxErrorRate)}
-	}
-	return nil
+	return err
 }
 
 // sweepOutput decides where a sweep's files go: a folder (one results file and one server log
@@ -343,11 +331,12 @@ func runSweep(cmd *cobra.Command, s *streams, o *sweepOptions) error {
 type sweepOutput struct {
 	dir  string // results folder, when -o is one
 	file string // single results file otherwise
+	all  *bench.ResultsFile
 }
 
-func newSweepOutput(o string) *sweepOutput {
+func newSweepOutput(o string, now func() time.Time) *sweepOutput {
 	if o == "" {
-		return &sweepOutput{dir: "llmload-sweep-" + time.Now().Format("20060102-150405")}
+		return &sweepOutput{dir: "llmload-sweep-" + now().Format("20060102-150405")}
 	}
 	if strings.HasSuffix(o, "/") || strings.HasSuffix(o, string(filepath.Separator)) {
 		return &sweepOutput{dir: filepath.Clean(o)}
@@ -373,14 +362,17 @@ func (w *sweepOutput) logPath(k int) string {
 	return strings.TrimSuffix(w.file, filepath.Ext(w.file)) + fmt.Sprintf("-server-num_parallel-%d.log", k)
 }
 
-// write stores what has been measured so far; called after every setting, so a crash or an
+// results is the results file of a setting: its own in the folder, or the one file every
+// setting adds its runs to. The session writes it after every run, so a crash or an
 // interrupt later in the sweep loses nothing already measured.
-func (w *sweepOutput) write(all *results.File, run *results.Run) error {
-	if w.dir == "" {
-		return all.Write(w.file)
+func (w *sweepOutput) results(k int) *bench.ResultsFile {
+	if w.dir != "" {
+		return bench.NewResultsFile(filepath.Join(w.dir, "num_parallel-"+strconv.Itoa(k)+".json"), tool())
 	}
-	one := &results.File{Schema: all.Schema, Tool: all.Tool, Runs: []*results.Run{run}}
-	return one.Write(filepath.Join(w.dir, "num_parallel-"+run.Labels["num_parallel"]+".json"))
+	if w.all == nil {
+		w.all = bench.NewResultsFile(w.file, tool())
+	}
+	return w.all
 }
 
 func (w *sweepOutput) describe() string {

@@ -147,6 +147,10 @@ func TestSweepServerCrashIsReportedAndNothingLeftRunning(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
+	// Said once: by the one place that turns errors into words and an exit code.
+	if n := strings.Count(r.stderr, "exited before it was ready"); n != 1 {
+		t.Errorf("the failure is said %d times:\n%s", n, r.stderr)
+	}
 }
 
 func TestSweepInterruptedStopsTheServerAndKeepsResults(t *testing.T) {
@@ -239,4 +243,29 @@ func processesRunning(s string) []string {
 		}
 	}
 	return pids
+}
+
+// A managed sweep applies --repeat and --records as run does: each setting runs the plan
+// --repeat times, and writes its own records file, named after the setting.
+func TestSweepManagedRepeatsAndWritesRecords(t *testing.T) {
+	dir := t.TempDir()
+	r := llmload(t, dir, "sweep", "--ollama", fakeOllama(t, "50"), "--num-parallel", "1,2", "-m", "llama3.2:1b",
+		"-c", "2", "-n", "3", "--max-tokens", "8", "--repeat", "2", "--records", "rec.jsonl", "-o", "out.json", "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	f := readResults(t, filepath.Join(dir, "out.json"))
+	var got []string
+	for _, run := range f.Runs {
+		got = append(got, run.Labels["num_parallel"]+"#"+strconv.Itoa(run.Repeat))
+	}
+	if strings.Join(got, " ") != "1#1 1#2 2#1 2#2" {
+		t.Errorf("runs %v, want each setting twice", got)
+	}
+	for _, k := range []string{"1", "2"} {
+		b, err := os.ReadFile(filepath.Join(dir, "rec-num_parallel-"+k+".jsonl"))
+		if n := bytes.Count(b, []byte("\n")); err != nil || n != 6 {
+			t.Errorf("records of NUM_PARALLEL=%s: %d lines (%v), want 2 repeats × 3", k, n, err)
+		}
+	}
 }

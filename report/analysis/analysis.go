@@ -241,7 +241,7 @@ func Analyze(files []*results.File, opts Options) (*Analysis, error) {
 		}
 	}
 	if opts.By != "" && !anyLabel(es, opts.By) {
-		return nil, badInput(fmt.Errorf("--by %s: no run has that label (labels: %s)", opts.By, labelNames(es)))
+		return nil, badInput(fmt.Errorf("no run has the label %s (labels: %s)", opts.By, labelNames(es)))
 	}
 	a := &Analysis{Schema: Schema, By: cmp.Or(opts.By, DefaultBy), Definitions: results.Definitions()}
 	nameByLabel(es, a.By)

@@ -60,7 +60,7 @@ func mergeGroup(g []*entry) (*entry, []Note, error) {
 	var sources, hosts []string
 	for _, e := range g {
 		if seen[e.source] {
-			return nil, nil, fmt.Errorf("merge %s: %s holds two runs with these labels; --merge joins one run per file (per client host)", what, e.source)
+			return nil, nil, fmt.Errorf("merge %s: %s holds two runs with these labels; merging joins one run per file (per client host)", what, e.source)
 		}
 		seen[e.source] = true
 		sources = append(sources, e.source)

@@ -55,8 +55,8 @@ func TestReplies(t *testing.T) {
 func checkReplies(t *testing.T, addr string) {
 	for _, a := range api.APIs {
 		for _, stream := range []bool{false, true} {
-			// As llmload run makes its client: a transport from api.NewTransport.
-			c := &api.Client{BaseURL: "http://" + addr, HTTP: &http.Client{Transport: api.NewTransport(2)}}
+			// As llmload run makes its client.
+			c := api.New(api.Config{BaseURL: "http://" + addr, MaxConns: 2})
 			for _, maxTokens := range []int{0, 5} {
 				rec := c.Do(context.Background(), &api.Request{API: a, Model: "instant", Prompt: "hi", Stream: stream, MaxTokens: maxTokens})
 				want := 3

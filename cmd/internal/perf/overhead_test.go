@@ -3,7 +3,6 @@ package perf
 import (
 	"context"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -37,8 +36,8 @@ func startInstant(b *testing.B, cfg instant.Config) string {
 // per-request metrics and the records file (to a discarding writer), and reports its rate.
 func runInstant(b *testing.B, url string, c, n int, stream bool, tokens int) *results.StageResult {
 	b.Helper()
-	client := &api.Client{BaseURL: url, HTTP: &http.Client{Transport: api.NewTransport(c)},
-		TotalTimeout: 5 * time.Minute, FirstByteTimeout: 5 * time.Minute, StallTimeout: time.Minute}
+	client := api.New(api.Config{BaseURL: url, MaxConns: c,
+		TotalTimeout: 5 * time.Minute, FirstByteTimeout: 5 * time.Minute, StallTimeout: time.Minute})
 	p := &results.Plan{
 		Stages: []results.Stage{{Concurrency: c, Requests: max(n, c), Duration: results.Duration(10 * time.Minute)}},
 		Mix:    []*results.Template{{Model: "instant", Prompt: "hi", MaxTokens: tokens, Stream: stream}},

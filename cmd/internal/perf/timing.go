@@ -218,7 +218,7 @@ func MeasureTiming(ctx context.Context, cfg TimingConfig, baseURL string) (*Timi
 		}
 		return &writeClock{Conn: c, doer: doer}, nil
 	}
-	doer.http = &http.Client{Transport: tr}
+	doer.transport = tr
 	plan := &results.Plan{
 		Stages: []results.Stage{{Concurrency: cfg.Streams, Requests: cfg.Streams * cfg.Rounds}},
 		Mix:    []*results.Template{{Model: timingProfile(cfg).Name, Prompt: "tell me a story", MaxTokens: cfg.Tokens, Stream: true}},
@@ -297,8 +297,8 @@ func fetchTraces(ctx context.Context, baseURL string) (map[string]*ServerTrace, 
 // tracingDoer gives every request an id in TraceHeader, so that its record and the server's
 // trace can be paired. It shares one transport, as the real client does.
 type tracingDoer struct {
-	base string
-	http *http.Client
+	base      string
+	transport *api.Transport
 
 	mu      sync.Mutex
 	n       int
@@ -341,7 +341,7 @@ func (d *tracingDoer) Do(ctx context.Context, req *api.Request) *api.Record {
 	d.n++
 	id := strconv.Itoa(d.n)
 	d.mu.Unlock()
-	c := &api.Client{BaseURL: d.base, HTTP: d.http, Header: http.Header{TraceHeader: {id}}, TotalTimeout: time.Minute}
+	c := api.New(api.Config{BaseURL: d.base, Transport: d.transport, Header: http.Header{TraceHeader: {id}}, TotalTimeout: time.Minute})
 	rec := c.Do(ctx, req)
 	d.mu.Lock()
 	d.recs[id] = rec

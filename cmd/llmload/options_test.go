@@ -1,0 +1,474 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/bench/serve"
+)
+
+// testSystem is a system for running commands in this process: output in buffers, a fixed
+// clock, the environment given, and a PATH on which every program is found where it is named
+// (an absolute path as given, a bare name under /usr/bin).
+func testSystem(env map[string]string) (sys *system, stdout, stderr *bytes.Buffer) {
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	s := &streams{in: strings.NewReader(""), out: stdout, err: stderr}
+	return &system{
+		streams: s,
+		getenv:  func(k string) string { return env[k] },
+		environ: func() []string { return []string{"PATH=/usr/bin"} },
+		now:     func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC) },
+		lookPath: func(name string) (string, error) {
+			if filepath.IsAbs(name) {
+				return name, nil
+			}
+			return "/usr/bin/" + name, nil
+		},
+	}, stdout, stderr
+}
+
+// execute runs `llmload args…` in this process, as main does but for the exit: runF and
+// sweepF, when set, get the options the command built instead of running them.
+func execute(sys *system, args []string, runF func(*runOptions) error, sweepF func(*sweepOptions) error) error {
+	root := newRootCmd(sys, runF, sweepF)
+	root.SetArgs(args)
+	return root.Execute()
+}
+
+// runOptionsOf returns the options `llmload run args…` builds.
+func runOptionsOf(t *testing.T, sys *system, args ...string) (*runOptions, error) {
+	t.Helper()
+	var got *runOptions
+	err := execute(sys, append([]string{"run"}, args...), func(o *runOptions) error { got = o; return nil }, nil)
+	return got, err
+}
+
+// sweepOptionsOf returns the options `llmload sweep args…` builds.
+func sweepOptionsOf(t *testing.T, sys *system, args ...string) (*sweepOptions, error) {
+	t.Helper()
+	var got *sweepOptions
+	err := execute(sys, append([]string{"sweep"}, args...), nil, func(o *sweepOptions) error { got = o; return nil })
+	return got, err
+}
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const testPlan = `url: http://plan-host:1234
+seed: 5
+warmup: 3
+timeout: 1m
+stages:
+  - {concurrency: 2, requests: 5}
+mix:
+  - model: planmodel
+    prompt: from the plan
+`
+
+// Flags given explicitly override a plan file: its settings one by one, its stages and its mix
+// as a whole; flags not given leave the plan as it is, and the target comes from --url, else
+// the plan, else $OLLAMA_HOST.
+func TestRunFlagsOverridePlanFile(t *testing.T) {
+	plan := writeFile(t, t.TempDir(), "plan.yaml", testPlan)
+	env := map[string]string{"OLLAMA_HOST": "0.0.0.0:7777"}
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		check func(o *runOptions) string
+	}{
+		{"the plan alone", []string{"--plan", plan}, func(o *runOptions) string {
+			p := o.session.Workload.Plan
+			if o.session.URL != "http://plan-host:1234" || p.Seed != 5 || p.Warmup != 3 || p.Timeout != results.Duration(time.Minute) ||
+				len(p.Stages) != 1 || p.Stages[0].Concurrency != 2 || p.Stages[0].Requests != 5 || p.Mix[0].Model != "planmodel" {
+				return fmt.Sprintf("url %s plan %+v stages %+v", o.session.URL, p, p.Stages)
+			}
+			return ""
+		}},
+		{"settings one by one", []string{"--plan", plan, "--seed", "9", "--warmup", "0", "--stall-timeout", "7s"}, func(o *runOptions) string {
+			p := o.session.Workload.Plan
+			if p.Seed != 9 || p.Warmup != 0 || p.StallTimeout != results.Duration(7*time.Second) || p.Timeout != results.Duration(time.Minute) || p.Stages[0].Requests != 5 {
+				return fmt.Sprintf("plan %+v", p)
+			}
+			return ""
+		}},
+		{"--url over the plan's", []string{"--plan", plan, "--url", "http://flag-host:1/"}, func(o *runOptions) string {
+			if o.session.URL != "http://flag-host:1" {
+				return "url " + o.session.URL
+			}
+			return ""
+		}},
+		{"stages as a whole", []string{"--plan", plan, "-c", "4,8"}, func(o *runOptions) string {
+			st := o.session.Workload.Plan.Stages
+			if len(st) != 2 || st[0].Concurrency != 4 || st[1].Concurrency != 8 || st[0].Requests != 10 {
+				return fmt.Sprintf("stages %+v", st)
+			}
+			return ""
+		}},
+		{"the mix as a whole", []string{"--plan", plan, "-m", "flagmodel", "--max-tokens", "9"}, func(o *runOptions) string {
+			m := o.session.Workload.Plan.Mix
+			if len(m) != 1 || m[0].Model != "flagmodel" || m[0].Prompt == "from the plan" || m[0].MaxTokens != 9 {
+				return fmt.Sprintf("mix %+v", m[0])
+			}
+			return ""
+		}},
+		{"$OLLAMA_HOST without a plan", []string{"-m", "x"}, func(o *runOptions) string {
+			if o.session.URL != "http://127.0.0.1:7777" {
+				return "url " + o.session.URL
+			}
+			return ""
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sys, _, _ := testSystem(env)
+			o, err := runOptionsOf(t, sys, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(o); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+	// What a plan's mix sets cannot be changed piecemeal: refused, not ignored.
+	sys, _, _ := testSystem(env)
+	if _, err := runOptionsOf(t, sys, "--plan", plan, "--api", "openai-chat"); exitCode(err) != exitBadInput || !strings.Contains(err.Error(), "cannot change a plan file's mix") {
+		t.Errorf("--api over a plan's mix: %v", err)
+	}
+}
+
+// Credentials in --url are used but never written: not in the results, the records, the
+// summary or any message; the URL's password makes net/http the sender, and the run says so.
+func TestRunKeepsCredentialsOutOfResultsAndOutput(t *testing.T) {
+	srv := fixtureServer(t, "generate-stream.http", nil)
+	refused := fixtureServer(t, "generate-stream.http", nil)
+	refused.Close()
+	for _, base := range []string{srv.URL, refused.URL} {
+		dir := t.TempDir()
+		sys, stdout, stderr := testSystem(nil)
+		url := strings.Replace(base, "http://", "http://alice:hunter22@", 1) + "/?api_key=sk-zzz999"
+		err := execute(sys, []string{"run", "--url", url, "-m", "m", "-n", "2", "--warmup", "0", "--gpu", "off",
+			"-o", filepath.Join(dir, "out.json"), "--records", filepath.Join(dir, "rec.jsonl")}, nil, nil)
+		if err != nil {
+			fmt.Fprintln(stderr, "llmload:", errorText(err))
+		}
+		target := readResults(t, filepath.Join(dir, "out.json")).Runs[0].Target
+		if target.URL != base+"/?api_key=REDACTED" || target.Sender != "net/http" || !strings.Contains(target.SenderReason, "credentials") {
+			t.Errorf("target %+v", target)
+		}
+		out, _ := os.ReadFile(filepath.Join(dir, "out.json"))
+		recs, _ := os.ReadFile(filepath.Join(dir, "rec.jsonl"))
+		for name, text := range map[string]string{"results": string(out), "records": string(recs), "stdout": stdout.String(), "stderr": stderr.String()} {
+			if strings.Contains(text, "hunter22") || strings.Contains(text, "sk-zzz999") {
+				t.Errorf("%s shows a credential:\n%s", name, text)
+			}
+		}
+		if base == refused.URL && !strings.Contains(stdout.String(), "No request reached "+base) {
+			t.Errorf("the summary of a refused run does not name the target:\n%s", stdout)
+		}
+	}
+	// A URL that does not parse is refused without repeating it.
+	sys, _, _ := testSystem(nil)
+	_, err := runOptionsOf(t, sys, "--url", "http://alice:hunter22@[::1", "-m", "m")
+	if exitCode(err) != exitBadInput || strings.Contains(err.Error(), "hunter22") {
+		t.Errorf("bad URL: %v", err)
+	}
+}
+
+// sweep --external is one run against the server you run, under the labels you give; a run
+// without a num_parallel label gets a note, and what only starts or compares servers is
+// refused.
+func TestSweepExternalLabels(t *testing.T) {
+	sys, _, _ := testSystem(nil)
+	o, err := sweepOptionsOf(t, sys, "--external", "--url", "http://127.0.0.1:1", "--label", "num_parallel=4", "--label", "host=a", "-m", "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.external == nil || o.external.session.URL != "http://127.0.0.1:1" || o.external.session.Labels["num_parallel"] != "4" || o.external.session.Labels["host"] != "a" {
+		t.Fatalf("external options %+v", o.external)
+	}
+
+	srv := fixtureServer(t, "generate-stream.http", nil)
+	for _, label := range []string{"", "num_parallel=2"} {
+		dir := t.TempDir()
+		sys, _, stderr := testSystem(nil)
+		args := []string{"sweep", "--external", "--url", srv.URL, "-m", "m", "-n", "2", "--warmup", "0", "--gpu", "off", "--no-progress",
+			"--repeat", "2", "--records", filepath.Join(dir, "rec.jsonl"), "-o", filepath.Join(dir, "out.json")}
+		if label != "" {
+			args = append(args, "--label", label)
+		}
+		if err := execute(sys, args, nil, nil); err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		f := readResults(t, filepath.Join(dir, "out.json"))
+		note := strings.Contains(stderr.String(), "note: no --label num_parallel=N")
+		if label == "" && (!note || len(f.Runs[0].Labels) != 0) {
+			t.Errorf("no label: note %v, labels %v", note, f.Runs[0].Labels)
+		}
+		if label != "" && (note || f.Runs[0].Labels["num_parallel"] != "2") {
+			t.Errorf("label %s: note %v, labels %v", label, note, f.Runs[0].Labels)
+		}
+		// --repeat and --records apply to an external sweep as to run.
+		recs, _ := os.ReadFile(filepath.Join(dir, "rec.jsonl"))
+		if len(f.Runs) != 2 || f.Runs[1].Repeat != 2 || bytes.Count(recs, []byte("\n")) != 4 {
+			t.Errorf("%d runs (last repeat %d), %d records; want 2 runs, 4 records", len(f.Runs), f.Runs[len(f.Runs)-1].Repeat, bytes.Count(recs, []byte("\n")))
+		}
+	}
+}
+
+// sweepSession is the session a sweep's options describe, whatever the kind of sweep.
+func sweepSession(o *sweepOptions) bench.SessionConfig {
+	if o.external != nil {
+		return o.external.session
+	}
+	return o.sweep.Session
+}
+
+func simConfig(o *sweepOptions) *serve.SimLauncher {
+	l, _ := o.sweep.Launcher.(*serve.SimLauncher)
+	if l == nil {
+		return &serve.SimLauncher{}
+	}
+	return l
+}
+
+func processConfig(o *sweepOptions) serve.Config {
+	if l, ok := o.sweep.Launcher.(*serve.ProcessLauncher); ok {
+		return l.Config
+	}
+	return serve.Config{}
+}
+
+// Every flag sweep registers — run's own and its own — is applied or refused by every kind
+// of sweep (managed, --sim, --external), never silently ignored. A flag added later without a
+// line here fails the test.
+func TestSweepAppliesOrRefusesEveryFlag(t *testing.T) {
+	dir := t.TempDir()
+	prompt := writeFile(t, dir, "prompt.txt", "a prompt")
+	body := writeFile(t, dir, "body.json", `{"model":"bodymodel","prompt":"p"}`)
+	plan := writeFile(t, dir, "plan.yaml", testPlan)
+	gguf := writeFile(t, dir, "model.gguf", "GGUF")
+	profile, _ := filepath.Abs("../../bench/sim/testdata/profiles.yaml")
+	plan0 := func(o *sweepOptions) *results.Plan { return sweepSession(o).Workload.Plan }
+	mix0 := func(o *sweepOptions) *results.Template { return plan0(o).Mix[0] }
+	stage0 := func(o *sweepOptions) results.Stage { return plan0(o).Stages[0] }
+	llama := []string{"--server", "llama-server", "--model-file", gguf}
+	const (
+		notSim      = "do not apply with --sim"
+		notExternal = "--external measures the one you run"
+		simOnly     = "applies with --sim only"
+	)
+	cases := []struct {
+		flag    string
+		args    []string
+		applied func(o *sweepOptions) bool
+		refused map[string]string // mode → a piece of the error
+	}{
+		{"url", []string{"--url", "http://127.0.0.1:9"}, func(o *sweepOptions) bool { return sweepSession(o).URL == "http://127.0.0.1:9" },
+			map[string]string{"managed": "--url is for --external", "sim": "--url is for --external"}},
+		{"api", []string{"--api", "openai-completions"}, func(o *sweepOptions) bool { return mix0(o).API == "openai-completions" }, nil},
+		{"model", []string{"-m", "other"}, func(o *sweepOptions) bool { return slices.Contains(plan0(o).Models(), "other") }, nil},
+		{"prompt", []string{"-p", "hello"}, func(o *sweepOptions) bool { return mix0(o).Prompt == "hello" }, nil},
+		{"prompt-file", []string{"--prompt-file", prompt}, func(o *sweepOptions) bool { return mix0(o).PromptFile == prompt }, nil},
+		{"synthetic-words", []string{"--synthetic-words", "5"}, func(o *sweepOptions) bool { return mix0(o).SyntheticWords == 5 }, nil},
+		{"body", []string{"--body", body}, func(o *sweepOptions) bool { return mix0(o).BodyFile == body }, nil},
+		{"max-tokens", []string{"--max-tokens", "7"}, func(o *sweepOptions) bool { return mix0(o).MaxTokens == 7 }, nil},
+		{"no-stream", []string{"--no-stream"}, func(o *sweepOptions) bool { return !mix0(o).Stream }, nil},
+		{"option", []string{"--option", "num_ctx=1024"}, func(o *sweepOptions) bool { return mix0(o).Options["num_ctx"] == 1024.0 }, nil},
+		{"requests", []string{"-n", "3"}, func(o *sweepOptions) bool { return stage0(o).Requests == 3 }, nil},
+		{"concurrency", []string{"-c", "1,3"}, func(o *sweepOptions) bool { return len(plan0(o).Stages) == 2 && plan0(o).Stages[1].Concurrency == 3 }, nil},
+		{"duration", []string{"-d", "2s"}, func(o *sweepOptions) bool { return stage0(o).Duration == results.Duration(2*time.Second) }, nil},
+		{"rate", []string{"--rate", "2"}, func(o *sweepOptions) bool { return stage0(o).Rate == 2 }, nil},
+		{"arrival", []string{"--rate", "2", "--arrival", "poisson"}, func(o *sweepOptions) bool { return stage0(o).Arrival == results.ArrivalPoisson }, nil},
+		{"max-concurrency", []string{"--rate", "2", "--max-concurrency", "3"}, func(o *sweepOptions) bool { return stage0(o).MaxConcurrency == 3 }, nil},
+		{"warmup", []string{"--warmup", "2"}, func(o *sweepOptions) bool {
+			return plan0(o).Warmup == 2 && !o.sweep.WarmupPerSlot
+		}, nil},
+		{"timeout", []string{"--timeout", "1m"}, func(o *sweepOptions) bool { return plan0(o).Timeout == results.Duration(time.Minute) }, nil},
+		{"first-byte-timeout", []string{"--first-byte-timeout", "10s"}, func(o *sweepOptions) bool {
+			return plan0(o).FirstByteTimeout == results.Duration(10*time.Second)
+		}, nil},
+		{"stall-timeout", []string{"--stall-timeout", "5s"}, func(o *sweepOptions) bool { return plan0(o).StallTimeout == results.Duration(5*time.Second) }, nil},
+		{"seed", []string{"--seed", "42"}, func(o *sweepOptions) bool { return plan0(o).Seed == 42 }, nil},
+		{"extra-body", []string{"--extra-body", `{"top_k":3}`}, func(o *sweepOptions) bool { return mix0(o).ExtraBody["top_k"] == 3.0 }, nil},
+		{"input-words", []string{"--input-words", "uniform:5-9"}, func(o *sweepOptions) bool { return mix0(o).InputWords == "uniform:5-9" }, nil},
+		{"output-tokens", []string{"--output-tokens", "normal:30,5"}, func(o *sweepOptions) bool { return mix0(o).OutputTokens == "normal:30,5" }, nil},
+		{"shared-prefix", []string{"--shared-prefix", "12"}, func(o *sweepOptions) bool { return mix0(o).SharedPrefixWords == 12 }, nil},
+		{"fixed-output", []string{"--fixed-output", "--api", "openai-chat"}, func(o *sweepOptions) bool { return mix0(o).FixedOutput }, nil},
+		{"goodput", []string{"--goodput", "ttft=1s"}, func(o *sweepOptions) bool { return sweepSession(o).Goodput.String() == "ttft<=1s" }, nil},
+		{"max-line-size", []string{"--max-line-size", "65536"}, func(o *sweepOptions) bool { return sweepSession(o).MaxLine == 65536 }, nil},
+		{"plan", []string{"--plan", plan}, func(o *sweepOptions) bool { return plan0(o).Seed == 5 && plan0(o).Warmup == 3 }, nil},
+		{"output", []string{"-o", "x.json"}, func(o *sweepOptions) bool {
+			if o.external != nil {
+				return o.external.output == "x.json"
+			}
+			return o.output.file == "x.json" && o.sweep.Output(1).Path == "x.json"
+		}, nil},
+		{"records", []string{"--records", "r.jsonl"}, func(o *sweepOptions) bool {
+			if o.external != nil {
+				return o.external.session.Records == "r.jsonl"
+			}
+			return o.sweep.Records == "r.jsonl"
+		}, nil},
+		{"label", []string{"--label", "a=b"}, func(o *sweepOptions) bool { return sweepSession(o).Labels["a"] == "b" }, nil},
+		{"header", []string{"--header", "X-A: b"}, func(o *sweepOptions) bool { return sweepSession(o).Header.Get("X-A") == "b" }, nil},
+		{"gpu", []string{"--gpu", "off"}, func(o *sweepOptions) bool { return sweepSession(o).GPU.Mode == "off" }, nil},
+		{"gpu-interval", []string{"--gpu-interval", "1s"}, func(o *sweepOptions) bool { return sweepSession(o).GPU.Interval == time.Second }, nil},
+		{"gpu-index", []string{"--gpu-index", "0"}, func(o *sweepOptions) bool { return slices.Equal(sweepSession(o).GPU.Indices, []int{0}) }, nil},
+		{"quiet", []string{"-q"}, func(o *sweepOptions) bool { return o.quiet && (o.external == nil || o.external.quiet) }, nil},
+		{"no-progress", []string{"--no-progress"}, func(o *sweepOptions) bool { return o.noProgress && (o.external == nil || o.external.noProgress) }, nil},
+		{"grace", []string{"--grace", "1s"}, func(o *sweepOptions) bool { return sweepSession(o).Grace == time.Second }, nil},
+		{"repeat", []string{"--repeat", "3"}, func(o *sweepOptions) bool { return sweepSession(o).Repeat == 3 }, nil},
+		{"max-error-rate", []string{"--max-error-rate", "0.5"}, func(o *sweepOptions) bool { return sweepSession(o).MaxErrorRate == 0.5 }, nil},
+		{"sim", []string{"--sim"}, func(o *sweepOptions) bool { _, ok := o.sweep.Launcher.(*serve.SimLauncher); return ok },
+			map[string]string{"external": "--external and --sim exclude each other"}},
+		{"sim-num-parallel", []string{"--sim-num-parallel", "2"}, nil,
+			map[string]string{"managed": simOnly, "sim": "--num-parallel sets it", "external": simOnly}},
+		{"sim-speed", []string{"--sim-speed", "3"}, func(o *sweepOptions) bool { return simConfig(o).Config.Speed == 3 },
+			map[string]string{"managed": simOnly, "external": simOnly}},
+		{"sim-profile", []string{"--sim-profile", profile, "-m", "llama3.2:1b-slow"}, func(o *sweepOptions) bool {
+			ms := simConfig(o).Config.Models
+			return len(ms) == 2 && ms[1].Name == "llama3.2:1b-slow" && ms[1].BatchAlpha == 0.45
+		}, map[string]string{"managed": simOnly, "external": simOnly}},
+		{"sim-fault", []string{"--sim-fault", "cut:0.1"}, func(o *sweepOptions) bool { return len(simConfig(o).Config.Faults) == 1 },
+			map[string]string{"managed": simOnly, "external": simOnly}},
+		{"sim-seed", []string{"--sim-seed", "7"}, func(o *sweepOptions) bool { return simConfig(o).Config.Seed == 7 },
+			map[string]string{"managed": simOnly, "external": simOnly}},
+		{"num-parallel", []string{"--num-parallel", "5"}, func(o *sweepOptions) bool { return slices.Contains(o.sweep.Settings, 5) },
+			map[string]string{"external": "not --num-parallel"}},
+		{"server", llama, func(o *sweepOptions) bool { return processConfig(o).Kind == serve.KindLlamaServer },
+			map[string]string{"sim": notSim, "external": notExternal}},
+		{"ollama", []string{"--ollama", "/opt/ollama"}, func(o *sweepOptions) bool { return processConfig(o).Binary == "/opt/ollama" },
+			map[string]string{"sim": notSim, "external": notExternal}},
+		{"llama-server", append([]string{"--llama-server", "/opt/llama-server"}, llama...), func(o *sweepOptions) bool {
+			return processConfig(o).Binary == "/opt/llama-server"
+		}, map[string]string{"sim": notSim, "external": notExternal}},
+		{"model-file", llama, func(o *sweepOptions) bool { return slices.Contains(processConfig(o).Args, gguf) },
+			map[string]string{"sim": notSim, "external": notExternal}},
+		{"slot-context", append([]string{"--slot-context", "2048"}, llama...), func(o *sweepOptions) bool {
+			return processConfig(o).SlotContext == 2048
+		}, map[string]string{"sim": notSim, "external": notExternal}},
+		{"server-arg", append([]string{"--server-arg=--flash-attn"}, llama...), func(o *sweepOptions) bool {
+			return slices.Contains(processConfig(o).Args, "--flash-attn")
+		}, map[string]string{"sim": notSim, "external": notExternal}},
+		{"models-dir", []string{"--models-dir", "/m"}, func(o *sweepOptions) bool {
+			return slices.Contains(processConfig(o).Env, "OLLAMA_MODELS=/m")
+		}, map[string]string{"sim": notSim, "external": notExternal}},
+		{"server-env", []string{"--server-env", "A=1"}, func(o *sweepOptions) bool { return slices.Equal(processConfig(o).Extra, []string{"A=1"}) },
+			map[string]string{"sim": notSim, "external": notExternal}},
+		{"external", []string{"--external"}, func(o *sweepOptions) bool { return o.external != nil },
+			map[string]string{"managed": "not --num-parallel", "sim": "not --num-parallel"}},
+		{"slo", []string{"--slo", "ttft_p95=1s"}, func(o *sweepOptions) bool { return o.slo.String() != "" },
+			map[string]string{"external": "llmload report --slo"}},
+		{"ready-timeout", []string{"--ready-timeout", "5s"}, func(o *sweepOptions) bool { return processConfig(o).ReadyTimeout == 5*time.Second },
+			map[string]string{"sim": notSim, "external": notExternal}},
+	}
+
+	modes := map[string][]string{
+		"managed":  {"--num-parallel", "1,2", "-m", "base"},
+		"sim":      {"--sim", "--num-parallel", "1,2", "-m", "base"},
+		"external": {"--external", "--url", "http://127.0.0.1:1", "-m", "base"},
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.flag] = true
+		for _, mode := range []string{"managed", "sim", "external"} {
+			t.Run(c.flag+"/"+mode, func(t *testing.T) {
+				sys, _, _ := testSystem(nil)
+				o, err := sweepOptionsOf(t, sys, append(slices.Clone(modes[mode]), c.args...)...)
+				if want, refused := c.refused[mode]; refused {
+					if exitCode(err) != exitBadInput || !strings.Contains(err.Error(), want) {
+						t.Errorf("%v: err %v, want it refused with %q", c.args, err, want)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("%v: %v", c.args, err)
+				}
+				if !c.applied(o) {
+					t.Errorf("%v: not applied", c.args)
+				}
+			})
+		}
+	}
+	sys, _, _ := testSystem(nil)
+	newSweepCmd(sys, nil).Flags().VisitAll(func(f *pflag.Flag) {
+		if !covered[f.Name] {
+			t.Errorf("sweep's --%s has no line here: say whether each kind of sweep applies or refuses it", f.Name)
+		}
+	})
+}
+
+// A sweep on the simulator repeats each setting --repeat times and writes a records file per
+// setting, named after it.
+func TestSimSweepRepeatsAndWritesRecordsPerSetting(t *testing.T) {
+	dir := t.TempDir()
+	sys, stdout, stderr := testSystem(nil)
+	err := execute(sys, []string{"sweep", "--sim", "--sim-speed", "50", "--num-parallel", "1,2", "-c", "2", "-n", "4", "--max-tokens", "8",
+		"--repeat", "2", "--records", filepath.Join(dir, "rec.jsonl"), "-o", filepath.Join(dir, "out") + "/", "--no-progress"}, nil, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, k := range []string{"1", "2"} {
+		f := readResults(t, filepath.Join(dir, "out", "num_parallel-"+k+".json"))
+		if len(f.Runs) != 2 || f.Runs[0].Repeat != 1 || f.Runs[1].Repeat != 2 || f.Runs[1].Labels["num_parallel"] != k {
+			t.Errorf("num_parallel=%s: %d runs", k, len(f.Runs))
+		}
+		recs, err := os.ReadFile(filepath.Join(dir, "rec-num_parallel-"+k+".jsonl"))
+		if n := bytes.Count(recs, []byte("\n")); err != nil || n != 8 {
+			t.Errorf("num_parallel=%s: %d records (%v), want 2 repeats × 4", k, n, err)
+		}
+	}
+	if n := strings.Count(stdout.String(), "=== NUM_PARALLEL=2 (repeat "); n != 2 {
+		t.Errorf("%d summaries of NUM_PARALLEL=2, want one per repeat:\n%s", n, stdout)
+	}
+}
+
+// Errors the engine returns are said once, in the flags' terms, with the exit code their kind
+// has.
+func TestErrorsSaidInFlagTermsWithTheirExitCode(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		text string
+		code int
+	}{
+		{nil, "", exitOK},
+		{usageErrorf("--seed: bad"), "--seed: bad", exitBadInput},
+		{fmt.Errorf("x: %w", bench.ErrInterrupted), "x: interrupted: results hold what was measured", exitInterrupted},
+		{&bench.ConfigError{Field: "Records", Err: errors.New("open r: denied")}, "--records: open r: denied", exitBadInput},
+		{fmt.Errorf("sweep stopped: NUM_PARALLEL=2: %w", &bench.ConfigError{Field: "Repeat", Err: errors.New("must be at least 1")}),
+			"sweep stopped: NUM_PARALLEL=2: --repeat: must be at least 1", exitBadInput},
+		{&bench.ErrorRateError{Failed: 3, Total: 10, Max: 0.05}, "3 of 10 requests failed (30.0% > --max-error-rate 5.0%)", exitFailed},
+		{&bench.ErrorRateError{}, "no request completed", exitFailed},
+		{errors.New("boom"), "boom", exitFailed},
+	} {
+		if tt.err == nil {
+			if exitCode(nil) != exitOK {
+				t.Error("nil error: not exit 0")
+			}
+			continue
+		}
+		if got := errorText(tt.err); got != tt.text {
+			t.Errorf("errorText(%v) = %q, want %q", tt.err, got, tt.text)
+		}
+		if got := exitCode(tt.err); got != tt.code {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.code)
+		}
+	}
+}
