@@ -312,6 +312,8 @@ func Definitions() []Definition {
 		Definition{"speed-up", "speedup", "requests/s over the first stage's"},
 		Definition{"errors", "errors, errors.<class>", "failed requests: all of them, or those of one class (errors.http_503)"},
 		Definition{"error rate", "errors.rate", "failed requests / requests sent, a fraction"},
+		Definition{"goodput", "goodput.share, goodput.rate", "requests that succeeded within every bound of run --goodput (TTFT, TPOT, E2E): their share of the requests sent, and their number per second"},
+		Definition{"machine's other work", "machine.others_cpu_pct", "share of all the machine's CPUs used by processes other than llmload and the server during the stage (Linux); at 25 % or more the run is noisy"},
 	)
 }
 
@@ -407,6 +409,27 @@ func Metrics() []Metric {
 			read: func(st *StageResult) (float64, bool) { return float64(st.Client.NewConnections), ran(st) }},
 		Metric{Name: "client.reconnects", Unit: UnitCount, Better: BetterLower, Column: "client_reconnects", Definition: "connections the server closed that the client had to open again",
 			read: func(st *StageResult) (float64, bool) { return float64(st.Client.Reconnects), ran(st) }},
+		Metric{Name: "goodput.share", Unit: UnitFraction, Better: BetterHigher, Column: "goodput_share", Definition: definitionOf("goodput.share"),
+			read: func(st *StageResult) (float64, bool) {
+				if st.Goodput == nil {
+					return 0, false
+				}
+				return st.Goodput.Share, st.Goodput.Total > 0
+			}},
+		Metric{Name: "goodput.rate", Unit: UnitPerSecond, Better: BetterHigher, Column: "goodput_per_s", Definition: definitionOf("goodput.share"),
+			read: func(st *StageResult) (float64, bool) {
+				if st.Goodput == nil {
+					return 0, false
+				}
+				return st.Goodput.RatePerS, st.Goodput.Total > 0
+			}},
+		Metric{Name: "machine.others_cpu_pct", Unit: UnitPercent, Better: BetterLower, Column: "machine_others_cpu_pct", Definition: definitionOf("machine.others_cpu_pct"),
+			read: func(st *StageResult) (float64, bool) {
+				if st.Machine == nil {
+					return 0, false
+				}
+				return st.Machine.OthersCPUPct, true
+			}},
 	)
 	return ms
 }

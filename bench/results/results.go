@@ -495,3 +495,19 @@ type Goodput struct {
 	Share    float64 `json:"share"`      // Good / Total
 	RatePerS float64 `json:"rate_per_s"` // Good / the stage's wall time
 }
+
+// ClassView is the stage as one of its classes saw it: the class's requests, throughput,
+// latencies, histograms and goodput in place of the stage's, so that every metric of the
+// catalogue reads a class as it reads a stage. ok is false when the stage has no such class
+// (a one-class mix keeps none: the stage is the class).
+func (st *StageResult) ClassView(name string) (view *StageResult, ok bool) {
+	c := st.Classes[name]
+	if c == nil {
+		return nil, false
+	}
+	v := *st
+	v.Requests, v.Throughput, v.OutputTokens = c.Requests, c.Throughput, c.OutputTokens
+	v.LatencyMs, v.Histograms, v.Goodput = c.LatencyMs, c.Histograms, c.Goodput
+	v.Decomposition, v.ByModel, v.Classes, v.TokenSource, v.PromptTokens = nil, nil, nil, "", 0
+	return &v, true
+}

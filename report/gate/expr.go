@@ -46,7 +46,10 @@ func (o Op) holds(v, limit float64) bool {
 type Assertion struct {
 	Expr string // as given, trimmed
 	// Stage names the stage it applies to ("c=8"); "" is every stage.
-	Stage  string
+	Stage string
+	// Class, when set, is the traffic class it applies to (a mix entry's name): the metric is
+	// read from that class's share of each stage.
+	Class  string
 	Metric results.Metric
 	Op     Op
 	// Limit is in the metric's unit (milliseconds for latencies, a fraction for errors.rate).
@@ -163,21 +166,32 @@ func (p *parser) nextToken() int {
 	return i
 }
 
-// selector reads "STAGE:" (or "stage=STAGE:") up to the last colon: metric names, numbers
-// and units hold none, while stage names may.
-func (p *parser) selector() (string, error) {
+// selector reads "STAGE:", "stage=STAGE:", "class=NAME:" or "STAGE,class=NAME:" up to the
+// last colon: metric names, numbers and units hold none, while stage names may.
+func (p *parser) selector() (stage, class string, err error) {
 	i := strings.LastIndexByte(p.input[p.pos:p.end], ':')
 	if i < 0 {
-		return "", nil
+		return "", "", nil
 	}
 	colon := p.pos + i
 	sel := strings.TrimSpace(p.input[p.pos:colon])
+	if j := strings.LastIndex(sel, "class="); j >= 0 && (j == 0 || sel[j-1] == ',') {
+		class = strings.TrimSpace(sel[j+len("class="):])
+		sel = strings.TrimSuffix(strings.TrimSpace(sel[:j]), ",")
+		if class == "" {
+			return "", "", p.fail(p.pos, colon+1, "write class=NAME:METRIC, e.g. class=chat:ttft.p95", "no class name after class=")
+		}
+		if sel == "" {
+			p.pos = colon + 1
+			return "", class, nil
+		}
+	}
 	sel = strings.TrimSpace(strings.TrimPrefix(sel, "stage="))
 	if sel == "" {
-		return "", p.fail(p.pos, colon+1, "write STAGE:METRIC, e.g. c=8:ttft.p95, or leave the stage out to check every stage", "no stage name before ':'")
+		return "", "", p.fail(p.pos, colon+1, "write STAGE:METRIC, e.g. c=8:ttft.p95, or leave the stage out to check every stage", "no stage name before ':'")
 	}
 	p.pos = colon + 1
-	return sel, nil
+	return sel, class, nil
 }
 
 func isMetricByte(c byte) bool {
@@ -308,14 +322,15 @@ func (p *parser) done() error {
 }
 
 // ParseAssertion reads "[STAGE:]METRIC OP NUMBER[UNIT]": ttft.p95 < 800ms, output_tps >= 40,
-// errors.rate == 0, c=8:e2e.p99 <= 2s, stage=rate=2/s:ttft.p50 < 300ms. A bare number is in
-// the results file's unit (milliseconds, per second, a fraction for errors.rate).
+// errors.rate == 0, c=8:e2e.p99 <= 2s, stage=rate=2/s:ttft.p50 < 300ms; a class of traffic
+// is selected as class=chat:ttft.p95 < 1s or c=8,class=chat:ttft.p95 < 1s. A bare number is
+// in the results file's unit (milliseconds, per second, a fraction for errors.rate).
 func ParseAssertion(input string) (Assertion, error) {
 	p := &parser{input: input, end: len(input)}
 	if strings.TrimSpace(input) == "" {
 		return Assertion{}, p.fail(0, 1, "e.g. ttft.p95 < 800ms", "empty assertion")
 	}
-	stage, err := p.selector()
+	stage, class, err := p.selector()
 	if err != nil {
 		return Assertion{}, err
 	}
@@ -340,7 +355,7 @@ func ParseAssertion(input string) (Assertion, error) {
 	if err := p.done(); err != nil {
 		return Assertion{}, err
 	}
-	return Assertion{Expr: strings.TrimSpace(input), Stage: stage, Metric: m, Op: op, Limit: v * scale}, nil
+	return Assertion{Expr: strings.TrimSpace(input), Stage: stage, Class: class, Metric: m, Op: op, Limit: v * scale}, nil
 }
 
 // ParseTolerances reads a comma-separated list of tolerances:
@@ -380,9 +395,12 @@ func ParseTolerances(input string) ([]Tolerance, error) {
 
 func parseTolerance(p *parser) (Tolerance, error) {
 	t := Tolerance{Text: strings.TrimSpace(p.input[p.pos:p.end])}
-	stage, err := p.selector()
+	stage, class, err := p.selector()
 	if err != nil {
 		return t, err
+	}
+	if class != "" {
+		return t, p.fail(p.pos, p.end, "select classes in --assert, e.g. --assert 'class=chat:ttft.p95 < 1s'", "a tolerance applies to whole stages")
 	}
 	t.Stage = stage
 	if t.Metric, err = p.metric(); err != nil {

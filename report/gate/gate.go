@@ -285,14 +285,64 @@ func groupSeries(runs []sourcedRun, labelKeys []string) []*series {
 }
 
 // values reads a metric from every run of a series that measured it.
-func (s *series) values(m results.Metric) []float64 {
+func (s *series) values(m results.Metric) []float64 { return s.classValues(m, "") }
+
+// classValues reads a metric from one class's share of every run of the series ("": the
+// whole stage); a run whose stage has no such class is left out.
+func (s *series) classValues(m results.Metric, class string) []float64 {
 	var out []float64
 	for _, st := range s.stages {
+		if class != "" {
+			var ok bool
+			if st, ok = st.ClassView(class); !ok {
+				continue
+			}
+		}
 		if v, ok := m.Value(st); ok {
 			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// anyMeasured reports whether some stage of the runs sent a request.
+func anyMeasured(runs []sourcedRun) bool {
+	for _, r := range runs {
+		for _, st := range r.run.Stages {
+			if st != nil && st.Requests.Total > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasClass reports whether a stage of the series has the class.
+func hasClass(ss []*series, class string) bool {
+	for _, s := range ss {
+		for _, st := range s.stages {
+			if _, ok := st.Classes[class]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// classNames lists the classes of the series for messages.
+func classNames(ss []*series) string {
+	seen := map[string]bool{}
+	for _, s := range ss {
+		for _, st := range s.stages {
+			for name := range st.Classes {
+				seen[name] = true
+			}
+		}
+	}
+	if len(seen) == 0 {
+		return "none: the mix has one class"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(seen)), ", ")
 }
 
 func badInput(format string, args ...any) error {
@@ -323,6 +373,10 @@ func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 	cur := runsOf(current)
 	if len(cur) == 0 {
 		return nil, badInput("no runs in the results given")
+	}
+	if !anyMeasured(cur) {
+		// A run killed during its warm-up has no stage: passing it would pass a broken job.
+		return nil, badInput("no stage of the current runs sent a request: nothing to judge (was the run stopped before its first stage?)")
 	}
 	base := runsOf(baseline)
 	withBaseline := len(baseline.Files) > 0
@@ -364,6 +418,9 @@ func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 	for _, a := range opts.Assertions {
 		if a.Stage != "" && !present(a.Stage) {
 			return nil, badInput("assertion %q: no stage %q in the current runs (stages: %s)", a.Expr, a.Stage, stageNames(curSeries))
+		}
+		if a.Class != "" && !hasClass(curSeries, a.Class) {
+			return nil, badInput("assertion %q: no class %q in the current runs (classes: %s)", a.Expr, a.Class, classNames(curSeries))
 		}
 	}
 	for _, t := range tols {
@@ -448,8 +505,12 @@ func checkClient(r *Result, cur, base []*series, selected func(*series, string) 
 }
 
 func assertionCheck(r *Result, s *series, a Assertion) *Check {
-	c := &Check{Kind: KindAssertion, Series: s.display(), Stage: s.stage, Metric: a.Metric, Name: a.Expr, Change: math.NaN()}
-	vals := s.values(a.Metric)
+	display := s.display()
+	if a.Class != "" {
+		display += " class=" + a.Class
+	}
+	c := &Check{Kind: KindAssertion, Series: display, Stage: s.stage, Metric: a.Metric, Name: a.Expr, Change: math.NaN()}
+	vals := s.classValues(a.Metric, a.Class)
 	c.Current = Summarize(vals, 1-r.Alpha)
 	if len(vals) == 0 {
 		c.Verdict, c.Reason = Fail, fmt.Sprintf("%s was not measured, so the assertion cannot be shown to hold", a.Metric.Name)

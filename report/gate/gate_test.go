@@ -318,3 +318,57 @@ func TestMetricValues(t *testing.T) {
 		t.Errorf("change from 0: %s", got)
 	}
 }
+
+// A class is judged apart: when the chat class's TTFT regresses under the batch class's load,
+// an assertion on chat fails and the same on batch passes.
+func TestClassAssertions(t *testing.T) {
+	mk := func(chatTTFT float64) []*results.Run {
+		var out []*results.Run
+		for i := range 3 {
+			st := stageOf(8, 2)
+			st.Classes = map[string]*results.Class{
+				"chat":  {Requests: results.Counts{Total: 10, OK: 10}, LatencyMs: map[string]results.Summary{results.MetricTTFT: {N: 10, P95: chatTTFT + float64(i)}}},
+				"batch": {Requests: results.Counts{Total: 5, OK: 5}, LatencyMs: map[string]results.Summary{results.MetricTTFT: {N: 5, P95: 300}}},
+			}
+			out = append(out, &results.Run{Repeat: i + 1, Stages: []*results.StageResult{st}})
+		}
+		return out
+	}
+	exprs := []string{"class=chat:ttft.p95 < 500ms", "c=8,class=batch:ttft.p95 < 500ms"}
+	for _, tt := range []struct {
+		chat float64
+		want string
+	}{
+		{200, "c=8 class=chat class=chat:ttft.p95 < 500ms=pass; c=8 class=batch c=8,class=batch:ttft.p95 < 500ms=pass"},
+		{900, "c=8 class=chat class=chat:ttft.p95 < 500ms=fail; c=8 class=batch c=8,class=batch:ttft.p95 < 500ms=pass"},
+	} {
+		r, err := Evaluate(input("cur.json", mk(tt.chat)), Input{}, Options{Assertions: mustAssert(t, exprs...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := verdicts(r); got != tt.want {
+			t.Errorf("chat TTFT p95 %v ms:\n got %s\nwant %s", tt.chat, got, tt.want)
+		}
+	}
+	_, err := Evaluate(input("cur.json", mk(200)), Input{}, Options{Assertions: mustAssert(t, "class=mail:ttft.p95 < 1s")})
+	if err == nil || !strings.Contains(err.Error(), `no class "mail" in the current runs (classes: batch, chat)`) {
+		t.Errorf("unknown class: %v", err)
+	}
+	if _, err := ParseTolerances("class=chat:ttft.p95=+10%"); err == nil {
+		t.Error("a tolerance on a class parsed")
+	}
+}
+
+// A run with no measured stage (killed during its warm-up) is bad input, not a pass.
+func TestNoMeasuredStageIsBadInput(t *testing.T) {
+	for _, rs := range [][]*results.Run{
+		{{Stages: nil}},
+		{{Stages: []*results.StageResult{{Name: "c=1", Concurrency: 1}}}},
+	} {
+		_, err := Evaluate(input("cur.json", rs), Input{}, Options{Assertions: mustAssert(t, "errors.rate == 0")})
+		var ie *results.InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "nothing to judge") {
+			t.Errorf("%d stages: %v, want bad input", len(rs[0].Stages), err)
+		}
+	}
+}
