@@ -95,6 +95,15 @@ func (f *ResultsFile) Add(run *results.Run) error {
 // Runs are the runs written so far.
 func (f *ResultsFile) Runs() []*results.Run { return f.file.Runs }
 
+// SetCapacity puts a capacity search's answer in the file and writes it.
+func (f *ResultsFile) SetCapacity(c *results.Capacity) error {
+	f.file.Capacity = c
+	return f.file.Write(f.Path)
+}
+
+// File is the results file as written so far.
+func (f *ResultsFile) File() *results.File { return &f.file }
+
 // GPUConfig is how a session samples the GPU while each run goes.
 type GPUConfig struct {
 	// Mode is auto, off, nvml or sim; empty means off. Auto samples the simulator's GPU when
@@ -170,6 +179,10 @@ type SessionConfig struct {
 	// children's) is not counted as the machine's other work. When zero, the session looks for
 	// the process listening on a loopback URL's port.
 	ServerPID int
+	// Machine measures the machine's other work; nil: this machine's /proc. NoMachine
+	// measures none (a test whose neighbours on the machine are other tests).
+	Machine   *hostload.Meter
+	NoMachine bool
 }
 
 // Session is one load test of one server: one client, built once, and what the server said
@@ -235,7 +248,13 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		StallTimeout:     time.Duration(plan.StallTimeout),
 		MaxLine:          cfg.MaxLine,
 	})
-	s.machine = machineMeter(cfg.URL, cfg.ServerPID)
+	switch {
+	case cfg.NoMachine:
+	case cfg.Machine != nil:
+		s.machine = cfg.Machine
+	default:
+		s.machine = machineMeter(cfg.URL, cfg.ServerPID)
+	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.DiscoveryTimeout)
 	s.id = s.client.Identify(dctx)
 	cancel()

@@ -21,6 +21,9 @@ type File struct {
 	Schema string `json:"schema"`
 	Tool   Tool   `json:"tool"`
 	Runs   []*Run `json:"runs"`
+	// Capacity is the answer of `llmload capacity`: how many users the server serves within
+	// an objective, with the runs behind it in Runs.
+	Capacity *Capacity `json:"capacity,omitempty"`
 }
 
 // Tool identifies the llmload build that wrote a file.
@@ -510,4 +513,36 @@ func (st *StageResult) ClassView(name string) (view *StageResult, ok bool) {
 	v.LatencyMs, v.Histograms, v.Goodput = c.LatencyMs, c.Histograms, c.Goodput
 	v.Decomposition, v.ByModel, v.Classes, v.TokenSource, v.PromptTokens = nil, nil, nil, "", 0
 	return &v, true
+}
+
+// Capacity is how many users at once a server serves within an objective: the largest
+// closed-loop concurrency whose stage met every bound, found by doubling, then bisecting.
+type Capacity struct {
+	// MaxConcurrency is the most users served within the objective; 0 when even one is not.
+	MaxConcurrency int `json:"max_concurrency"`
+	// AtLeast says the search stopped at its ceiling without a failure: the server may serve
+	// more.
+	AtLeast bool `json:"at_least,omitempty"`
+	// SLO is the objective, in the metric names of the gate: "ttft.p95<=2s,decode_tps>=10".
+	SLO string `json:"slo"`
+	// FirstFailing is the fewest users found to miss the objective (0: none missed), Limiting
+	// the metrics that missed there and Misses how.
+	FirstFailing int      `json:"first_failing,omitempty"`
+	Limiting     []string `json:"limiting_metrics,omitempty"`
+	Misses       []string `json:"misses,omitempty"`
+	// Steps are the load levels tried, in order; each is a run of the file.
+	Steps []CapacityStep `json:"steps"`
+	// Noise, when set, is why the search stopped without an answer: a run was noisy.
+	Noise []string `json:"noise,omitempty"`
+	// Advice says what would raise the capacity, when the runs show it (all slots busy and
+	// the queue growing; GPU memory left for more slots).
+	Advice []string `json:"advice,omitempty"`
+}
+
+// CapacityStep is one load level of a capacity search.
+type CapacityStep struct {
+	Users  int      `json:"users"`
+	Run    int      `json:"run"` // index into File.Runs
+	Meets  bool     `json:"meets"`
+	Misses []string `json:"misses,omitempty"`
 }
