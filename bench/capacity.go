@@ -27,6 +27,8 @@ type CapacityConfig struct {
 	Requests func(users int) int
 	// OnStep is told each level's verdict as it comes.
 	OnStep func(step results.CapacityStep, run *results.Run)
+	// AllowNoisy goes on past a noisy level, keeping what made it noisy in the answer.
+	AllowNoisy bool
 }
 
 // ErrNoisy says a capacity search stopped because a level's run was noisy: on this machine
@@ -91,8 +93,13 @@ func FindCapacity(ctx context.Context, cfg CapacityConfig) (*results.Capacity, e
 			cfg.OnStep(s, run)
 		}
 		if len(run.Noise) > 0 {
-			c.Noise = run.Noise
-			return ok, ErrNoisy
+			if !cfg.AllowNoisy {
+				c.Noise = run.Noise
+				return ok, ErrNoisy
+			}
+			for _, n := range run.Noise {
+				c.NoisyLevels = append(c.NoisyLevels, fmt.Sprintf("%d users: %s", users, n))
+			}
 		}
 		if run.Interrupted {
 			return ok, ErrInterrupted

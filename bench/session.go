@@ -422,7 +422,7 @@ func (s *Session) describe(ctx context.Context, run *results.Run, rep int) {
 	}
 	sender := s.client.Sender()
 	run.Target = results.Target{
-		URL: redactURL(cfg.URL), API: planAPIs(cfg.Workload.Plan), Simulated: s.simulated,
+		URL: RedactURL(cfg.URL), API: planAPIs(cfg.Workload.Plan), Simulated: s.simulated,
 		ServerVersion: s.id.Version, Server: s.id.Kind, Engine: s.id.Engine,
 		Sender: sender.Name, SenderReason: sender.Reason,
 	}
@@ -469,14 +469,14 @@ func checkURL(s string) error {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("scheme %q is not http or https", u.Scheme)
 	case u.Host == "":
-		return fmt.Errorf("%q has no host", redactURL(s))
+		return fmt.Errorf("%q has no host", RedactURL(s))
 	}
 	return nil
 }
 
-// redactURL drops credentials from a URL before it is written anywhere: the user's password and
+// RedactURL drops credentials from a URL before it is written anywhere: the user's password and
 // query parameters that look like keys or tokens.
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(a URL that does not parse)"

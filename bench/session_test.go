@@ -151,8 +151,8 @@ func TestRedactURL(t *testing.T) {
 		"https://host/?api_key=k&x=1&Token=t&secret=s": "https://host/?Token=REDACTED&api_key=REDACTED&secret=REDACTED&x=1",
 		"http://u:pw@[::1":                             "(a URL that does not parse)",
 	} {
-		if got := redactURL(in); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

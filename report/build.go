@@ -33,6 +33,18 @@ func newBuilder(a *analysis.Analysis, charts Charts) *builder {
 
 func (b *builder) build() (*document, error) {
 	b.doc.h(1, b.title())
+	for _, c := range b.a.Capacities {
+		// The answer a capacity search was run for comes first, as a sentence.
+		b.doc.h(2, "Capacity")
+		b.doc.p(plain(c.Answer))
+		var items [][]span
+		for _, adv := range c.Capacity.Advice {
+			items = append(items, []span{plain(adv)})
+		}
+		if len(items) > 0 {
+			b.doc.add(list{items})
+		}
+	}
 	b.verdict()
 	b.facts()
 	if b.a.Comparison != nil {

@@ -230,6 +230,9 @@ type Metric struct {
 	// Definition says in one line what it measures.
 	Definition string `json:"definition"`
 	read       func(*StageResult) (float64, bool)
+	// OfFile, set for the few figures a results file holds as a whole rather than per stage
+	// (a capacity search's answer), reads it from the file.
+	OfFile func(*File) (float64, bool) `json:"-"`
 }
 
 // Value reads the metric from a stage; ok is false when the stage did not measure it (TTFT
@@ -313,6 +316,7 @@ func Definitions() []Definition {
 		Definition{"errors", "errors, errors.<class>", "failed requests: all of them, or those of one class (errors.http_503)"},
 		Definition{"error rate", "errors.rate", "failed requests / requests sent, a fraction"},
 		Definition{"goodput", "goodput.share, goodput.rate", "requests that succeeded within every bound of run --goodput (TTFT, TPOT, E2E): their share of the requests sent, and their number per second"},
+		Definition{"capacity", "capacity.max_concurrency", "the most users at once (closed-loop concurrency) the server served within llmload capacity's objective; a file holds one"},
 		Definition{"machine's other work", "machine.others_cpu_pct", "share of all the machine's CPUs used by processes other than llmload and the server during the stage (Linux); at 25 % or more the run is noisy"},
 	)
 }
@@ -422,6 +426,13 @@ func Metrics() []Metric {
 					return 0, false
 				}
 				return st.Goodput.RatePerS, st.Goodput.Total > 0
+			}},
+		Metric{Name: "capacity.max_concurrency", Unit: UnitCount, Better: BetterHigher, Definition: definitionOf("capacity.max_concurrency"),
+			OfFile: func(f *File) (float64, bool) {
+				if f.Capacity == nil || len(f.Capacity.Noise) > 0 {
+					return 0, false
+				}
+				return float64(f.Capacity.MaxConcurrency), true
 			}},
 		Metric{Name: "machine.others_cpu_pct", Unit: UnitPercent, Better: BetterLower, Column: "machine_others_cpu_pct", Definition: definitionOf("machine.others_cpu_pct"),
 			read: func(st *StageResult) (float64, bool) {

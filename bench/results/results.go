@@ -534,6 +534,9 @@ type Capacity struct {
 	Steps []CapacityStep `json:"steps"`
 	// Noise, when set, is why the search stopped without an answer: a run was noisy.
 	Noise []string `json:"noise,omitempty"`
+	// NoisyLevels are what made levels noisy when the search was told to go on regardless:
+	// the answer stands on a machine that was not quiet.
+	NoisyLevels []string `json:"noisy_levels,omitempty"`
 	// Advice says what would raise the capacity, when the runs show it (all slots busy and
 	// the queue growing; GPU memory left for more slots).
 	Advice []string `json:"advice,omitempty"`

@@ -34,6 +34,8 @@ type streams struct {
 	in          io.Reader
 	out, err    io.Writer
 	errTerminal bool
+	// inTerminal says a person may answer on stdin (capacity asks which server or model).
+	inTerminal bool
 }
 
 // system is what run and sweep take from the process they run in besides its streams: the
@@ -62,6 +64,7 @@ func newStreams() *streams {
 		out:         os.Stdout,
 		err:         os.Stderr,
 		errTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+		inTerminal:  term.IsTerminal(int(os.Stdin.Fd())),
 	}
 }
 
@@ -89,6 +92,6 @@ Exit codes: 0 ok, 1 run errors above --max-error-rate (or a failed gate), 2 bad 
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newRunCmd(sys, runF), newSweepCmd(sys, sweepF), newReportCmd(s), newSimCmd(s), newGateCmd(s))
+	root.AddCommand(newRunCmd(sys, runF), newSweepCmd(sys, sweepF), newCapacityCmd(sys), newReportCmd(s), newSimCmd(s), newGateCmd(s))
 	return root
 }

@@ -65,6 +65,14 @@ type Analysis struct {
 	Notes []Note `json:"notes,omitempty"`
 	// Definitions are the metric definitions the report prints (the catalogue's).
 	Definitions []results.Definition `json:"definitions"`
+	// Capacities are the answers of `llmload capacity` the files hold, each with its sentence.
+	Capacities []CapacityAnswerOf `json:"capacities,omitempty"`
+}
+
+// CapacityAnswerOf is one file's capacity search: the answer in words, and the data.
+type CapacityAnswerOf struct {
+	Answer   string            `json:"answer"`
+	Capacity *results.Capacity `json:"capacity"`
 }
 
 // Run is one run as a report shows it: the run's facts, a name that is unique within the
@@ -244,6 +252,11 @@ func Analyze(files []*results.File, opts Options) (*Analysis, error) {
 		return nil, badInput(fmt.Errorf("no run has the label %s (labels: %s)", opts.By, labelNames(es)))
 	}
 	a := &Analysis{Schema: Schema, By: cmp.Or(opts.By, DefaultBy), Definitions: results.Definitions()}
+	for _, f := range files {
+		if f != nil && f.Capacity != nil {
+			a.Capacities = append(a.Capacities, CapacityAnswerOf{Answer: CapacityAnswer(f), Capacity: f.Capacity})
+		}
+	}
 	nameByLabel(es, a.By)
 	capNames(es)
 	if c := compareEntries(es, CompareOptions{By: opts.By, SLO: opts.SLO, Concurrency: opts.Concurrency, KneeGain: opts.KneeGain}); len(c.Settings) >= 2 {

@@ -271,3 +271,9 @@ func (m Miss) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(o)
 }
+
+// CheckStage judges one stage against the SLO: what it missed (nothing when it met every
+// bound).
+func (s SLO) CheckStage(st *results.StageResult) []Miss {
+	return s.check(func(m results.Metric) (float64, bool) { return m.Value(st) })
+}

@@ -458,6 +458,10 @@ func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 	}
 
 	for _, a := range opts.Assertions {
+		if a.Metric.OfFile != nil {
+			r.Checks = append(r.Checks, fileChecks(current, a)...)
+			continue
+		}
 		for _, s := range curSeries {
 			if selected(s, a.Stage) {
 				r.Checks = append(r.Checks, assertionCheck(r, s, a))
@@ -470,6 +474,31 @@ func Evaluate(current, baseline Input, opts Options) (*Result, error) {
 		}
 	}
 	return r, nil
+}
+
+// fileChecks judges an assertion on a figure a results file holds as a whole (a capacity
+// search's answer), once per file.
+func fileChecks(in Input, a Assertion) []*Check {
+	var out []*Check
+	for i, f := range in.Files {
+		name := fmt.Sprintf("file %d", i+1)
+		if i < len(in.Sources) {
+			name = in.Sources[i]
+		}
+		c := &Check{Kind: KindAssertion, Series: name, Metric: a.Metric, Name: a.Expr, Change: math.NaN()}
+		v, ok := a.Metric.OfFile(f)
+		switch {
+		case !ok:
+			c.Verdict, c.Reason = Fail, fmt.Sprintf("%s has no %s (no capacity search, or one a noisy machine stopped)", name, a.Metric.Name)
+		case a.Holds(v):
+			c.Verdict, c.Reason = Pass, a.Metric.Unit.Format(v)
+		default:
+			c.Verdict, c.Reason = Fail, a.Metric.Unit.Format(v)
+		}
+		c.Current = Summarize([]float64{v}, 0.95)
+		out = append(out, c)
+	}
+	return out
 }
 
 // checkClient refuses stages whose client was overloaded, and runs that are noisy, unless
