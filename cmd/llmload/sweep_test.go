@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"hash/fnv"
 	"math"
 	"os"
@@ -42,6 +43,27 @@ func llama1bProfile(t *testing.T) sim.Profile {
 }
 
 func TestSweepManagedRecoversTheSimulatorsParameters(t *testing.T) {
+	// The throughput ratios are timings of a simulator in another process: a shared machine's
+	// bursts of load can skew one sweep, so a sweep whose ratios miss is measured again (at most
+	// three times); what must hold in any case is checked every time.
+	for attempt := 1; ; attempt++ {
+		missed := sweepRecovers(t, attempt)
+		if len(missed) == 0 {
+			return
+		}
+		if attempt == 3 {
+			for _, m := range missed {
+				t.Error(m)
+			}
+			return
+		}
+		t.Logf("attempt %d: %s; measuring again", attempt, strings.Join(missed, "; "))
+	}
+}
+
+// sweepRecovers runs one managed sweep of the simulator and returns the timing bounds it missed.
+func sweepRecovers(t *testing.T, attempt int) (missed []string) {
+	t.Helper()
 	dir := t.TempDir()
 	r := llmload(t, dir, "sweep", "--ollama", fakeOllama(t, "8"), "--num-parallel", "1,2,4", "-m", "llama3.2:1b",
 		"-c", "1,4", "-n", "12", "--max-tokens", "48", "-o", "out/", "--no-progress")
@@ -85,15 +107,16 @@ func TestSweepManagedRecoversTheSimulatorsParameters(t *testing.T) {
 		model := b / (1 + p.BatchAlpha*(b-1))
 		got := tps[map[float64]string{2: "2", 4: "4"}[b]] / tps["1"]
 		if got < 0.75*model || got > 1.25*model {
-			t.Errorf("NUM_PARALLEL=%g: throughput ×%.2f over 1, the cost model says ×%.2f", b, got, model)
+			missed = append(missed, fmt.Sprintf("NUM_PARALLEL=%g: throughput ×%.2f over 1, the cost model says ×%.2f", b, got, model))
 		}
 	}
 	if cmp.Recommendation.Setting != "4" {
-		t.Errorf("recommendation = %+v, want 4 (throughput still grows and there is no SLO)", cmp.Recommendation)
+		missed = append(missed, fmt.Sprintf("recommendation = %+v, want 4 (throughput still grows and there is no SLO)", cmp.Recommendation))
 	}
 	if !strings.Contains(r.stdout, "Recommended") {
 		t.Errorf("terminal output lacks the recommendation:\n%s", r.stdout)
 	}
+	return missed
 }
 
 func TestSweepSLOPicksASmallerSetting(t *testing.T) {
@@ -164,19 +187,22 @@ func TestSweepInterruptedStopsTheServerAndKeepsResults(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the first setting's results exist, then interrupt during the second.
+	// Wait until the first setting's results exist and the second server listens, then
+	// interrupt during the second setting.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "out", "num_parallel-1.json")); err == nil {
+		_, err := os.Stat(filepath.Join(dir, "out", "num_parallel-1.json"))
+		log, _ := os.ReadFile(filepath.Join(dir, "out", "server-num_parallel-2.log"))
+		if err == nil && bytes.Contains(log, []byte("Listening")) {
 			break
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatalf("first setting never finished:\n%s", stderr.String())
+			t.Fatalf("the second setting's server never started:\n%s", stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -193,9 +219,6 @@ func TestSweepInterruptedStopsTheServerAndKeepsResults(t *testing.T) {
 	// No server may outlive the sweep: every `llmload sim` started through this wrapper is gone.
 	if pids := processesRunning("--seed " + simMark(ollama)); len(pids) > 0 {
 		t.Errorf("servers still running after Ctrl-C: pids %v", pids)
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "out", "server-num_parallel-2.log")); err == nil && !bytes.Contains(b, []byte("Listening")) {
-		t.Errorf("second server's log is empty: %s", b)
 	}
 }
 
