@@ -37,7 +37,7 @@ var ErrNoisy = errors.New("the machine is too noisy to tell")
 
 // FindCapacity looks for the most users (closed-loop concurrency) the server serves within the
 // objective: 1, 2, 4 … until a level misses it, then halving the gap between the last level
-// that met it and the first that did not. Every level is a run of the results file. It
+// that met it and the first that did not, until the gap is one user or an eighth of the answer. Every level is a run of the results file. It
 // returns the answer with ErrNoisy when a run was noisy (the answer then holds what was
 // found so far and why it stopped), with ErrInterrupted on an interrupt.
 func FindCapacity(ctx context.Context, cfg CapacityConfig) (*results.Capacity, error) {
@@ -131,8 +131,9 @@ func FindCapacity(ctx context.Context, cfg CapacityConfig) (*results.Capacity, e
 		}
 		users = min(2*users, maxUsers)
 	}
-	// Bisecting: between the most that met it and the fewest that did not.
-	for lo, hi := c.MaxConcurrency, c.FirstFailing; hi-lo > 1; {
+	// Bisecting: between the most that met it and the fewest that did not, to within an
+	// eighth: past a few users, one more or less is below what a level can tell apart.
+	for lo, hi := c.MaxConcurrency, c.FirstFailing; hi-lo > max(1, lo/8); {
 		mid := (lo + hi) / 2
 		ok, err := level(mid, step)
 		step++

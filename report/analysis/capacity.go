@@ -113,6 +113,8 @@ func CapacityAnswer(f *results.File) string {
 		s = fmt.Sprintf("%s does not serve even one user within %s", what, within)
 	case c.AtLeast:
 		s = fmt.Sprintf("%s serves at least %s at once within %s (the most tried)", what, users(c.MaxConcurrency), within)
+	case c.FirstFailing > c.MaxConcurrency+1:
+		s = fmt.Sprintf("%s serves %s at once (fewer than %d) within %s", what, users(c.MaxConcurrency), c.FirstFailing, within)
 	default:
 		s = fmt.Sprintf("%s serves %s at once within %s", what, users(c.MaxConcurrency), within)
 	}
