@@ -214,6 +214,7 @@ func TestE2E(t *testing.T) {
 			{"Protocols", e.testProtocols},
 			{"Queueing", e.testQueueing},
 			{"ManagedSweep", e.testSweep},
+			{"Capacity", e.testCapacity},
 		}
 		if tg == targets[0] {
 			subtests = append(subtests, struct {
@@ -787,6 +788,33 @@ func (e *e2eSuite) testSweep(t *testing.T, tg *e2eTarget) {
 	}
 	t.Logf("sweep: %s", grepLines(r.stdout, "Recommended:"))
 	t.Logf("sweep comparison:\n%s", lastParagraphs(r.stdout, 2))
+}
+
+// testCapacity: `llmload capacity` against a server with 2 slots and an objective a queued
+// request misses (its first token waits a whole service time, ~0.3 s for the ref model) answers
+// about 2 users, with the levels in its results file.
+func (e *e2eSuite) testCapacity(t *testing.T, tg *e2eTarget) {
+	dir := t.TempDir()
+	srv := e.startServer(t, t, tg, 2, modelRef)
+	r := e.run(t, dir, args([]string{"capacity", "--url", srv.URL, "--api", tg.queueAPI(), "-m", modelRef, "--max-tokens", strconv.Itoa(queueTokens),
+		"--slo", "ttft.p95=150ms", "--max-users", "8", "--allow-noisy", "--gpu", "off", "--no-progress", "-o", "cap.json"}, genOpts)...)
+	if r.code != 0 {
+		t.Fatalf("capacity: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	f := readResults(t, filepath.Join(dir, "cap.json"))
+	c := f.Capacity
+	if c == nil || len(f.Runs) != len(c.Steps) {
+		t.Fatalf("no capacity in the results file, or not a run per level: %+v", c)
+	}
+	for _, run := range f.Runs {
+		if st := run.Stages[0]; st.Requests.OK != st.Requests.Total {
+			t.Errorf("level %s: requests %+v", st.Name, st.Requests)
+		}
+	}
+	if c.MaxConcurrency < 1 || c.MaxConcurrency > 3 {
+		e.miss(t, fmt.Sprintf("capacity %d users with 2 slots, want about 2", c.MaxConcurrency))
+	}
+	t.Logf("capacity: %s", strings.TrimSpace(strings.SplitN(strings.TrimSpace(r.stdout), "\n", 2)[0]))
 }
 
 // readRecords reads a --records JSONL file.
