@@ -98,7 +98,11 @@ func FindCapacity(ctx context.Context, cfg CapacityConfig) (*results.Capacity, e
 				return ok, ErrNoisy
 			}
 			for _, n := range run.Noise {
-				c.NoisyLevels = append(c.NoisyLevels, fmt.Sprintf("%d users: %s", users, n))
+				who := fmt.Sprintf("%d users", users)
+				if users == 1 {
+					who = "1 user"
+				}
+				c.NoisyLevels = append(c.NoisyLevels, who+": "+n)
 			}
 		}
 		if run.Interrupted {
