@@ -117,3 +117,14 @@ func TestWorkloadsAreSeededAndShaped(t *testing.T) {
 		t.Errorf("Ollama and a fixed output: notes %q", w.Notes)
 	}
 }
+
+// A plan file's input_words entry survives the second Prepare a run gives it (after its flags):
+// the first must not give it the default prompt as well.
+func TestInputWordsSurviveASecondPrepare(t *testing.T) {
+	p := &results.Plan{Seed: 1, Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", InputWords: "uniform:5-9"}}}
+	for i := range 2 {
+		if _, err := Prepare(p, ""); err != nil {
+			t.Fatalf("prepare %d: %v", i+1, err)
+		}
+	}
+}

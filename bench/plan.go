@@ -268,7 +268,7 @@ func load(t *results.Template, dir string) (promptSource, error) {
 			return src, fmt.Errorf("prompt file %s has chat messages: they need a chat API (ollama-chat, openai-chat), not %s", t.PromptFile, t.API)
 		}
 		src.prompts, src.chats = ps, chats
-	case t.SyntheticWords > 0:
+	case t.SyntheticWords > 0 || t.InputWords != "":
 		// Prompts are made per request from the run's seed.
 	default:
 		if t.Prompt == "" {

@@ -55,6 +55,9 @@ func (b *builder) build() (*document, error) {
 	if err := b.stages(); err != nil {
 		return nil, err
 	}
+	if err := b.classes(); err != nil {
+		return nil, err
+	}
 	if err := b.decomposition(); err != nil {
 		return nil, err
 	}

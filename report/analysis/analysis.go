@@ -97,6 +97,8 @@ type Run struct {
 	Stages      []*Stage            `json:"stages"`
 	// Notes are the run's own notes, as its results file carries them.
 	Notes []string `json:"notes,omitempty"`
+	// Noise is what made the run noisy (a busy machine, outliers where nothing queues).
+	Noise []string `json:"noise,omitempty"`
 	// Data is the run as read (or merged): the histograms and time series the charts draw.
 	Data *results.Run `json:"-"`
 }
@@ -142,8 +144,23 @@ type Stage struct {
 	QueueWaitHoldsBatchSharing bool `json:"queue_wait_holds_batch_sharing,omitempty"`
 	// TimeSplit is where the mean E2E went; nil when it cannot be split.
 	TimeSplit *TimeSplit `json:"time_split,omitempty"`
+	// Classes are the stage's figures per traffic class, when the mix has several.
+	Classes map[string]*Class `json:"classes,omitempty"`
+	// Goodput counts the requests that met the per-request objective, when one was given.
+	Goodput *results.Goodput `json:"goodput,omitempty"`
+	// Machine is how busy the machine was with other work.
+	Machine *results.MachineLoad `json:"machine,omitempty"`
 	// Data is the stage as read: its histograms, timeline and per-model figures.
 	Data *results.StageResult `json:"-"`
+}
+
+// Class is one traffic class of a stage, without its histograms.
+type Class struct {
+	Requests     results.Counts             `json:"requests"`
+	Throughput   results.Throughput         `json:"throughput"`
+	OutputTokens int64                      `json:"output_tokens"`
+	LatencyMs    map[string]results.Summary `json:"latency_ms"`
+	Goodput      *results.Goodput           `json:"goodput,omitempty"`
 }
 
 // Load is the stage's load level.
@@ -313,7 +330,7 @@ func newRun(e *entry) *Run {
 	}
 	out := &Run{Name: e.name, Sources: sources, Merged: len(e.merged) > 0, Labels: r.Labels, Models: runModels(r),
 		Target: r.Target, Host: r.Host, Server: r.Server, Started: r.Started, Ended: r.Ended, Interrupted: r.Interrupted,
-		Warmup: r.Warmup, Baseline: r.Baseline, GPU: e.gpu.info, Notes: r.Notes, Data: r, Stages: []*Stage{}}
+		Warmup: r.Warmup, Baseline: r.Baseline, GPU: e.gpu.info, Notes: r.Notes, Noise: r.Noise, Data: r, Stages: []*Stage{}}
 	for i, st := range r.Stages {
 		if st == nil {
 			continue
@@ -324,6 +341,13 @@ func newRun(e *entry) *Run {
 			TokenSource: st.TokenSource, PromptTokens: st.PromptTokens, LatencyMs: st.LatencyMs, Decomposition: st.Decomposition,
 			EffectiveParallelism: st.EffectiveParallelism, Speedup: st.Speedup, Client: st.Client, GPU: e.gpu.stage(i),
 			Failed: st.Requests.Failed(), QueueWaitHoldsBatchSharing: !queueIsSlotWaitOnly(r, st), TimeSplit: timeSplit(r, st), Data: st,
+			Goodput: st.Goodput, Machine: st.Machine,
+		}
+		for name, c := range st.Classes {
+			if s.Classes == nil {
+				s.Classes = map[string]*Class{}
+			}
+			s.Classes[name] = &Class{Requests: c.Requests, Throughput: c.Throughput, OutputTokens: c.OutputTokens, LatencyMs: c.LatencyMs, Goodput: c.Goodput}
 		}
 		for _, k := range slices.Sorted(maps.Keys(st.LatencyMs)) {
 			if n := st.LatencyMs[k].N; n > 0 && n < MinP99Samples {
