@@ -29,6 +29,7 @@ type csvRow struct {
 	r       *analysis.Run
 	st      *analysis.Stage
 	setting string
+	class   string // "" for the whole stage
 }
 
 // csvColumns is the CSV's fixed column order. New columns go at the end: scripts index
@@ -155,6 +156,7 @@ func csvColumns() []csvColumn {
 		metric("gpu.energy_j"),
 		metric("gpu.joules_per_token"),
 	)
+	cols = append(cols, str("class", func(r csvRow) string { return r.class }))
 	return cols
 }
 
@@ -189,17 +191,32 @@ func WriteCSV(w io.Writer, a *analysis.Analysis) error {
 	numeric := map[string]bool{"concurrency": true, "max_concurrency": true}
 	for _, run := range a.Runs {
 		for _, st := range run.Stages {
-			r := csvRow{r: run, st: st, setting: run.Labels[a.By]}
-			rec := make([]string, len(cols))
-			for j, c := range cols {
-				v := c.get(r)
-				if !numeric[c.name] {
-					v = csvSafe(v)
+			// The stage's row, then one per traffic class: the class's figures, read from the
+			// stage as that class saw it.
+			rows := []csvRow{{r: run, st: st, setting: run.Labels[a.By]}}
+			for _, name := range slices.Sorted(maps.Keys(st.Classes)) {
+				view, ok := st.Data.ClassView(name)
+				if !ok {
+					continue
 				}
-				rec[j] = v
+				c := *st
+				cl := st.Classes[name]
+				c.Data, c.Requests, c.Throughput, c.OutputTokens, c.LatencyMs, c.Goodput = view, cl.Requests, cl.Throughput, cl.OutputTokens, cl.LatencyMs, cl.Goodput
+				c.Decomposition, c.TimeSplit, c.Failed = nil, nil, cl.Requests.Failed()
+				rows = append(rows, csvRow{r: run, st: &c, setting: run.Labels[a.By], class: name})
 			}
-			if err := cw.Write(rec); err != nil {
-				return fmt.Errorf("write csv: %w", err)
+			for _, r := range rows {
+				rec := make([]string, len(cols))
+				for j, c := range cols {
+					v := c.get(r)
+					if !numeric[c.name] {
+						v = csvSafe(v)
+					}
+					rec[j] = v
+				}
+				if err := cw.Write(rec); err != nil {
+					return fmt.Errorf("write csv: %w", err)
+				}
 			}
 		}
 	}

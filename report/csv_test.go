@@ -14,7 +14,7 @@ import (
 func TestCSVColumnsAreCatalogueMetrics(t *testing.T) {
 	facts := map[string]bool{"source": true, "run": true, "labels": true, "setting": true, "server_url": true, "api": true,
 		"server_version": true, "simulated": true, "host": true, "started": true, "stage": true, "concurrency": true, "rate": true,
-		"arrival": true, "max_concurrency": true, "start_s": true, "wall_s": true, "errors": true, "token_source": true, "client_overloaded": true}
+		"arrival": true, "max_concurrency": true, "start_s": true, "wall_s": true, "errors": true, "token_source": true, "client_overloaded": true, "class": true}
 	seen := map[string]bool{}
 	metrics := 0
 	for _, c := range csvColumns() {
