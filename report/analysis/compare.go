@@ -370,10 +370,10 @@ func (l *Level) fill(s *Setting, slo SLO) {
 
 // value is the median over the level's runs of a catalogue metric, as the gate reads a
 // metric over repeated runs.
-func (l *Level) value(m results.Metric) (float64, bool) {
+func (l *Level) value(m results.Metric, class string) (float64, bool) {
 	var vals []float64
 	for _, smp := range l.samples {
-		if v, ok := m.Value(smp.st); ok {
+		if v, ok := classValue(m, smp.st, class); ok {
 			vals = append(vals, v)
 		}
 	}

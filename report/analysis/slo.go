@@ -28,6 +28,9 @@ type Bound struct {
 	Metric results.Metric
 	// Limit is in the metric's unit: milliseconds for latencies, a fraction for errors.rate.
 	Limit float64
+	// Class, when set, binds the bound to one traffic class ("class=chat:ttft_p95=1s"): the
+	// metric is read from that class's share of each stage.
+	Class string
 }
 
 // IsZero reports whether the SLO bounds nothing.
@@ -37,13 +40,20 @@ func (s SLO) IsZero() bool { return len(s.Bounds) == 0 }
 func (s SLO) String() string {
 	var parts []string
 	for _, b := range s.Bounds {
-		parts = append(parts, b.Key+"="+b.limitValue())
+		parts = append(parts, b.classPrefix()+b.Key+"="+b.limitValue())
 	}
 	return strings.Join(parts, ",")
 }
 
-// Name is the bound's key as given: "ttft_p95".
-func (b Bound) Name() string { return b.Key }
+// Name is the bound's key as given: "ttft_p95", or "class=chat:ttft_p95" for a class.
+func (b Bound) Name() string { return b.classPrefix() + b.Key }
+
+func (b Bound) classPrefix() string {
+	if b.Class == "" {
+		return ""
+	}
+	return "class=" + b.Class + ":"
+}
 
 // String is "ttft_p95 ≤ 2s", "output_tps ≥ 40/s".
 func (b Bound) String() string {
@@ -51,7 +61,7 @@ func (b Bound) String() string {
 	if b.Metric.Better == results.BetterHigher {
 		op = "≥"
 	}
-	return b.Key + " " + op + " " + b.limitText()
+	return b.Name() + " " + op + " " + b.limitText()
 }
 
 // limitText writes the limit for people: "2s", "1.0%", "40/s".
@@ -111,6 +121,14 @@ func ParseSLO(s string) (SLO, error) {
 		if part == "" {
 			continue
 		}
+		class := ""
+		if rest, ok := strings.CutPrefix(part, "class="); ok {
+			name, bound, ok := strings.Cut(rest, ":")
+			if !ok || strings.TrimSpace(name) == "" {
+				return SLO{}, fmt.Errorf("slo %q: want class=NAME:METRIC=LIMIT, e.g. class=chat:ttft_p95=1s", part)
+			}
+			class, part = strings.TrimSpace(name), bound
+		}
 		key, val, ok := strings.Cut(part, "=")
 		key, val = strings.ToLower(strings.TrimSpace(key)), strings.TrimSpace(val)
 		if !ok || key == "" || val == "" {
@@ -120,10 +138,12 @@ func ParseSLO(s string) (SLO, error) {
 		if err != nil {
 			return SLO{}, fmt.Errorf("slo %q: %w", part, err)
 		}
-		if seen[b.Metric.Name] {
-			return SLO{}, fmt.Errorf("slo %q: %s given twice", part, b.Metric.Name)
+		b.Class = class
+		if k := b.classPrefix() + b.Metric.Name; seen[k] {
+			return SLO{}, fmt.Errorf("slo %q: %s given twice", part, k)
+		} else {
+			seen[k] = true
 		}
-		seen[b.Metric.Name] = true
 		slo.Bounds = append(slo.Bounds, b)
 	}
 	return slo, nil
@@ -218,21 +238,21 @@ func (m Miss) String() string {
 	b := m.Bound
 	switch {
 	case m.Unmeasured:
-		return fmt.Sprintf("%s not measured", b.Key)
+		return fmt.Sprintf("%s not measured", b.Name())
 	case b.Metric.Unit == results.UnitMs:
-		return fmt.Sprintf("%s %s, %s over %s", b.Key, prose.Ms(m.Value), prose.Pct(m.Over), b.limitText())
+		return fmt.Sprintf("%s %s, %s over %s", b.Name(), prose.Ms(m.Value), prose.Pct(m.Over), b.limitText())
 	case b.Metric.Better == results.BetterHigher:
-		return fmt.Sprintf("%s %s, %s short of %s", b.Key, valueText(b.Metric.Unit, m.Value), prose.Pct(1-m.Value/b.Limit), b.limitText())
+		return fmt.Sprintf("%s %s, %s short of %s", b.Name(), valueText(b.Metric.Unit, m.Value), prose.Pct(1-m.Value/b.Limit), b.limitText())
 	}
-	return fmt.Sprintf("%s %s, over the %s allowed", b.Key, valueText(b.Metric.Unit, m.Value), b.limitText())
+	return fmt.Sprintf("%s %s, over the %s allowed", b.Name(), valueText(b.Metric.Unit, m.Value), b.limitText())
 }
 
 // check judges a level's figures against the SLO; value reads a metric (ok false when it was
 // not measured).
-func (s SLO) check(value func(results.Metric) (float64, bool)) []Miss {
+func (s SLO) check(value func(m results.Metric, class string) (float64, bool)) []Miss {
 	var misses []Miss
 	for _, b := range s.Bounds {
-		v, ok := value(b.Metric)
+		v, ok := value(b.Metric, b.Class)
 		switch {
 		case !ok:
 			misses = append(misses, Miss{Bound: b, Unmeasured: true, Over: math.Inf(1)})
@@ -275,5 +295,17 @@ func (m Miss) MarshalJSON() ([]byte, error) {
 // CheckStage judges one stage against the SLO: what it missed (nothing when it met every
 // bound).
 func (s SLO) CheckStage(st *results.StageResult) []Miss {
-	return s.check(func(m results.Metric) (float64, bool) { return m.Value(st) })
+	return s.check(func(m results.Metric, class string) (float64, bool) { return classValue(m, st, class) })
+}
+
+// classValue reads a metric from a stage, or from one class's share of it ("": the stage).
+func classValue(m results.Metric, st *results.StageResult, class string) (float64, bool) {
+	if class != "" {
+		view, ok := st.ClassView(class)
+		if !ok {
+			return 0, false
+		}
+		st = view
+	}
+	return m.Value(st)
 }

@@ -102,7 +102,7 @@ func TestSLOCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	measured := map[string]float64{"ttft.p95": 310, "e2e.p95": 900, "errors.rate": 0.10, "output_tps": 40, "errors": 3}
-	value := func(m results.Metric) (float64, bool) { v, ok := measured[m.Name]; return v, ok }
+	value := func(m results.Metric, _ string) (float64, bool) { v, ok := measured[m.Name]; return v, ok }
 	misses := slo.check(value)
 	if len(misses) != 4 {
 		t.Fatalf("misses = %v, want TTFT, errors.rate, output_tps and errors", misses)
@@ -132,5 +132,32 @@ func TestSLOCheck(t *testing.T) {
 	misses = slo.check(value)
 	if len(misses) != 1 || !misses[0].Unmeasured {
 		t.Errorf("misses = %+v, want TTFT unmeasured", misses)
+	}
+}
+
+// An SLO may bind a traffic class: the bound reads that class's share of the stage, and a stage
+// without the class has not measured it.
+func TestSLOBindsAClass(t *testing.T) {
+	slo, err := ParseSLO("class=chat:ttft_p95=500ms,e2e_p95=5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slo.String(); got != "class=chat:ttft_p95=500ms,e2e_p95=5s" {
+		t.Errorf("String = %q", got)
+	}
+	st := &results.StageResult{Requests: results.Counts{Total: 4, OK: 4}, LatencyMs: map[string]results.Summary{"ttft": {N: 4, P95: 100}, "e2e": {N: 4, P95: 900}},
+		Classes: map[string]*results.Class{"chat": {Requests: results.Counts{Total: 2, OK: 2}, LatencyMs: map[string]results.Summary{"ttft": {N: 2, P95: 800}}}}}
+	misses := slo.CheckStage(st)
+	if len(misses) != 1 || misses[0].Bound.Class != "chat" || misses[0].Value != 800 || !strings.HasPrefix(misses[0].String(), "class=chat:ttft_p95 800 ms") {
+		t.Errorf("misses %v, want the chat class's TTFT only", misses)
+	}
+	delete(st.Classes, "chat")
+	if misses := slo.CheckStage(st); len(misses) != 1 || !misses[0].Unmeasured {
+		t.Errorf("without the class: %v, want it unmeasured", misses)
+	}
+	for _, bad := range []string{"class=:ttft_p95=1s", "class=chat", "class=chat:ttft_p95=1s,class=chat:ttft.p95=2s"} {
+		if _, err := ParseSLO(bad); err == nil {
+			t.Errorf("ParseSLO(%q): no error", bad)
+		}
 	}
 }
