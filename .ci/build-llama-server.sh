@@ -37,23 +37,9 @@ if cached; then
 	exit 0
 fi
 
-need_pkgs=()
-for p in cmake g++ git; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		need_pkgs+=("$p")
-	fi
-done
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
-	log "installing ${need_pkgs[*]}"
-	sudo=""
-	if [ "$(id -u)" -ne 0 ]; then
-		command -v sudo >/dev/null || die "need root or sudo to install ${need_pkgs[*]}"
-		sudo=sudo
-	fi
-	$sudo apt-get update >&2 || die "apt-get update"
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${need_pkgs[@]}" >&2 ||
-		die "apt-get install ${need_pkgs[*]}"
-fi
+source "$(dirname "$0")/debs.sh"
+need_debs cmake g++ git
+command -v npm >/dev/null || need_debs npm
 command -v npm >/dev/null || die "npm is not on PATH (Debian: npm)"
 
 mkdir -p "$cache"

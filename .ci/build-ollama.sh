@@ -84,26 +84,9 @@ if [ -x "$bin" ] && [ -f "$prefix/BUILDINFO" ] && [ "$(cat "$prefix/BUILDINFO")"
 fi
 
 # Headers that the module zip lacks (it drops nested vendor/ folders).
-need_pkgs=()
-headers=(nlohmann-json3-dev libstb-dev)
-[ "$engine" = llama-server ] && headers=()
-for p in "${headers[@]}" gcc g++; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		need_pkgs+=("$p")
-	fi
-done
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
-	log "installing ${need_pkgs[*]}"
-	sudo=""
-	if [ "$(id -u)" -ne 0 ]; then
-		command -v sudo >/dev/null || die "need root or sudo to install ${need_pkgs[*]}"
-		sudo=sudo
-	fi
-	$sudo apt-get update >&2 || die "apt-get update"
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${need_pkgs[@]}" >&2 ||
-		die "apt-get install ${need_pkgs[*]}"
-fi
+source "$(dirname "$0")/debs.sh"
 if [ "$engine" = cgo ]; then
+	need_debs nlohmann-json3-dev libstb-dev gcc g++
 	[ -f /usr/include/stb/stb_image.h ] || die "/usr/include/stb/stb_image.h missing after installing libstb-dev"
 	[ -f /usr/include/nlohmann/json.hpp ] || die "/usr/include/nlohmann/json.hpp missing after installing nlohmann-json3-dev"
 fi
