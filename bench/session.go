@@ -403,7 +403,7 @@ func (s *Session) describe(ctx context.Context, run *results.Run, rep int) {
 	}
 	sender := s.client.Sender()
 	run.Target = results.Target{
-		URL: redactURL(cfg.URL), API: planAPIs(cfg.Workload.Plan), Simulated: s.simulated,
+		URL: api.RedactURL(cfg.URL), API: planAPIs(cfg.Workload.Plan), Simulated: s.simulated,
 		ServerVersion: s.id.Version, Server: s.id.Kind, Engine: s.id.Engine,
 		Sender: sender.Name, SenderReason: sender.Reason,
 	}
@@ -450,26 +450,7 @@ func checkURL(s string) error {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("scheme %q is not http or https", u.Scheme)
 	case u.Host == "":
-		return fmt.Errorf("%q has no host", redactURL(s))
+		return fmt.Errorf("%q has no host", api.RedactURL(s))
 	}
 	return nil
-}
-
-// redactURL drops credentials from a URL before it is written anywhere: the user's password and
-// query parameters that look like keys or tokens.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(a URL that does not parse)"
-	}
-	u.User = nil
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "secret") {
-			q.Set(k, "REDACTED")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }
