@@ -371,6 +371,11 @@ func (s *Session) runOnce(ctx context.Context, rep int, live *Live, records io.W
 	}
 	sampling.Finish(run)
 	gauges.Finish(run)
+	if clientLimited(run) {
+		// A run that ran out of file descriptors gives back the connections it keeps, so that
+		// its results can be written.
+		s.client.CloseIdleConnections()
+	}
 	s.describe(ctx, run, rep)
 	if cfg.Describe != nil {
 		cfg.Describe(run)
@@ -417,6 +422,17 @@ func (s *Session) describe(ctx context.Context, run *results.Run, rep int) {
 	}
 	run.Host = cfg.Host
 	run.Notes = append(run.Notes, cfg.Notes...)
+}
+
+// clientLimited says whether requests of the run failed for want of the client's own
+// resources (file descriptors, local ports).
+func clientLimited(run *results.Run) bool {
+	for _, st := range run.Stages {
+		if st.Requests.Errors[results.ClassClientLimit] > 0 {
+			return true
+		}
+	}
+	return run.Warmup != nil && run.Warmup.Errors[results.ClassClientLimit] > 0
 }
 
 // planAPIs names the plan's protocols, in the order of its mix.

@@ -135,6 +135,9 @@ const (
 	// ClassRedirect: a 3xx reply. No redirect is followed (it would measure another server, or
 	// turn a POST into a GET); the error text names where it pointed.
 	ClassRedirect Class = "redirect"
+	// ClassClientLimit: the client ran out of something of its own (file descriptors, local
+	// ports) and could not send. Not the server's failure: the self-check marks the stage.
+	ClassClientLimit Class = "client_limit"
 )
 
 // ServerTimings are the durations a server reports for a request: Ollama's final chunk

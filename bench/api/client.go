@@ -510,7 +510,24 @@ func (c *Client) failure(ctx context.Context, wd *watchdog, err error, op string
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return ClassConnRefused, op + ": " + err.Error()
 	}
+	if why := clientLimit(err); why != "" {
+		return ClassClientLimit, op + ": " + err.Error() + ": " + why
+	}
 	return ClassNetwork, op + ": " + err.Error()
+}
+
+// clientLimit says which of the client's own limits err hit, if any: these requests failed in
+// llmload's process, before the server could do anything.
+func clientLimit(err error) string {
+	switch {
+	case errors.Is(err, syscall.EMFILE):
+		return "the client is out of file descriptors (raise ulimit -n, or lower the concurrency)"
+	case errors.Is(err, syscall.ENFILE):
+		return "the machine is out of file descriptors"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "the client is out of local ports (too many new connections)"
+	}
+	return ""
 }
 
 // unwrapURL drops net/http's *url.Error wrapper: it repeats the method and URL (which may hold

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -153,6 +156,32 @@ func TestRedactURL(t *testing.T) {
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A dial that fails for want of the client's own file descriptors (or local ports) is the
+// client's failure, not the server's network_error, on either sender.
+func TestClientLimitIsTheClients(t *testing.T) {
+	for _, tt := range []struct {
+		errno syscall.Errno
+		says  string
+	}{
+		{syscall.EMFILE, "out of file descriptors"},
+		{syscall.ENFILE, "out of file descriptors"},
+		{syscall.EADDRNOTAVAIL, "out of local ports"},
+	} {
+		for _, base := range []string{"http://127.0.0.1:9", "http://u:pw-123@127.0.0.1:9"} {
+			tr := NewTransport(1)
+			tr.DialContext = func(context.Context, string, string) (net.Conn, error) {
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", tt.errno)}
+			}
+			c := New(Config{BaseURL: base, Transport: tr})
+			rec := c.Do(context.Background(), &Request{API: OllamaGenerate, Model: "m", Stream: true})
+			checkRecord(t, rec)
+			if rec.Class != ClassClientLimit || !strings.Contains(rec.Error, tt.says) {
+				t.Errorf("%s on %s: class %s: %q", tt.errno, c.Sender().Name, rec.Class, rec.Error)
+			}
 		}
 	}
 }

@@ -25,6 +25,9 @@ const (
 	ClassHTTPOther = "http_other"
 	// ClassRedirect: a 3xx reply, not followed; the error text names where it pointed.
 	ClassRedirect = "redirect"
+	// ClassClientLimit: the client ran out of file descriptors or local ports and could not
+	// send; not the server's failure.
+	ClassClientLimit = "client_limit"
 )
 
 // ErrorClasses lists every failure class, in the order help texts list them.
@@ -33,6 +36,6 @@ func ErrorClasses() []string {
 		ClassConnRefused, ClassNotFound, ClassBadRequest, ClassBusy, ClassHTTP4xx,
 		ClassHTTP5xx, ClassStreamError, ClassTruncated, ClassMalformed,
 		ClassTimeoutFirstByte, ClassTimeoutStall, ClassTimeoutTotal, ClassCancelled,
-		ClassNetwork, ClassRequestError, ClassHTTPOther, ClassRedirect,
+		ClassNetwork, ClassRequestError, ClassHTTPOther, ClassRedirect, ClassClientLimit,
 	}
 }
