@@ -130,6 +130,8 @@ type SessionConfig struct {
 	// URL is the server's base URL. Credentials in it are used but never written anywhere.
 	URL string
 	// Header is sent with every request (API keys); it is never written to results or records.
+	// Its values and the URL's credentials are redacted from whatever the server sends back
+	// before a run is written or handed to a hook.
 	Header http.Header
 	// Workload is the prepared plan each run sends. Its timeouts are the client's.
 	Workload *Workload
@@ -380,6 +382,7 @@ func (s *Session) runOnce(ctx context.Context, rep int, live *Live, records io.W
 	if cfg.Describe != nil {
 		cfg.Describe(run)
 	}
+	run = redacted(run, s.client.Redactor())
 	if cfg.Output != nil {
 		if err := cfg.Output.Add(run); err != nil {
 			if h.RunEnded != nil {

@@ -419,6 +419,9 @@ func (c *Client) readReply(ctx context.Context, rec *Record, req *Request, lr *l
 		class, text = c.failure(ctx, wd, readErr, "read body")
 	}
 	rec.Class, rec.Error = class, c.clean(text)
+	if rec.DoneReason != "" {
+		rec.DoneReason = c.clean(rec.DoneReason) // the server's word: it may echo a header
+	}
 	sr.settleTokens()
 	if rec.Class != ClassOK {
 		// Timings that came before the reply failed (llama-server sends them before [DONE])
@@ -586,9 +589,9 @@ func (c *Client) clean(text string) string {
 	return truncateText(c.redactor.Redact(text), maxErrorText)
 }
 
-// Redact removes the Client's secrets from text: what a server says (its version, model names)
-// may echo them.
-func (c *Client) Redact(text string) string { return c.redactor.Redact(text) }
+// Redactor removes the Client's secrets from text: what a server says (its version, model
+// names) may echo them.
+func (c *Client) Redactor() *Redactor { return c.redactor }
 
 // truncateText cuts s to at most n bytes on a rune boundary, marking the cut.
 func truncateText(s string, n int) string {

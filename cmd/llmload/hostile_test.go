@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,5 +82,109 @@ func TestOutOfFileDescriptorsIsTheClients(t *testing.T) {
 	st = readResults(t, filepath.Join(dir, "soft.json")).Runs[0].Stages[0]
 	if r.code != exitOK || st.Requests.OK != 128 || st.Client.Overloaded {
 		t.Errorf("a soft limit of 40 under a higher hard one: exit %d, requests %+v, self-check %+v\n%s", r.code, st.Requests, st.Client, r.stderr)
+	}
+}
+
+// hostileServer is an Ollama that puts say(r) — whatever the request made it say — into every
+// text it sends back: its version, the names of the models it holds, its gauges' names, each
+// reply's done_reason, its error bodies and error chunks.
+func hostileServer(t *testing.T, say func(r *http.Request) string) *httptest.Server {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		text := say(r)
+		quoted, _ := json.Marshal(text)
+		q := string(quoted[1 : len(quoted)-1])
+		switch r.URL.Path {
+		case "/api/version":
+			fmt.Fprintf(w, `{"version":"0.17.4 %s"}`, q)
+		case "/api/ps":
+			fmt.Fprintf(w, `{"models":[{"name":"m %s","size":1,"size_vram":1}]}`, q)
+		case "/metrics":
+			name := "llamacpp:requests_deferred" + strings.Join(strings.Fields(text), "_")
+			fmt.Fprintf(w, "# TYPE %s gauge\n%s 1\n", name, name)
+		case "/api/generate":
+			switch n.Add(1) % 4 {
+			case 0:
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprintf(w, `{"error":"bad key %s"}`, q)
+			case 1:
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				fmt.Fprintf(w, "{\"response\":\"hi\"}\n{\"error\":\"oops %s\"}\n", q)
+			default:
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				fmt.Fprintf(w, "{\"response\":\"hi\"}\n{\"done\":true,\"done_reason\":\"stop %s\",\"eval_count\":1,\"total_duration\":5}\n", q)
+			}
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, `{"error":"no %s"}`, q)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// everything runs llmload on a hostile server and gathers every text it writes or prints: the
+// results and records files, the run's output, each report format, the gate in each format
+// and its step summary.
+func everything(t *testing.T, url string, extra ...string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	out, recs := filepath.Join(dir, "out.json"), filepath.Join(dir, "rec.jsonl")
+	texts := map[string]string{}
+	sys, stdout, stderr := testSystem(nil)
+	err := execute(sys, append([]string{"run", "--url", url, "-m", "m", "-c", "1,2", "-n", "8", "--warmup", "1", "--gpu", "off",
+		"--max-error-rate", "1", "-o", out, "--records", recs, "--label", "num_parallel=1"}, extra...), nil, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "llmload:", errorText(err))
+	}
+	texts["run stdout"], texts["run stderr"] = stdout.String(), stderr.String()
+	for name, path := range map[string]string{"results": out, "records": recs} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[name] = string(b)
+	}
+	for _, format := range []string{"markdown", "text", "html", "csv", "json", "hgrm"} {
+		sys, stdout, stderr := testSystem(nil)
+		if err := execute(sys, []string{"report", out, "--format", format}, nil, nil); err != nil {
+			t.Errorf("report --format %s: %v", format, err)
+		}
+		texts["report "+format] = stdout.String() + stderr.String()
+	}
+	summary := filepath.Join(dir, "step-summary.md")
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	for _, format := range []string{"table", "markdown", "benchstat"} {
+		sys, stdout, stderr := testSystem(nil)
+		_ = execute(sys, []string{"gate", out, "--format", format, "--allow-overloaded", "--allow-noisy", "--assert", "errors.rate <= 1"}, nil, nil)
+		texts["gate "+format] = stdout.String() + stderr.String()
+	}
+	b, _ := os.ReadFile(summary)
+	texts["step summary"] = string(b)
+	return texts
+}
+
+// A configured secret never reaches anything llmload writes or prints, even when the server
+// echoes it back everywhere it can: in its version, model names, gauge names, done_reason,
+// error bodies and error chunks. The secrets are a header's value and the URL's password, and
+// the Basic token net/http builds from the URL.
+func TestSecretsEchoedByTheServerAreRedacted(t *testing.T) {
+	const key, password = "sk-hostile-0123456789", "hunter22-pw"
+	basic := base64.StdEncoding.EncodeToString([]byte("alice:" + password))
+	srv := hostileServer(t, func(r *http.Request) string {
+		_, pw, _ := r.BasicAuth()
+		return fmt.Sprintf("key=%s auth=%s pw=%s", r.Header.Get("X-Api-Key"), r.Header.Get("Authorization"), pw)
+	})
+	url := strings.Replace(srv.URL, "http://", "http://alice:"+password+"@", 1)
+	texts := everything(t, url, "--header", "X-Api-Key: "+key)
+	if !strings.Contains(texts["results"], "[redacted]") || !strings.Contains(texts["records"], "[redacted]") {
+		t.Errorf("the server's echo did not come through redacted:\n%s", texts["results"])
+	}
+	for name, text := range texts {
+		for _, secret := range []string{key, password, basic} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows %q:\n%s", name, secret, text)
+			}
+		}
 	}
 }
