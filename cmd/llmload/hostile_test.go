@@ -188,3 +188,78 @@ func TestSecretsEchoedByTheServerAreRedacted(t *testing.T) {
 		}
 	}
 }
+
+// evil is what a hostile server (or a hostile plan) says to take over a terminal or a CI log:
+// an OSC title change, a screen clear, a NUL, a BEL, line breaks that forge a GitHub Actions
+// workflow command, a bidi override.
+const evil = "\x1b]0;pwned\x07\x1b[2J\x00bell\a\r\n::error file=x::forged\n  ::add-mask::x \u202eevil"
+
+// shown checks that text holds nothing of evil that a terminal or a CI log would obey. JSON
+// (results, records, the report's JSON) is data: it keeps what the server said, escaped as
+// JSON escapes it, bidi overrides as they are.
+func shown(t *testing.T, name, text string) {
+	t.Helper()
+	bad := "\x1b\x07\x00\u202e\r"
+	if json.Valid([]byte(text)) || name == "records" {
+		bad = "\x1b\x07\x00\r"
+	}
+	if i := strings.IndexAny(text, bad); i >= 0 {
+		t.Errorf("%s holds %q:\n%q", name, text[i:min(len(text), i+4)], text)
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "::") {
+			t.Errorf("%s forges a workflow command: %q", name, line)
+		}
+	}
+}
+
+// Nothing a server says, nor a plan's names, reaches a terminal or a CI log as something to
+// obey: the run's summary, its progress lines, the sweep's, the reports, the gate's table,
+// markdown, benchstat lines and step summary all show such text as one clean line.
+func TestServerTextCannotDriveTheTerminal(t *testing.T) {
+	srv := hostileServer(t, func(*http.Request) string { return evil })
+	texts := everything(t, srv.URL)
+	if !strings.Contains(texts["run stdout"], "pwned") || !strings.Contains(texts["run stdout"], "forged") {
+		t.Errorf("the server's text is not in the summary at all:\n%s", texts["run stdout"])
+	}
+
+	dir := t.TempDir()
+	plan := writeFile(t, dir, "plan.yaml", "stages:\n  - {name: "+strconvQuote("c=1"+evil)+", concurrency: 1, requests: 2}\nmix:\n  - {model: "+strconvQuote("m"+evil)+"}\n")
+	sys, stdout, stderr := testSystem(nil)
+	if err := execute(sys, []string{"run", "--sim", "--plan", plan, "--gpu", "off", "-o", filepath.Join(dir, "plan.json")}, nil, nil); err != nil {
+		fmt.Fprintln(stderr, "llmload:", errorText(err))
+	}
+	texts["plan run stdout"], texts["plan run stderr"] = stdout.String(), stderr.String()
+	summary := filepath.Join(dir, "step-summary.md")
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	for _, format := range []string{"table", "markdown", "benchstat"} {
+		sys, stdout, stderr := testSystem(nil)
+		_ = execute(sys, []string{"gate", filepath.Join(dir, "plan.json"), "--format", format, "--allow-overloaded", "--allow-noisy",
+			"--assert", "errors.rate <= 1", "--assert", "ttft.p50 < 1ns"}, nil, nil)
+		texts["plan gate "+format] = stdout.String() + stderr.String()
+	}
+	b, _ := os.ReadFile(summary)
+	texts["plan gate step summary"] = string(b)
+	if !strings.Contains(texts["plan gate table"], "pwned") {
+		t.Errorf("the gate's table does not name the stage:\n%s", texts["plan gate table"])
+	}
+
+	sys, stdout, stderr = testSystem(nil)
+	err := execute(sys, []string{"sweep", "--sim", "--sim-speed", "50", "--num-parallel", "1", "-m", "m" + strings.ReplaceAll(evil, "=", " "), "-c", "1", "-n", "2",
+		"--gpu", "off", "-o", filepath.Join(dir, "sweep")}, nil, nil)
+	texts["sweep stdout"], texts["sweep stderr"] = stdout.String(), stderr.String()
+	if err != nil {
+		t.Fatalf("sweep: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(texts["sweep stderr"], "[NUM_PARALLEL=1] m]0;pwned") {
+		t.Errorf("the sweep's progress lines do not name the model:\n%s", texts["sweep stderr"])
+	}
+	for name, text := range texts {
+		shown(t, name, text)
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
