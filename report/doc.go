@@ -295,21 +295,27 @@ func textSpans(spans []span) string {
 }
 
 // wrap breaks text into lines of at most width characters at spaces; later lines start
-// with indent.
+// with indent. A word that starts a line cannot start a CI workflow command there (see
+// printable.Line).
 func wrap(s string, width int, indent string) string {
 	words := strings.Fields(s)
 	var b strings.Builder
 	line := 0
 	for i, word := range words {
 		n := utf8.RuneCountInString(word)
+		starts := i == 0
 		if i > 0 {
 			if line+1+n > width {
 				b.WriteString("\n" + indent)
 				line = utf8.RuneCountInString(indent)
+				starts = true
 			} else {
 				b.WriteByte(' ')
 				line++
 			}
+		}
+		if starts {
+			word = printable.Line(word)
 		}
 		b.WriteString(word)
 		line += n
