@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -262,4 +263,53 @@ func TestServerTextCannotDriveTheTerminal(t *testing.T) {
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// FuzzOptionAndExtraBody: any --option and --extra-body values give a run or bad input (exit
+// code 2), never a panic; a run's plan encodes into its results file and every template's
+// request body encodes, on each API.
+func FuzzOptionAndExtraBody(f *testing.F) {
+	for _, s := range [][2]string{
+		{"num_ctx=2048", `{"ignore_eos":true}`},
+		{"stop=[\"a\",\"b\"]", `{"cache_prompt":false,"n":[1,{"x":null}]}`},
+		{"temperature=NaN", `{"x":1e400}`},
+		{"seed=-1e308", `{"model":"other"}`},
+		{"x=" + strings.Repeat("[", 40) + strings.Repeat("]", 40), `{"a":` + strings.Repeat(`{"a":`, 30) + "1" + strings.Repeat("}", 31)},
+		{"=1", `null`}, {"k", `[]`}, {"k=", `{}`},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, option, extra string) {
+		for _, a := range []string{"ollama-generate", "openai-chat"} {
+			sys, _, _ := testSystem(nil)
+			o, err := runOptionsOf(t, sys, "-m", "m", "--api", a, "--option", option, "--extra-body", extra, "--fixed-output", "--max-tokens", "3")
+			if err != nil {
+				if exitCode(err) != exitBadInput {
+					t.Fatalf("--option %q --extra-body %q: exit %d: %v", option, extra, exitCode(err), err)
+				}
+				continue
+			}
+			plan := o.session.Workload.Plan
+			if _, err := json.Marshal(plan); err != nil {
+				t.Fatalf("--option %q --extra-body %q: the plan does not encode: %v", option, extra, err)
+			}
+			for _, tpl := range plan.Mix {
+				req := &api.Request{API: api.API(tpl.API), Model: tpl.Model, Prompt: "p", MaxTokens: 3, Options: tpl.Options, Extra: tpl.ExtraBody}
+				if _, err := req.Body(); err != nil {
+					t.Fatalf("--option %q --extra-body %q: the body does not encode: %v", option, extra, err)
+				}
+			}
+		}
+	})
+}
+
+// --synthetic-words past the bound is bad input that says so, not a panic (a negative
+// strings.Builder.Grow), through the command line as a user types it.
+func TestHugeSyntheticWordsIsBadInput(t *testing.T) {
+	for _, n := range []string{"2000000000000000000", "1000001", "9223372036854775807"} {
+		r := llmload(t, t.TempDir(), "run", "--sim", "--synthetic-words", n, "-n", "1", "--gpu", "off")
+		if r.code != exitBadInput || !strings.Contains(r.stderr, "synthetic") || !strings.Contains(r.stderr, "1000000") || strings.Contains(r.stderr, "panic") {
+			t.Errorf("--synthetic-words %s: exit %d\n%s", n, r.code, r.stderr)
+		}
+	}
 }
