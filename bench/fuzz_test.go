@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // fuzzDir is a plan's folder for the fuzz targets: a prompt file, a chat prompt file, a
@@ -114,6 +116,40 @@ func FuzzDist(f *testing.F) {
 		for range 16 {
 			if v := d.draw(rng); v < 1 || v > maxDistValue {
 				t.Fatalf("%q drew %d", spec, v)
+			}
+		}
+	})
+}
+
+// FuzzBodyFile: any --body file gives a template or an error, never a panic; the client's
+// quick look at a body's "stream" field (api.Request.ExpectStream) agrees with what Prepare
+// read with encoding/json, so the reply is read as the server will send it.
+func FuzzBodyFile(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","prompt":"p","stream":false}`, `{"model":"m","stream":true}`, `{"model":"m"}`,
+		`{"model":"m","stream":null}`, `{"model":"m","stream":"yes"}`, `{"model":"m","stream":false,"stream":true}`,
+		`{"model":"m","x":{"stream":false}}`, `{"model":"m","STREAM":false}`, `{"model":"m","stre\u0061m":false}`,
+		`[]`, `{"model":1}`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, "body.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []string{"ollama-generate", "openai-chat"} {
+			p := &results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{API: a, BodyFile: "body.json"}}}
+			w, err := Prepare(p, dir)
+			if err != nil {
+				continue
+			}
+			req, tpl := newSequence(w).next()
+			if got := req.ExpectStream(); got != tpl.Stream {
+				t.Fatalf("%s: %s: ExpectStream %v, Prepare read stream %v", a, b, got, tpl.Stream)
+			}
+			if _, err := req.Body(); err != nil {
+				t.Fatal(err)
 			}
 		}
 	})
