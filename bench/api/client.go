@@ -270,7 +270,7 @@ func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body 
 	wd := c.netWatchdog(rec, cancel)
 	defer wd.stop()
 	resp, err := c.http.Do(hreq)
-	if err != nil && reused && staleConn(unwrapURL(err)) && wd.cause.Load() == nil && ctx.Err() == nil {
+	if err != nil && reused && (staleConn(unwrapURL(err)) || serverClosedIdle(unwrapURL(err))) && wd.cause.Load() == nil && ctx.Err() == nil {
 		rec.Reconnected = true
 		if hreq, err = newRequest(); err == nil {
 			resp, err = c.http.Do(hreq)
@@ -377,6 +377,13 @@ func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Reque
 func staleConn(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, syscall.ECONNABORTED)
+}
+
+// serverClosedIdle reports net/http's error for a POST written on a kept-alive connection
+// whose close was already on its way: staleConn's case, which net/http names on its own (its
+// error value is not exported, its text is fixed).
+func serverClosedIdle(err error) bool {
+	return err != nil && err.Error() == "http: server closed idle connection"
 }
 
 // dialLimit bounds a new connection for the own path: the first byte cannot come later than
