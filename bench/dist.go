@@ -61,6 +61,7 @@ func parseDist(spec string, read func(string) ([]byte, error)) (*dist, error) {
 			return nil, fmt.Errorf("%q: %w", spec, err)
 		}
 		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 0, 4096), len(b)+1) // a long line is an error below, not the end
 		for line := 1; sc.Scan(); line++ {
 			text := strings.TrimSpace(sc.Text())
 			if text == "" || strings.HasPrefix(text, "#") {

@@ -64,7 +64,9 @@ func TestDistributions(t *testing.T) {
 			t.Errorf("file drew %d", v)
 		}
 	}
-	for _, bad := range []string{"0", "-3", "uniform:5-3", "uniform:1", "normal:300", "normal:NaN,1", "normal:5,-1", "zipf:2", "file:missing.txt", "99999999"} {
+	// A line too long for a scanner's default buffer is a bad line, not the file's end.
+	writeFile(t, filepath.Join(dir, "long.txt"), "10\n"+strings.Repeat("1", 70_000)+"\n20\n")
+	for _, bad := range []string{"0", "-3", "uniform:5-3", "uniform:1", "normal:300", "normal:NaN,1", "normal:5,-1", "zipf:2", "file:missing.txt", "99999999", "file:long.txt"} {
 		if _, err := parseDist(bad, read); err == nil {
 			t.Errorf("parseDist(%q): no error", bad)
 		}

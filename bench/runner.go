@@ -631,7 +631,11 @@ func clientCheck(res *results.StageResult, u usage, wall time.Duration, serverIn
 	if s, ok := res.LatencyMs[results.MetricSendLag]; ok {
 		c.SendLagP99Ms = s.P99
 	}
-	switch {
+	switch n := res.Requests.Errors[results.ClassClientLimit]; {
+	case n > 0:
+		// Requests the client could not send measure nothing of the server.
+		c.Overloaded = true
+		c.Reason = fmt.Sprintf("%d failed in the client itself (%s: out of file descriptors or local ports)", n, results.ClassClientLimit)
 	case c.SendLagP99Ms > overloadSendLagMs:
 		c.Overloaded = true
 		c.Reason = fmt.Sprintf("send lag p99 %.1f ms > %d ms", c.SendLagP99Ms, overloadSendLagMs)

@@ -139,6 +139,8 @@ type SessionConfig struct {
 	// URL is the server's base URL. Credentials in it are used but never written anywhere.
 	URL string
 	// Header is sent with every request (API keys); it is never written to results or records.
+	// Its values and the URL's credentials are redacted from whatever the server sends back
+	// before a run is written or handed to a hook.
 	Header http.Header
 	// Workload is the prepared plan each run sends. Its timeouts are the client's.
 	Workload *Workload
@@ -390,10 +392,16 @@ func (s *Session) runOnce(ctx context.Context, rep int, live *Live, records io.W
 	}
 	sampling.Finish(run)
 	gauges.Finish(run)
+	if clientLimited(run) {
+		// A run that ran out of file descriptors gives back the connections it keeps, so that
+		// its results can be written.
+		s.client.CloseIdleConnections()
+	}
 	s.describe(ctx, run, rep)
 	if cfg.Describe != nil {
 		cfg.Describe(run)
 	}
+	run = redacted(run, s.client.Redactor())
 	if cfg.Output != nil {
 		if err := cfg.Output.Add(run); err != nil {
 			if h.RunEnded != nil {
@@ -422,7 +430,7 @@ func (s *Session) describe(ctx context.Context, run *results.Run, rep int) {
 	}
 	sender := s.client.Sender()
 	run.Target = results.Target{
-		URL: RedactURL(cfg.URL), API: planAPIs(cfg.Workload.Plan), Simulated: s.simulated,
+		URL: api.RedactURL(cfg.URL), API: planAPIs(cfg.Workload.Plan), Simulated: s.simulated,
 		ServerVersion: s.id.Version, Server: s.id.Kind, Engine: s.id.Engine,
 		Sender: sender.Name, SenderReason: sender.Reason,
 	}
@@ -436,6 +444,17 @@ func (s *Session) describe(ctx context.Context, run *results.Run, rep int) {
 	}
 	run.Host = cfg.Host
 	run.Notes = append(run.Notes, cfg.Notes...)
+}
+
+// clientLimited says whether requests of the run failed for want of the client's own
+// resources (file descriptors, local ports).
+func clientLimited(run *results.Run) bool {
+	for _, st := range run.Stages {
+		if st.Requests.Errors[results.ClassClientLimit] > 0 {
+			return true
+		}
+	}
+	return run.Warmup != nil && run.Warmup.Errors[results.ClassClientLimit] > 0
 }
 
 // planAPIs names the plan's protocols, in the order of its mix.
@@ -469,26 +488,7 @@ func checkURL(s string) error {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("scheme %q is not http or https", u.Scheme)
 	case u.Host == "":
-		return fmt.Errorf("%q has no host", RedactURL(s))
+		return fmt.Errorf("%q has no host", api.RedactURL(s))
 	}
 	return nil
-}
-
-// RedactURL drops credentials from a URL before it is written anywhere: the user's password and
-// query parameters that look like keys or tokens.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(a URL that does not parse)"
-	}
-	u.User = nil
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "secret") {
-			q.Set(k, "REDACTED")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -143,16 +143,3 @@ func TestSessionConfigErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
-
-func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://127.0.0.1:11434":                       "http://127.0.0.1:11434",
-		"http://user:pw@host:1/v1":                     "http://host:1/v1",
-		"https://host/?api_key=k&x=1&Token=t&secret=s": "https://host/?Token=REDACTED&api_key=REDACTED&secret=REDACTED&x=1",
-		"http://u:pw@[::1":                             "(a URL that does not parse)",
-	} {
-		if got := RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

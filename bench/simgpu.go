@@ -15,7 +15,9 @@ import (
 // RemoteSimGPU reads the simulated GPU of a simulator in another process (`llmload sim`), for
 // the GPU sampler. A failed read gives NaN readings, which the sampler records as missing.
 func RemoteSimGPU(baseURL string) func() gpu.SimReading {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}}
+	// It follows no redirect, as api.Client follows none: the URL's credentials go nowhere else.
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	url := strings.TrimRight(baseURL, "/") + sim.GPUPath
 	return func() gpu.SimReading {
 		missing := gpu.SimReading{MemoryUsedMiB: math.NaN(), MemoryTotalMiB: math.NaN(), UtilizationPct: math.NaN(), PowerW: math.NaN(), EnergyJ: math.NaN()}

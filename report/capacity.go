@@ -18,7 +18,7 @@ func WriteCapacity(w io.Writer, f *results.File) error {
 		return nil
 	}
 	ew := &errWriter{w: w}
-	ew.printf("\n%s\n\n", analysis.CapacityAnswer(f))
+	ew.printf("\n%s\n\n", clean(analysis.CapacityAnswer(f)))
 	tw := tabwriter.NewWriter(ew, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "users\tok/total\tTTFT p95\tdecode tok/s\tE2E p95\tobjective\t\n")
 	for _, s := range c.Steps {
@@ -38,7 +38,7 @@ func WriteCapacity(w io.Writer, f *results.File) error {
 	}
 	ew.printf("(levels in the order tried; latencies in ms)\n")
 	for _, a := range c.Advice {
-		ew.printf("\n%s\n", a)
+		ew.printf("\n%s\n", clean(a))
 	}
 	return ew.err
 }

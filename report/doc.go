@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/llmload/llmload/report/printable"
 )
 
 // A document is a report before it has a format: headings, paragraphs, tables, lists,
@@ -81,38 +83,10 @@ func plain(s string) span  { return span{text: s} }
 func strong(s string) span { return span{text: s, strong: true} }
 func code(s string) span   { return span{text: s, code: true} }
 
-// clean removes what must never reach a reader from untrusted text: control characters
-// (a terminal would obey an escape sequence in a model name) and bidirectional overrides
-// (which make text read differently from what it is). Line breaks become spaces, so a value
-// stays on its line or in its table cell.
-func clean(s string) string {
-	if !strings.ContainsFunc(s, needsCleaning) && utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			b.WriteByte(' ')
-		case needsCleaning(r):
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func needsCleaning(r rune) bool {
-	switch {
-	case r == '\n' || r == '\r' || r == '\t':
-		return true
-	case unicode.IsControl(r):
-		return true
-	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C:
-		return true
-	}
-	return false
-}
+// clean removes what must never reach a reader from untrusted text (see printable.Line):
+// control characters, bidirectional overrides, line breaks (a value stays on its line or in
+// its table cell), a workflow command at its start.
+func clean(s string) string { return printable.Line(s) }
 
 // mdEscape makes untrusted text inert inside a line of GitHub-flavoured markdown, in
 // paragraphs and table cells alike: no emphasis, code, links, images, HTML, entities, math
@@ -321,21 +295,27 @@ func textSpans(spans []span) string {
 }
 
 // wrap breaks text into lines of at most width characters at spaces; later lines start
-// with indent.
+// with indent. A word that starts a line cannot start a CI workflow command there (see
+// printable.Line).
 func wrap(s string, width int, indent string) string {
 	words := strings.Fields(s)
 	var b strings.Builder
 	line := 0
 	for i, word := range words {
 		n := utf8.RuneCountInString(word)
+		starts := i == 0
 		if i > 0 {
 			if line+1+n > width {
 				b.WriteString("\n" + indent)
 				line = utf8.RuneCountInString(indent)
+				starts = true
 			} else {
 				b.WriteByte(' ')
 				line++
 			}
+		}
+		if starts {
+			word = printable.Line(word)
 		}
 		b.WriteString(word)
 		line += n

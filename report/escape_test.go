@@ -126,6 +126,10 @@ func TestTextWrapAndTable(t *testing.T) {
 	if got := wrap("aaa bbb ccc ddd", 7, "  "); got != "aaa bbb\n  ccc\n  ddd" {
 		t.Errorf("wrap = %q", got)
 	}
+	// A word that the wrapping puts at a line's start is no workflow command there.
+	if got := wrap("::a bbb ::error::x ::c", 9, "  "); got != ": :a bbb\n  : :error::x\n  : :c" {
+		t.Errorf("wrap = %q", got)
+	}
 	d := &document{}
 	d.add(table{cols: []column{{name: "name"}, {name: "n", right: true}}, rows: [][]string{{"long name", "1"}, {"x", "100"}}})
 	var buf bytes.Buffer

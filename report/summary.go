@@ -13,12 +13,17 @@ import (
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report/internal/prose"
+	"github.com/llmload/llmload/report/printable"
 )
 
 // WriteSummary prints the end-of-run summary of one run for a terminal: per stage the outcome
 // counts, throughput and latency percentiles, then one line per stage to compare them.
+//
+// Every text in it that came from the run is shown as one clean line (see printable.Line): a
+// server's version, model names, error samples and gauge names may hold escape sequences, or
+// line breaks that would forge lines of their own (a CI log's workflow commands).
 func WriteSummary(w io.Writer, run *results.Run) error {
-	ew := &errWriter{w: w}
+	ew := &errWriter{w: w, untrusted: true}
 	if run.Interrupted {
 		ew.printf("INTERRUPTED: the figures below cover what was measured before Ctrl-C.\n\n")
 	}
@@ -262,7 +267,7 @@ func writeComparison(ew *errWriter, stages []*results.StageResult) {
 			q = prose.Num(s.P50)
 		}
 		e, t := st.LatencyMs[results.MetricE2E], st.LatencyMs[results.MetricTTFT]
-		fmt.Fprintf(tw, "%s\t%d/%d\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", st.Name, st.Requests.OK, st.Requests.Total,
+		fmt.Fprintf(tw, "%s\t%d/%d\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", printable.Line(st.Name), st.Requests.OK, st.Requests.Total,
 			st.Throughput.RequestsPerS, st.Throughput.OutputTokensPerS, speed, dash(e), dashP95(e), dash(t), dashP95(t), q)
 	}
 	_ = tw.Flush()
@@ -302,10 +307,12 @@ func oneLine(s string) string {
 	return s
 }
 
-// errWriter remembers the first write error so rendering code can stay linear.
+// errWriter remembers the first write error so rendering code can stay linear. When its
+// strings are untrusted, printf shows each string argument as one clean line.
 type errWriter struct {
-	w   io.Writer
-	err error
+	w         io.Writer
+	err       error
+	untrusted bool
 }
 
 func (e *errWriter) Write(p []byte) (int, error) {
@@ -318,6 +325,13 @@ func (e *errWriter) Write(p []byte) (int, error) {
 }
 
 func (e *errWriter) printf(format string, args ...any) {
+	if e.untrusted {
+		for i, a := range args {
+			if s, ok := a.(string); ok {
+				args[i] = printable.Line(s)
+			}
+		}
+	}
 	fmt.Fprintf(e, format, args...)
 }
 

@@ -130,8 +130,14 @@ const (
 	// ClassRequestError: the request could not be built (unknown API, options that do not
 	// encode as JSON, a bad base URL); nothing was sent.
 	ClassRequestError Class = "request_error"
-	// ClassHTTPOther: a final status that is neither 2xx, 4xx nor 5xx (an unfollowed redirect).
+	// ClassHTTPOther: a final status that is neither 2xx, 3xx, 4xx nor 5xx.
 	ClassHTTPOther Class = "http_other"
+	// ClassRedirect: a 3xx reply. No redirect is followed (it would measure another server, or
+	// turn a POST into a GET); the error text names where it pointed.
+	ClassRedirect Class = "redirect"
+	// ClassClientLimit: the client ran out of something of its own (file descriptors, local
+	// ports) and could not send. Not the server's failure: the self-check marks the stage.
+	ClassClientLimit Class = "client_limit"
 )
 
 // ServerTimings are the durations a server reports for a request: Ollama's final chunk

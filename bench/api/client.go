@@ -41,8 +41,9 @@ type Client struct {
 	// own is the Transport whose own path carries every POST; nil when net/http carries them.
 	own *Transport
 	// targets are the own path's endpoints, one per protocol (see apiIndex), parsed once.
-	targets [len(apiOrder)]target
-	sender  Sender
+	targets  [len(apiOrder)]target
+	sender   Sender
+	redactor *Redactor
 }
 
 // Config describes a Client. Each timeout is off when zero: FirstByteTimeout runs from Sent to
@@ -99,6 +100,7 @@ func New(cfg Config) *Client {
 		stallTimeout:     cfg.StallTimeout,
 		totalTimeout:     cfg.TotalTimeout,
 		maxLine:          cfg.MaxLine,
+		redactor:         NewRedactor(cfg.BaseURL, cfg.Header),
 	}
 	rt := cfg.Transport
 	if t, ok := rt.(*Transport); rt == nil || (ok && (t == nil || t.Transport == nil)) {
@@ -107,7 +109,9 @@ func New(cfg Config) *Client {
 		t.DisableKeepAlives = cfg.MaxConns <= 0
 		rt = t
 	}
-	c.http = &http.Client{Transport: rt}
+	// No redirect is followed, on either path: a redirect is the request's outcome (see
+	// ClassRedirect), so nothing (a POST turned into a GET, the API key) goes elsewhere.
+	c.http = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	c.sender = c.choose(rt)
 	return c
 }
@@ -266,7 +270,7 @@ func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body 
 	wd := c.netWatchdog(rec, cancel)
 	defer wd.stop()
 	resp, err := c.http.Do(hreq)
-	if err != nil && reused && staleConn(unwrapURL(err)) && wd.cause.Load() == nil && ctx.Err() == nil {
+	if err != nil && reused && (staleConn(unwrapURL(err)) || serverClosedIdle(unwrapURL(err))) && wd.cause.Load() == nil && ctx.Err() == nil {
 		rec.Reconnected = true
 		if hreq, err = newRequest(); err == nil {
 			resp, err = c.http.Do(hreq)
@@ -282,7 +286,7 @@ func (c *Client) doNetHTTP(ctx context.Context, req *Request, rec *Record, body 
 	rec.Headers = time.Since(rec.Sent)
 	rec.Status = resp.StatusCode
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		c.readHTTPError(ctx, rec, resp.Body, wd)
+		c.readHTTPError(ctx, rec, resp.Body, wd, resp.Header.Get("Location"), req.API)
 		return
 	}
 	lr := newLineReader(resp.Body, wd)
@@ -347,7 +351,7 @@ func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Reque
 	b := &cn.body
 	b.init(cn, &head)
 	if head.status < 200 || head.status > 299 {
-		c.readHTTPError(ctx, rec, b, wd)
+		c.readHTTPError(ctx, rec, b, wd, string(cn.location), req.API)
 	} else {
 		lr := &cn.lines
 		*lr = lineReader{src: b, buf: lr.buf, wd: wd, arrivals: b, max: c.maxLine}
@@ -373,6 +377,13 @@ func (c *Client) doOwn(ctx context.Context, t *Transport, tg *target, req *Reque
 func staleConn(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, syscall.ECONNABORTED)
+}
+
+// serverClosedIdle reports net/http's error for a POST written on a kept-alive connection
+// whose close was already on its way: staleConn's case, which net/http names on its own (its
+// error value is not exported, its text is fixed).
+func serverClosedIdle(err error) bool {
+	return err != nil && err.Error() == "http: server closed idle connection"
 }
 
 // dialLimit bounds a new connection for the own path: the first byte cannot come later than
@@ -415,6 +426,9 @@ func (c *Client) readReply(ctx context.Context, rec *Record, req *Request, lr *l
 		class, text = c.failure(ctx, wd, readErr, "read body")
 	}
 	rec.Class, rec.Error = class, c.clean(text)
+	if rec.DoneReason != "" {
+		rec.DoneReason = c.clean(rec.DoneReason) // the server's word: it may echo a header
+	}
 	sr.settleTokens()
 	if rec.Class != ClassOK {
 		// Timings that came before the reply failed (llama-server sends them before [DONE])
@@ -436,8 +450,9 @@ func (c *Client) settleBody(rec *Record, lr *lineReader) {
 	}
 }
 
-// readHTTPError classifies a non-2xx reply by its status and keeps the server's message.
-func (c *Client) readHTTPError(ctx context.Context, rec *Record, body io.Reader, wd *watchdog) {
+// readHTTPError classifies a non-2xx reply by its status and keeps the server's message; a
+// redirect's is where it points (location, its Location header), which is not followed.
+func (c *Client) readHTTPError(ctx context.Context, rec *Record, body io.Reader, wd *watchdog, location string, a API) {
 	lr := newLineReader(io.LimitReader(body, maxErrorBody), wd)
 	data, _, err := lr.all()
 	wd.stop()
@@ -446,6 +461,9 @@ func (c *Client) readHTTPError(ctx context.Context, rec *Record, body io.Reader,
 	msg := errorText(data)
 	if msg == "" {
 		msg = http.StatusText(rec.Status)
+	}
+	if rec.Class == ClassRedirect && location != "" {
+		msg = c.redirectText(a.Path(), location)
 	}
 	text := fmt.Sprintf("HTTP %d: %s", rec.Status, msg)
 	if err != nil {
@@ -468,8 +486,23 @@ func statusClass(code int) Class {
 		return ClassHTTP4xx
 	case code >= 500 && code < 600:
 		return ClassHTTP5xx
+	case code >= 300 && code < 400:
+		return ClassRedirect
 	}
 	return ClassHTTPOther
+}
+
+// redirectText names where a redirect from path points: resolved against the endpoint, without
+// credentials.
+func (c *Client) redirectText(path, location string) string {
+	where := "(a Location that does not parse)"
+	if loc, err := url.Parse(location); err == nil {
+		if base, err := url.Parse(c.endpoint(path)); err == nil {
+			loc = base.ResolveReference(loc)
+		}
+		where = redactParsedURL(loc)
+	}
+	return "redirect to " + where + ", not followed"
 }
 
 // failure classifies a transport error. The watchdog's cause says whether one of the Client's
@@ -487,7 +520,24 @@ func (c *Client) failure(ctx context.Context, wd *watchdog, err error, op string
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return ClassConnRefused, op + ": " + err.Error()
 	}
+	if why := clientLimit(err); why != "" {
+		return ClassClientLimit, op + ": " + err.Error() + ": " + why
+	}
 	return ClassNetwork, op + ": " + err.Error()
+}
+
+// clientLimit says which of the client's own limits err hit, if any: these requests failed in
+// llmload's process, before the server could do anything.
+func clientLimit(err error) string {
+	switch {
+	case errors.Is(err, syscall.EMFILE):
+		return "the client is out of file descriptors (raise ulimit -n, or lower the concurrency)"
+	case errors.Is(err, syscall.ENFILE):
+		return "the machine is out of file descriptors"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "the client is out of local ports (too many new connections)"
+	}
+	return ""
 }
 
 // unwrapURL drops net/http's *url.Error wrapper: it repeats the method and URL (which may hold
@@ -537,37 +587,18 @@ func errorText(body []byte) string {
 	return string(body)
 }
 
-// minSecretLen keeps redaction from mangling text around trivially short header values.
-const minSecretLen = 4
-
-// clean removes every header value the Client sends (and any password in the base URL) from
-// text bound for a Record, then truncates it. A server may echo a request header in its error.
+// clean removes the Client's secrets (see Redactor) from text bound for a Record or an error,
+// then truncates it. A server may echo a request header in its error.
 func (c *Client) clean(text string) string {
 	if text == "" {
 		return ""
 	}
-	for _, vals := range c.header {
-		for _, v := range vals {
-			text = redact(text, v)
-			for _, f := range strings.Fields(v) { // "Bearer sk-…": the token alone too
-				text = redact(text, f)
-			}
-		}
-	}
-	if u, err := url.Parse(c.base); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			text = redact(text, p)
-		}
-	}
-	return truncateText(text, maxErrorText)
+	return truncateText(c.redactor.Redact(text), maxErrorText)
 }
 
-func redact(text, secret string) string {
-	if len(secret) < minSecretLen {
-		return text
-	}
-	return strings.ReplaceAll(text, secret, "[redacted]")
-}
+// Redactor removes the Client's secrets from text: what a server says (its version, model
+// names) may echo them.
+func (c *Client) Redactor() *Redactor { return c.redactor }
 
 // truncateText cuts s to at most n bytes on a rune boundary, marking the cut.
 func truncateText(s string, n int) string {

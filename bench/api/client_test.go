@@ -295,7 +295,8 @@ func TestHTTPStatusClasses(t *testing.T) {
 		{401, ``, ClassHTTP4xx, "HTTP 401: Unauthorized"},
 		{500, `{"error":"llama runner process has terminated: exit status 2"}`, ClassHTTP5xx, "HTTP 500: llama runner process has terminated"},
 		{502, `<html>bad gateway</html>`, ClassHTTP5xx, "HTTP 502: <html>bad gateway</html>"},
-		{304, ``, ClassHTTPOther, "HTTP 304"},
+		{304, ``, ClassRedirect, "HTTP 304"},
+		{601, ``, ClassHTTPOther, "HTTP 601"},
 		{500, `{"error":"` + strings.Repeat("é", 1000) + `"}`, ClassHTTP5xx, "HTTP 500: éé"},
 	}
 	for _, tt := range tests {

@@ -108,6 +108,9 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}
+		if loc := resp.Header.Get("Location"); loc != "" && statusClass(resp.StatusCode) == ClassRedirect {
+			msg = c.redirectText(path, loc) // the Client follows none: no header goes elsewhere
+		}
 		return nil, fmt.Errorf("GET %s: HTTP %d: %s", path, resp.StatusCode, c.clean(msg))
 	}
 	if err != nil {

@@ -40,6 +40,7 @@ type h1Conn struct {
 	body      h1Body     // the reply being read
 	lines     lineReader // its lines; the buffer is kept between requests
 	ctype     []byte     // the reply's Content-Type, copied out of buf
+	location  []byte     // a redirect's Location, copied out of buf (3xx replies only)
 	idleSince time.Time
 	rx        int64 // bytes read over the connection's life: did a reply begin?
 	probe     probe
@@ -369,12 +370,12 @@ func (cn *h1Conn) readLine(headBytes *int) ([]byte, error) {
 }
 
 // readHead reads a reply's status line and headers, skipping informational (1xx) replies as
-// net/http does. The Content-Type is left in cn.ctype.
+// net/http does. The Content-Type is left in cn.ctype, a redirect's Location in cn.location.
 func (cn *h1Conn) readHead(h *h1Head) error {
 	headBytes := 0
 	for {
 		*h = h1Head{length: -1}
-		cn.ctype = cn.ctype[:0]
+		cn.ctype, cn.location = cn.ctype[:0], cn.location[:0]
 		line, err := cn.readLine(&headBytes)
 		if err != nil {
 			return err
@@ -420,6 +421,8 @@ func (cn *h1Conn) readHead(h *h1Head) error {
 				keepAliveHdr = keepAliveHdr || hasToken(value, "keep-alive")
 			case equalFoldASCII(name, "Content-Type"):
 				cn.ctype = append(cn.ctype[:0], value...)
+			case h.status >= 300 && h.status < 400 && equalFoldASCII(name, "Location"):
+				cn.location = append(cn.location[:0], value...)
 			}
 		}
 		if h.status >= 100 && h.status < 200 && h.status != http.StatusSwitchingProtocols {

@@ -194,7 +194,7 @@ func TestOwnPathStatusAndErrors(t *testing.T) {
 		}))
 		rec := rawClient(srv.URL).Do(context.Background(), &Request{API: OllamaGenerate, Model: "m"})
 		checkRecord(t, rec)
-		if rec.Class != ClassHTTPOther || rec.Status != 307 {
+		if rec.Class != ClassRedirect || rec.Status != 307 || !strings.HasSuffix(rec.Error, "/elsewhere, not followed") {
 			t.Errorf("class %s status %d: %q", rec.Class, rec.Status, rec.Error)
 		}
 	})

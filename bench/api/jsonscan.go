@@ -678,7 +678,9 @@ func scanOpenAIChunk(b []byte) (chunkInfo, error) {
 }
 
 // streamField finds a top-level boolean "stream" member in a raw request body. found is false
-// when the body is not a JSON object or has no such boolean.
+// when the body is not a JSON object or has no such boolean. Its name matches as encoding/json
+// (and so Ollama, and bench.Prepare reading a body file) matches it: without regard to case,
+// escapes decoded, the last one winning.
 func streamField(b []byte) (stream, found bool) {
 	s := jsonScan{b: b}
 	if !s.beginObject() {
@@ -690,7 +692,7 @@ func streamField(b []byte) (stream, found bool) {
 		if !more {
 			break
 		}
-		if string(key(raw)) == "stream" {
+		if bytes.EqualFold(key(raw), []byte("stream")) {
 			found = s.peek() == 't' || s.peek() == 'f'
 			stream = s.peek() == 't'
 		}

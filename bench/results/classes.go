@@ -21,8 +21,13 @@ const (
 	ClassNetwork          = "network_error" // reset, EOF before headers, other transport failures
 	// ClassRequestError: the request could not be built; nothing was sent.
 	ClassRequestError = "request_error"
-	// ClassHTTPOther: a final status that is neither 2xx, 4xx nor 5xx (an unfollowed redirect).
+	// ClassHTTPOther: a final status that is neither 2xx, 3xx, 4xx nor 5xx.
 	ClassHTTPOther = "http_other"
+	// ClassRedirect: a 3xx reply, not followed; the error text names where it pointed.
+	ClassRedirect = "redirect"
+	// ClassClientLimit: the client ran out of file descriptors or local ports and could not
+	// send; not the server's failure.
+	ClassClientLimit = "client_limit"
 )
 
 // ErrorClasses lists every failure class, in the order help texts list them.
@@ -31,6 +36,6 @@ func ErrorClasses() []string {
 		ClassConnRefused, ClassNotFound, ClassBadRequest, ClassBusy, ClassHTTP4xx,
 		ClassHTTP5xx, ClassStreamError, ClassTruncated, ClassMalformed,
 		ClassTimeoutFirstByte, ClassTimeoutStall, ClassTimeoutTotal, ClassCancelled,
-		ClassNetwork, ClassRequestError, ClassHTTPOther,
+		ClassNetwork, ClassRequestError, ClassHTTPOther, ClassRedirect, ClassClientLimit,
 	}
 }

@@ -5,6 +5,10 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,4 +61,41 @@ func instantProfile() Profile {
 		}
 	}
 	panic("no instant preset")
+}
+
+// FuzzProfiles: any profile file gives profiles or an error, never a panic; a simulator made
+// of what it gives answers a short request within its deadline.
+func FuzzProfiles(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "profiles.yaml")); err == nil {
+		f.Add(b)
+	}
+	for _, s := range []string{
+		"models:\n  - {name: t, from: instant, decode_step: 1ms}",
+		"models:\n  - {name: big, layers: 4611686018427387904, heads: 1, kv_heads: 1, embedding_length: 8}",
+		"models:\n  - {name: ctx, from: instant, context_length: 4611686018427387904, default_tokens: -1}",
+		"models:\n  - {name: nan, from: instant, batch_alpha: .nan, busy_util_pct: .inf}",
+		"models:\n  - {name: x, from: instant, load_time: \"-1h\", vram_mib: 1e300}",
+		"models: []", "models: [null]", "x: 1", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ps, err := LoadProfiles(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		srv, err := New(Config{Speed: 1000, Models: ps})
+		if err != nil {
+			return
+		}
+		defer srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		body := `{"model":` + strconv.Quote(ps[0].Name) + `,"prompt":"hi","stream":false,"options":{"num_predict":2}}`
+		w := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/generate", strings.NewReader(body)))
+		if w.Code < 200 || w.Code > 599 {
+			t.Fatalf("status %d", w.Code)
+		}
+	})
 }

@@ -214,6 +214,14 @@ func LoadProfiles(r io.Reader) ([]Profile, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse profiles: %w", err)
 	}
+	for i, n := range doc.Models {
+		if n.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("profile %d: want a mapping of fields (name, from …), got %q", i+1, n.Value)
+		}
+	}
+	if len(strict.Models) != len(doc.Models) {
+		return nil, fmt.Errorf("parse profiles: %d models read of %d", len(strict.Models), len(doc.Models))
+	}
 	known := map[string]Profile{}
 	for _, p := range Presets() {
 		known[p.Name] = p

@@ -20,6 +20,7 @@ import (
 	"github.com/llmload/llmload/bench/sim"
 	"github.com/llmload/llmload/report"
 	"github.com/llmload/llmload/report/analysis"
+	"github.com/llmload/llmload/report/printable"
 )
 
 // DefaultCapacitySLO is a human objective: the first token within 2 s for nearly everyone,
@@ -197,7 +198,7 @@ func runCapacity(ctx context.Context, sys *system, o *capacityFlags, changed fun
 	sc.Output = bench.NewResultsFile(output, tool())
 	sc.Hooks = progressHooks(sys.streams, sc.Workload.Plan, o.quiet || o.noProgress)
 	if !o.quiet {
-		fmt.Fprintf(sys.err, "finding how many users %s serves with %s within %s\n", bench.RedactURL(o.url), o.models[0], o.slo)
+		fmt.Fprintf(sys.err, "finding how many users %s serves with %s within %s\n", api.RedactURL(o.url), printable.Line(o.models[0]), o.slo)
 	}
 	c, err := bench.FindCapacity(ctx, bench.CapacityConfig{
 		Session:    sc,
@@ -219,7 +220,7 @@ func runCapacity(ctx context.Context, sys *system, o *capacityFlags, changed fun
 			}
 			verdict := "meets the objective"
 			if !step.Meets {
-				verdict = "misses: " + strings.Join(step.Misses, "; ")
+				verdict = "misses: " + printable.Line(strings.Join(step.Misses, "; "))
 			}
 			fmt.Fprintf(sys.err, "  %d user%s: %s\n", step.Users, plural0(step.Users), verdict)
 		},
@@ -271,7 +272,7 @@ func choose[T any](sys *system, what string, found []T, label func(T) string) (T
 	}
 	var lines []string
 	for i, f := range found {
-		lines = append(lines, fmt.Sprintf("  %d. %s", i+1, label(f)))
+		lines = append(lines, fmt.Sprintf("  %d. %s", i+1, printable.Line(label(f))))
 	}
 	if !sys.inTerminal {
 		return zero, fmt.Errorf("%d %ss found, which one?\n%s", len(found), what, strings.Join(lines, "\n"))

@@ -6,6 +6,7 @@ import (
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report"
+	"github.com/llmload/llmload/report/printable"
 )
 
 // runDisplay shows a run's session: a line per repeat and the GPU notices on stderr, a
@@ -21,7 +22,7 @@ func runDisplay(s *streams, plan *results.Plan, repeat int, quiet, noProgress bo
 	}
 	h.Notice = func(n string) {
 		if !quiet {
-			fmt.Fprintln(s.err, n)
+			fmt.Fprintln(s.err, printable.Line(n))
 		}
 	}
 	ended := h.RunEnded

@@ -7,6 +7,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/gpu"
+	"github.com/llmload/llmload/report/printable"
 )
 
 // Exit codes. Scripts and CI branch on them, so their meanings are fixed.
@@ -31,11 +32,12 @@ func usageErrorf(format string, args ...any) error {
 	return &exitError{code: exitBadInput, err: fmt.Errorf(format, args...)}
 }
 
-// exit is where every command's error ends: said once on stderr, in the flags' terms, and
-// turned into the process's exit code.
+// exit is where every command's error ends: said once on stderr, in the flags' terms (with
+// nothing a terminal would obey: an error may quote a server or a file), and turned into the
+// process's exit code.
 func exit(s *streams, err error) int {
 	if err != nil {
-		fmt.Fprintln(s.err, "llmload:", errorText(err))
+		fmt.Fprintln(s.err, "llmload:", printable.Lines(errorText(err)))
 	}
 	return exitCode(err)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/printable"
 )
 
 // progress shows a run's progress: a bar on a terminal, a plain status line every 10 s
@@ -51,7 +52,7 @@ func (p *progress) stage(i int, st results.Stage) {
 	defer p.mu.Unlock()
 	p.finishBarLocked()
 	p.index = i
-	desc := fmt.Sprintf("stage %d/%d %s", i+1, len(p.plan.Stages), st.Name)
+	desc := fmt.Sprintf("stage %d/%d %s", i+1, len(p.plan.Stages), printable.Line(st.Name))
 	if !p.s.errTerminal {
 		fmt.Fprintf(p.s.err, "%s: started\n", desc)
 		return
@@ -100,11 +101,11 @@ func (p *progress) loop() {
 			}
 			if p.bar != nil {
 				_ = p.bar.Set64(done)
-				p.bar.Describe(fmt.Sprintf("stage %d/%d %s · %s", p.index+1, len(p.plan.Stages), p.plan.Stages[p.index].Name, detail))
+				p.bar.Describe(fmt.Sprintf("stage %d/%d %s · %s", p.index+1, len(p.plan.Stages), printable.Line(p.plan.Stages[p.index].Name), detail))
 			} else if !p.s.errTerminal && now.Sub(lastStatus) >= p.every {
 				name := "warm-up"
 				if p.index >= 0 {
-					name = fmt.Sprintf("stage %d/%d %s", p.index+1, len(p.plan.Stages), p.plan.Stages[p.index].Name)
+					name = fmt.Sprintf("stage %d/%d %s", p.index+1, len(p.plan.Stages), printable.Line(p.plan.Stages[p.index].Name))
 				}
 				if done < lastDone { // a new stage reset the counter
 					lastDone = 0

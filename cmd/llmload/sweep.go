@@ -19,6 +19,7 @@ import (
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/report"
 	"github.com/llmload/llmload/report/analysis"
+	"github.com/llmload/llmload/report/printable"
 )
 
 // sweepFlags are the flags of `llmload sweep`, as given: run's, and the servers' it starts.
@@ -286,7 +287,7 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 	cfg.Session.Hooks = progressHooks(s, cfg.Session.Workload.Plan, o.quiet || o.noProgress)
 	cfg.OnEvent = func(e serve.Event) {
 		if !o.quiet {
-			fmt.Fprintf(s.err, "[NUM_PARALLEL=%d] %s\n", e.NumParallel, e.Detail)
+			fmt.Fprintf(s.err, "[NUM_PARALLEL=%d] %s\n", e.NumParallel, printable.Line(e.Detail)) // it may quote the server
 		}
 	}
 	runs, err := serve.Sweep(ctx, cfg)

@@ -184,6 +184,10 @@ func unknownMetric(key string) error {
 	return fmt.Errorf("%s: unknown metric (%svalid metrics: %s)", key, hint, results.MetricNames())
 }
 
+// maxLatencyBoundMs is the longest latency bound: a week, in milliseconds. Longer ones bound
+// nothing (the histograms end at an hour) and would not print as durations.
+const maxLatencyBoundMs = 7 * 24 * 3600 * 1000
+
 // number is a decimal number at the start of a limit; the rest is its unit.
 var number = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?`)
 
@@ -211,6 +215,8 @@ func parseLimit(m results.Metric, key, val string) (float64, error) {
 	switch {
 	case u == results.UnitMs && v <= 0:
 		return 0, fmt.Errorf("%s: the bound must be positive", key)
+	case u == results.UnitMs && v > maxLatencyBoundMs:
+		return 0, fmt.Errorf("%s: %s is longer than a week: no request lasts that long", key, val)
 	case v < 0:
 		return 0, fmt.Errorf("%s: the bound must not be negative", key)
 	case u == results.UnitFraction && v > 1:

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -160,4 +161,34 @@ func TestSLOBindsAClass(t *testing.T) {
 			t.Errorf("ParseSLO(%q): no error", bad)
 		}
 	}
+}
+
+// FuzzParseSLO: any --slo text gives an objective or an error, never a panic; an objective
+// reads back as itself, and a stage can be checked against it.
+func FuzzParseSLO(f *testing.F) {
+	for _, s := range []string{"ttft_p95=2s,e2e_p95=30s", "errors.rate=1%", "output_tps=40", "ttft.p95=1e400ms", "e2e_p95=-1s", "x=", "=", ",,", "errors=NaN", "ttft_p95=9223372036854775807ns"} {
+		f.Add(s)
+	}
+	st := &results.StageResult{Name: "c=1", Requests: results.Counts{Total: 2, OK: 1, Errors: map[string]int{"http_503": 1}},
+		LatencyMs: map[string]results.Summary{results.MetricTTFT: {N: 1, P95: 10}}}
+	f.Fuzz(func(t *testing.T, s string) {
+		slo, err := ParseSLO(s)
+		if err != nil {
+			_ = err.Error()
+			return
+		}
+		again, err := ParseSLO(slo.String())
+		if err != nil || again.String() != slo.String() {
+			t.Fatalf("%q reads back as %q: %v", s, again.String(), err)
+		}
+		for _, b := range slo.Bounds {
+			if math.IsNaN(b.Limit) || math.IsInf(b.Limit, 0) {
+				t.Fatalf("%q: limit %v", s, b.Limit)
+			}
+			_, _ = b.Metric.Value(st)
+		}
+		if _, err := json.Marshal(slo); err != nil {
+			t.Fatalf("%q does not encode: %v", s, err)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/printable"
 )
 
 // DefaultBenchstatMetrics are the metrics --format benchstat writes besides those the checks
@@ -36,10 +37,11 @@ func procsSuffix(s string) bool {
 	return true
 }
 
-// benchName makes a stage or label fit into a benchmark name: no spaces (they end the name),
-// no slashes (they start a sub-benchmark), no trailing -N (GOMAXPROCS).
+// benchName makes a stage or label fit into a benchmark name: nothing a terminal obeys (see
+// printable.Line), no spaces (they end the name), no slashes (they start a sub-benchmark), no
+// trailing -N (GOMAXPROCS).
 func benchName(s string) string {
-	s = strings.TrimSuffix(s, "/s")
+	s = strings.TrimSuffix(printable.Line(s), "/s")
 	s = strings.Map(func(r rune) rune {
 		switch r {
 		case ' ', '\t', '\n', '\r', '/':

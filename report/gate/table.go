@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/printable"
 )
 
 // row is a check as the table and the markdown show it.
@@ -17,7 +18,7 @@ type row struct {
 }
 
 func rowOf(c *Check) row {
-	rw := row{series: c.Series, metric: c.Name, current: summaryCell(c.Metric.Unit, c.Current)}
+	rw := row{series: printable.Line(c.Series), metric: printable.Line(c.Name), current: summaryCell(c.Metric.Unit, c.Current)}
 	switch c.Verdict {
 	case Pass:
 		rw.verdict = "pass"
@@ -96,9 +97,9 @@ func (r *Result) summaryLine() string {
 // (stage, metric, baseline, current, delta, p, verdict), the failures, then the footnotes.
 func WriteTable(w io.Writer, r *Result) error {
 	ew := &errWriter{w: w}
-	ew.printf("current:  %s\n", r.CurrentRuns)
+	ew.printf("current:  %s\n", printable.Line(r.CurrentRuns))
 	if r.BaselineRuns != "" {
-		ew.printf("baseline: %s\n", r.BaselineRuns)
+		ew.printf("baseline: %s\n", printable.Line(r.BaselineRuns))
 		ew.printf("a change fails when significant (two-sided Mann-Whitney U, α = %g) and beyond its tolerance; ~ = not significant\n", r.Alpha)
 	}
 	if hasKind(r, KindAssertion) {
@@ -126,14 +127,14 @@ func WriteTable(w io.Writer, r *Result) error {
 		ew.printf("\nfailed:\n")
 		for _, c := range r.Checks {
 			if c.Verdict == Fail {
-				ew.printf("  %s %s: %s\n", c.Series, c.Name, c.Reason)
+				ew.printf("  %s %s: %s\n", printable.Line(c.Series), printable.Line(c.Name), printable.Line(c.Reason))
 			}
 		}
 	}
 	if len(r.Notes) > 0 {
 		ew.printf("\n")
 		for i, n := range r.Notes {
-			ew.printf("[%d] %s\n", i+1, n)
+			ew.printf("[%d] %s\n", i+1, printable.Line(n))
 		}
 	}
 	ew.printf("\ngate: %s\n", r.summaryLine())
@@ -158,16 +159,18 @@ func hasKind(r *Result, k Kind) bool {
 
 // mdCode escapes text for a code span in a table cell: pipes would end the cell even there,
 // a line break the row, a backtick the span. HTML inside a code span is shown, not run.
+// Control characters and bidi overrides go first (printable.Line).
 func mdCode(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "`", "'").Replace(s)
+	return strings.NewReplacer("|", `\|`, "`", "'").Replace(printable.Line(s))
 }
 
 // mdCell escapes plain text for a table cell: mdText, and pipes.
 func mdCell(s string) string { return strings.ReplaceAll(mdText(s), "|", `\|`) }
 
 // mdText escapes text outside tables: characters that would start HTML, links or emphasis.
+// Control characters, bidi overrides and line breaks go first (printable.Line).
 func mdText(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "`", "'", "\n", " ").Replace(s)
+	return strings.NewReplacer(`\`, `\\`, "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "`", "'").Replace(printable.Line(s))
 }
 
 // WriteMarkdown writes the judgment as GitHub markdown, for $GITHUB_STEP_SUMMARY or a PR
