@@ -35,6 +35,20 @@ type Workload struct {
 	sources []promptSource
 }
 
+// Inputs are the files the workload was read from (prompt, body and length files), as
+// opened: a caller that writes files refuses to write over one of them.
+func (w *Workload) Inputs() []string {
+	var out []string
+	for _, src := range w.sources {
+		for _, f := range src.files {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // WithWarmup returns a copy of w whose plan sends n warm-up requests per model (a sweep warms
 // every slot of each setting); w is left as it is.
 func (w *Workload) WithWarmup(n int) *Workload {
@@ -54,6 +68,7 @@ type promptSource struct {
 	input, output *dist
 	prefix        string // the words every prompt starts with
 	body          []byte
+	files         []string // the files read, as opened
 }
 
 // Bounds on what one plan may ask: past them a plan is a mistake (a typo, a unit slip) that
@@ -208,7 +223,10 @@ func load(t *results.Template, dir string) (promptSource, error) {
 	if t.SyntheticWords > 0 && t.InputWords != "" {
 		return src, fmt.Errorf("give synthetic_words or input_words, not both")
 	}
-	readRel := func(path string) ([]byte, error) { return readInput(resolve(dir, path)) }
+	readRel := func(path string) ([]byte, error) {
+		src.files = append(src.files, resolve(dir, path))
+		return readInput(resolve(dir, path))
+	}
 	var err error
 	if t.InputWords != "" {
 		if src.input, err = parseDist(t.InputWords, readRel); err != nil {
@@ -237,7 +255,7 @@ func load(t *results.Template, dir string) (promptSource, error) {
 	}
 	switch {
 	case t.BodyFile != "":
-		b, err := readInput(resolve(dir, t.BodyFile))
+		b, err := readRel(t.BodyFile)
 		if err != nil {
 			return src, fmt.Errorf("body file: %w", err)
 		}
@@ -260,6 +278,7 @@ func load(t *results.Template, dir string) (promptSource, error) {
 		}
 		src.body = b
 	case t.PromptFile != "":
+		src.files = append(src.files, resolve(dir, t.PromptFile))
 		ps, chats, err := readPrompts(resolve(dir, t.PromptFile))
 		if err != nil {
 			return src, err

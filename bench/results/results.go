@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -510,4 +511,54 @@ func (st *StageResult) ClassView(name string) (view *StageResult, ok bool) {
 	v.LatencyMs, v.Histograms, v.Goodput = c.LatencyMs, c.Histograms, c.Goodput
 	v.Decomposition, v.ByModel, v.Classes, v.TokenSource, v.PromptTokens = nil, nil, nil, "", 0
 	return &v, true
+}
+
+// CheckWritable says whether a file can be written at path the way WriteAtomic writes it,
+// before anything is measured: its folder is made when missing and must take a new file, and
+// the path must not be a folder. A device or pipe that exists (/dev/null) must open for
+// writing. Nothing is left behind but the folders made.
+func CheckWritable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("%s is a directory", path)
+	case err == nil && !fi.Mode().IsRegular():
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".check*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
+}
+
+// SameFile says whether two paths name the same regular file: the same file on disk when both
+// exist, else the same path once made absolute. A device or pipe (/dev/null) is no file that
+// one output could overwrite another with.
+func SameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if (errA == nil && !fa.Mode().IsRegular()) || (errB == nil && !fb.Mode().IsRegular()) {
+		return false
+	}
+	if errA == nil && errB == nil {
+		return os.SameFile(fa, fb)
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }

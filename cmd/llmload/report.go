@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -96,6 +95,18 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	if o.concurrency < 0 || o.kneeGain < 0 {
 		return usageErrorf("--concurrency and --knee-gain must not be negative")
 	}
+	if o.output != "" {
+		var inputs []namedPath
+		for _, p := range paths {
+			inputs = append(inputs, namedPath{"a results file it reads", p})
+		}
+		if err := checkOverlap([]namedPath{{"-o", o.output}}, inputs); err != nil {
+			return err
+		}
+		if err := checkWritable(namedPath{"-o", o.output}); err != nil {
+			return err
+		}
+	}
 	files, err := results.ReadFiles(paths)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
@@ -119,9 +130,6 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	if o.output == "" {
 		_, err := s.out.Write(buf.Bytes())
 		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(o.output), 0o755); err != nil {
-		return usageErrorf("-o: %v", err)
 	}
 	if err := results.WriteAtomic(o.output, buf.Bytes()); err != nil {
 		return fmt.Errorf("report: %w", err)

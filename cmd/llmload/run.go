@@ -178,7 +178,7 @@ func (o *runFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&o.stall, "stall-timeout", time.Minute, "a stream that sends nothing for this long is counted as stalled (0 = off)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed for the request order, prompts and arrivals")
 	f.StringVar(&o.planFile, "plan", "", "YAML plan with stages and a weighted mix (flags given explicitly override it)")
-	f.StringVarP(&o.output, "output", "o", "", "results file (default llmload-<timestamp>.json)")
+	f.StringVarP(&o.output, "output", "o", "", "results file, or a folder (ending in /) to write llmload-<timestamp>.json in (default llmload-<timestamp>.json here)")
 	f.StringVar(&o.records, "records", "", "write every request as one JSON line to this file")
 	f.StringArrayVar(&o.labels, "label", nil, "label the run KEY=VALUE, e.g. num_parallel=4 (repeatable)")
 	f.StringArrayVar(&o.headers, "header", nil, "extra HTTP header 'Name: value', e.g. an API key (never written to results)")
@@ -537,9 +537,9 @@ func (o *runFlags) options(sys *system, changed func(string) bool) (*runOptions,
 	if err != nil {
 		return nil, err
 	}
-	out := &runOptions{sys: sys, session: sc, output: o.output, quiet: o.quiet, noProgress: o.noProgress}
-	if out.output == "" {
-		out.output = fmt.Sprintf("llmload-%s.json", sys.now().Format("20060102-150405"))
+	out := &runOptions{sys: sys, session: sc, output: runOutput(o.output, sys.now()), quiet: o.quiet, noProgress: o.noProgress}
+	if err := checkOverlap([]namedPath{{"-o", out.output}, {"--records", o.records}}, o.runInputs(sc.Workload)); err != nil {
+		return nil, err
 	}
 	if o.sim.enabled {
 		cfg, err := o.sim.config(sc.Workload.Plan)
@@ -554,6 +554,14 @@ func (o *runFlags) options(sys *system, changed func(string) bool) (*runOptions,
 // runRun runs one session (against a simulator it starts, with --sim), writing the results
 // file after every run and the summary of each to stdout.
 func runRun(ctx context.Context, o *runOptions) error {
+	if err := checkWritable(namedPath{"-o", o.output}, namedPath{"--records", o.session.Records}); err != nil {
+		return err
+	}
+	return runChecked(ctx, o)
+}
+
+// runChecked is runRun once the outputs are known to be writable.
+func runChecked(ctx context.Context, o *runOptions) error {
 	ctx, hardStop, stop := interruptContexts(ctx, o.sys.streams, o.quiet)
 	defer stop()
 	sc := o.session
@@ -570,8 +578,8 @@ func runRun(ctx context.Context, o *runOptions) error {
 	sc.Output = bench.NewResultsFile(o.output, tool())
 	sc.Hooks = runDisplay(o.sys.streams, sc.Workload.Plan, sc.Repeat, o.quiet, o.noProgress)
 	runs, err := bench.RunSession(ctx, sc)
-	if len(runs) > 0 && !o.quiet {
-		fmt.Fprintf(o.sys.err, "results written to %s\n", o.output)
+	if len(runs) > 0 && !o.quiet && sc.Output.Saved() {
+		fmt.Fprintf(o.sys.err, "results written to %s\n", sc.Output.Path)
 		if sc.Records != "" {
 			fmt.Fprintf(o.sys.err, "records written to %s\n", sc.Records)
 		}

@@ -263,7 +263,23 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 			LogPath: out.logPath,
 		}
 	}
-	return &sweepOptions{sys: sys, sweep: cfg, output: out, slo: slo, quiet: o.quiet, noProgress: o.noProgress}, nil
+	opts := &sweepOptions{sys: sys, sweep: cfg, output: out, slo: slo, quiet: o.quiet, noProgress: o.noProgress}
+	if err := checkOverlap(opts.outputs(), o.runInputs(work)); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// outputs are the files the sweep writes: a results file per setting (or one for all) and
+// a records file per setting.
+func (o *sweepOptions) outputs() []namedPath {
+	out := o.output.paths(o.sweep.Settings)
+	if o.sweep.Records != "" {
+		for _, k := range slices.Compact(slices.Sorted(slices.Values(o.sweep.Settings))) {
+			out = append(out, namedPath{"--records", serve.RecordsPath(o.sweep.Records, k)})
+		}
+	}
+	return out
 }
 
 // runSweep runs the sweep (or, with --external, the one run), then prints each run's summary
@@ -276,7 +292,7 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 		}
 		return runRun(ctx, o.external)
 	}
-	if err := o.output.prepare(); err != nil {
+	if err := checkWritable(o.outputs()...); err != nil {
 		return err
 	}
 	ctx, hardStop, stop := interruptContexts(ctx, s, o.quiet)
@@ -347,12 +363,20 @@ func newSweepOutput(o string, now func() time.Time) *sweepOutput {
 	return &sweepOutput{file: o}
 }
 
-func (w *sweepOutput) prepare() error {
-	dir := cmp.Or(w.dir, filepath.Dir(w.file))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return usageErrorf("-o: %v", err)
+// paths are the results files of the settings given.
+func (w *sweepOutput) paths(settings []int) []namedPath {
+	if w.dir == "" {
+		return []namedPath{{"-o", w.file}}
 	}
-	return nil
+	var out []namedPath
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(settings))) {
+		out = append(out, namedPath{"-o", w.resultsPath(k)})
+	}
+	return out
+}
+
+func (w *sweepOutput) resultsPath(k int) string {
+	return filepath.Join(w.dir, "num_parallel-"+strconv.Itoa(k)+".json")
 }
 
 func (w *sweepOutput) logPath(k int) string {
@@ -367,7 +391,7 @@ func (w *sweepOutput) logPath(k int) string {
 // interrupt later in the sweep loses nothing already measured.
 func (w *sweepOutput) results(k int) *bench.ResultsFile {
 	if w.dir != "" {
-		return bench.NewResultsFile(filepath.Join(w.dir, "num_parallel-"+strconv.Itoa(k)+".json"), tool())
+		return bench.NewResultsFile(w.resultsPath(k), tool())
 	}
 	if w.all == nil {
 		w.all = bench.NewResultsFile(w.file, tool())
