@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -383,4 +385,28 @@ func TestRunAgainstASimulatorInAnotherProcess(t *testing.T) {
 	if !run.Target.Simulated || run.GPU == nil || !run.GPU.Simulated || run.Stages[0].GPU == nil {
 		t.Errorf("a run against llmload sim must be labelled simulated, with its GPU: target %+v gpu %+v", run.Target, run.GPU)
 	}
+}
+
+// readRecords reads a --records file.
+func readRecords(t *testing.T, path string) []bench.RecordLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []bench.RecordLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var r bench.RecordLine
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -92,6 +92,8 @@ SIGKILL), also on Ctrl-C or a failure. Server logs are kept next to the results.
 
 Each setting warms every slot first (--warmup defaults to the setting) because the first burst
 after a load is slower.
+
+` + planRule + `
 ` + metricHelp,
 		Example: sweepExamples,
 		Args:    noArgs,
@@ -222,7 +224,7 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 	cfg := serve.SweepConfig{
 		Settings:      o.numParallel,
 		Session:       sc,
-		WarmupPerSlot: !changed("warmup") && work.Plan.Warmup > 0,
+		WarmupPerSlot: !changed("warmup") && !o.planGiven["warmup"] && work.Plan.Warmup > 0,
 		Output:        out.results,
 		Records:       o.records,
 	}
