@@ -123,7 +123,13 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 		close(colDone)
 	}()
 
-	out.Warmup = r.warmup(ctx, reqCtx, col)
+	var werr error
+	out.Warmup, werr = r.warmup(ctx, reqCtx, col)
+	if werr != nil {
+		close(records)
+		<-colDone
+		return nil, werr
+	}
 
 	spans := make([]stageSpan, 0, len(r.plan.Stages))
 	usages := make([]usage, 0, len(r.plan.Stages))
@@ -248,13 +254,39 @@ func promptCacheNote(stages []*results.StageResult) string {
 	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them: synthetic prompts or a prompt file; llama-server also takes cache_prompt:false as an extra body field)", 100*float64(cached)/float64(prompt))
 }
 
+// WarmupError is a warm-up request that says the stages cannot measure anything: the server
+// refused it as a client error (no such model, a bad request, no access) or could not be
+// reached. Sending the stages anyway would fire thousands of requests that fail the same way.
+type WarmupError struct {
+	Model  string
+	Class  api.Class
+	Status int    // the HTTP status; 0 when there was no reply
+	Text   string // the record's error: the server's own message
+}
+
+func (e *WarmupError) Error() string {
+	return fmt.Sprintf("warm-up request for model %q failed: %s", e.Model, e.Text)
+}
+
+// warmupFatal says whether a failed warm-up request means the stages would fail alike.
+func warmupFatal(rec *api.Record) bool {
+	switch {
+	case rec.Class == api.ClassConnRefused:
+		return true
+	case rec.OK() || rec.Status == 0:
+		return false
+	}
+	return rec.Status == 400 || rec.Status == 401 || rec.Status == 403 || rec.Status == 404
+}
+
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load
 // the models and fill the first slots; their records are kept apart from every stage. A
 // model's warm-up requests are made from its first template in the mix (its body or its
-// prompts), so each one loads the model it is meant to.
-func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Warmup {
+// prompts), so each one loads the model it is meant to. It returns a *WarmupError when a
+// request shows that the stages cannot work (see warmupFatal).
+func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) (*results.Warmup, error) {
 	if r.plan.Warmup <= 0 {
-		return nil
+		return nil, nil
 	}
 	r.live.Stage.Store(-1)
 	start := time.Now()
@@ -297,7 +329,12 @@ func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Wa
 	}
 	col.warmup = recs
 	_ = ctx
-	return w
+	for _, rec := range recs {
+		if warmupFatal(rec) {
+			return w, &WarmupError{Model: rec.Model, Class: rec.Class, Status: rec.Status, Text: rec.Error}
+		}
+	}
+	return w, nil
 }
 
 // stage runs one stage and returns when every request it sent has finished.

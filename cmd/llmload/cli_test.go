@@ -185,7 +185,7 @@ func TestRunConnectionRefusedStillWritesResults(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := t.TempDir()
-	r := llmload(t, dir, "run", "--url", "http://"+addr, "-m", "x", "-n", "3", "-o", "out.json", "--gpu", "off", "-q")
+	r := llmload(t, dir, "run", "--url", "http://"+addr, "-m", "x", "-n", "3", "--warmup", "0", "-o", "out.json", "--gpu", "off", "-q")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}

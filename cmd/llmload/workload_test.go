@@ -1,9 +1,17 @@
 package main
 
 import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A --body file is sent as it is: the model and protocol it names are what the run reports,
@@ -93,5 +101,83 @@ func TestRequestsBelowConcurrency(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, note) {
 		t.Errorf("summary does not say it:\n%s", r.stdout)
+	}
+}
+
+// simServer starts `llmload sim` in a process of its own with args, and returns its URL.
+func simServer(t *testing.T, args ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := exec.Command(binary, append([]string{"sim", "--listen", addr}, args...)...)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "http://" + addr
+}
+
+// A warm-up that fails with a client error (404, 400, 401, 403) or cannot connect stops the
+// run before its stages, with exit 2 and the server's message; a server error (5xx) does not.
+func TestFailedWarmupStopsTheRun(t *testing.T) {
+	url := simServer(t, "--model", "llama3.2:1b")
+	dir := t.TempDir()
+	start := time.Now()
+	r := llmload(t, dir, "run", "--api", "openai-chat", "--url", url, "-m", "qwen", "-c", "8", "-d", "5s", "-o", "out.json", "--gpu", "off")
+	if r.code != exitBadInput || !strings.Contains(r.stderr, `warm-up request for model "qwen" failed: HTTP 404: model 'qwen' not found`) {
+		t.Errorf("unknown model: exit %d, stderr %q; want 2 and the server's message", r.code, r.stderr)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("took %s: the stages ran", d)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.json")); err == nil || strings.Contains(r.stdout, "Stage") {
+		t.Errorf("a results file or a stage summary after a failed warm-up:\n%s", r.stdout)
+	}
+
+	var hits atomic.Int64
+	status := func(code int, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				hits.Add(1)
+			}
+			w.WriteHeader(code)
+			fmt.Fprint(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + ln.Addr().String()
+	ln.Close()
+	for _, tt := range []struct {
+		url, want string
+		code      int
+		posts     int64
+	}{
+		{status(401, `{"error":"invalid api key"}`), "HTTP 401: invalid api key; nothing was measured: does the server want a key", exitBadInput, 1},
+		{status(403, `{"error":"forbidden"}`), "HTTP 403: forbidden", exitBadInput, 1},
+		{status(400, `{"error":"bad options"}`), "HTTP 400: bad options", exitBadInput, 1},
+		{refused, "connection refused; nothing was measured: is the server running", exitBadInput, 0},
+		{status(500, `{"error":"boom"}`), "4 of 4 requests failed", exitFailed, 5},
+	} {
+		hits.Store(0)
+		r := llmload(t, dir, "run", "--url", tt.url, "-m", "x", "-n", "4", "-o", "out.json", "--gpu", "off", "-q")
+		if r.code != tt.code || !strings.Contains(r.stderr, tt.want) || hits.Load() != tt.posts {
+			t.Errorf("%s: exit %d, %d requests, stderr %q; want %d, %d requests and %q", tt.want, r.code, hits.Load(), r.stderr, tt.code, tt.posts, tt.want)
+		}
 	}
 }
