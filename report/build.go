@@ -590,7 +590,29 @@ func latencyRows() []struct{ key, label string } {
 		{results.MetricQueueWait, "queue wait"},
 		{results.MetricFirstTokenWait, "wait before 1st token"},
 		{results.MetricSendLag, "send lag"},
+		{results.MetricCapWait, "wait for a place"},
 	}
+}
+
+// saturationText says what a capped open loop's arrivals found: "" when none waited.
+func saturationText(st *results.StageResult) string {
+	s := st.Saturation
+	if s == nil || s.Delayed+s.Dropped == 0 {
+		return ""
+	}
+	text := fmt.Sprintf("the server's saturation: %d of %d arrivals found all %d places taken", s.Delayed+s.Dropped, s.Arrivals, st.MaxConcurrency)
+	var parts []string
+	if s.Delayed > 0 {
+		part := fmt.Sprintf("%d sent late", s.Delayed)
+		if w, ok := st.LatencyMs[results.MetricCapWait]; ok && w.N > 0 {
+			part += fmt.Sprintf(" (waited %s ms at the median, %s at most)", prose.Num(w.P50), prose.Num(w.Max))
+		}
+		parts = append(parts, part)
+	}
+	if s.Dropped > 0 {
+		parts = append(parts, fmt.Sprintf("%d never sent before the stage ended", s.Dropped))
+	}
+	return text + ": " + strings.Join(parts, ", ")
 }
 
 func (b *builder) stageLatency(doc *document, r *analysis.Run, st *analysis.Stage) {
@@ -623,9 +645,12 @@ func (b *builder) stageLatency(doc *document, r *analysis.Run, st *analysis.Stag
 	}
 	if len(t.rows) == 0 {
 		doc.p(plain("No successful request: no latency to show."))
-		return
+	} else {
+		doc.add(t)
 	}
-	doc.add(t)
+	if text := saturationText(st.Data); text != "" {
+		doc.p(plain(strings.ToUpper(text[:1]) + text[1:] + "."))
+	}
 }
 
 // fewMark flags a p99 of too few samples.

@@ -150,6 +150,9 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 		}
 		ew.printf("\n")
 	}
+	if text := saturationText(st); text != "" {
+		ew.printf("  %s\n", text)
+	}
 	if st.Client.Overloaded {
 		ew.printf("  client overloaded: results unreliable (%s)\n", st.Client.Reason)
 	}
@@ -236,6 +239,7 @@ func writeLatencyTable(ew *errWriter, st *results.StageResult) {
 		{results.MetricQueueWait, "queue wait"},
 		{results.MetricFirstTokenWait, "wait for 1st token"},
 		{results.MetricSendLag, "send lag"},
+		{results.MetricCapWait, "wait for a place"},
 	} {
 		s, ok := st.LatencyMs[m.key]
 		if !ok || s.N == 0 {

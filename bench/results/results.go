@@ -177,6 +177,9 @@ type StageResult struct {
 	// Goodput counts the requests that met every bound of a per-request objective, when one
 	// was given (run --goodput).
 	Goodput *Goodput `json:"goodput,omitempty"`
+	// Saturation is what an open loop capped by max_concurrency saw of the server's
+	// saturation: the arrivals that found every place taken. Their wait is latency_ms.cap_wait.
+	Saturation *Saturation `json:"saturation,omitempty"`
 	// ServerGauges summarize the server's own gauges over the stage, by the server's names
 	// (llamacpp:requests_deferred is llama-server's queue, vllm:num_requests_waiting vLLM's).
 	ServerGauges map[string]GaugeStats `json:"server_gauges,omitempty"`
@@ -485,6 +488,16 @@ type Class struct {
 	LatencyMs    map[string]Summary `json:"latency_ms"`
 	Histograms   map[string]string  `json:"histograms"`
 	Goodput      *Goodput           `json:"goodput,omitempty"`
+}
+
+// Saturation counts an open loop's arrivals that found no free place under its cap on
+// requests in flight (max_concurrency): the server had not finished what it was sent. They
+// are the server's saturation, not the client's lag: the client sent each one as soon as a
+// place came free.
+type Saturation struct {
+	Arrivals int `json:"arrivals"` // arrivals due during the stage: those sent and those dropped
+	Delayed  int `json:"delayed"`  // sent late, once a place came free
+	Dropped  int `json:"dropped"`  // never sent: no place came free before the stage ended
 }
 
 // Goodput is how many requests met a per-request objective: succeeded, and within every bound

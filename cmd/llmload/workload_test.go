@@ -181,3 +181,28 @@ func TestFailedWarmupStopsTheRun(t *testing.T) {
 		}
 	}
 }
+
+// An open loop capped by --max-concurrency against a server that cannot keep up: the arrivals
+// that found no free place are the server's saturation (counted, delayed or dropped), not the
+// client's lag, so the self-check passes and the gate judges the run.
+func TestCappedOpenLoopReportsTheServersSaturation(t *testing.T) {
+	dir := t.TempDir()
+	r := llmload(t, dir, "run", "--sim", "--rate", "8", "--max-concurrency", "2", "-d", "2s", "--max-tokens", "64", "--gpu", "off", "--no-progress", "-o", "out.json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	st := readResults(t, filepath.Join(dir, "out.json")).Runs[0].Stages[0]
+	sat := st.Saturation
+	if sat == nil || sat.Arrivals != 16 || sat.Delayed+sat.Dropped == 0 || sat.Arrivals != st.Requests.Total+sat.Dropped {
+		t.Fatalf("saturation %+v, %d sent; want 16 arrivals = sent + dropped, some waiting", sat, st.Requests.Total)
+	}
+	if st.Client.Overloaded {
+		t.Errorf("the client was judged overloaded: %s", st.Client.Reason)
+	}
+	if !strings.Contains(r.stdout, "the server's saturation: ") || strings.Contains(r.stdout, "client overloaded") {
+		t.Errorf("summary:\n%s", r.stdout)
+	}
+	if g := llmload(t, dir, "gate", "out.json", "--assert", "errors == 0", "--allow-noisy"); g.code != 0 {
+		t.Errorf("gate: exit %d\n%s%s", g.code, g.stdout, g.stderr)
+	}
+}
