@@ -74,7 +74,7 @@ is inline so the report shows a picture even where only the .md file is uploaded
 	f.StringVarP(&o.format, "format", "f", "markdown", "output format: "+strings.Join(names, ", "))
 	f.StringVarP(&o.output, "output", "o", "", "write the report to this file (default stdout); charts go beside it")
 	f.StringVar(&o.by, "by", "", "label whose values are compared (default num_parallel)")
-	f.BoolVar(&o.merge, "merge", false, "merge runs with the same labels from several files (client hosts) losslessly")
+	f.BoolVar(&o.merge, "merge", false, "merge runs with the same labels from several files, measured at once by several client hosts, losslessly (runs made one after the other stay apart)")
 	f.StringVar(&o.slo, "slo", "", "objective the recommendation must meet, METRIC=LIMIT with the metric names of 'llmload gate', e.g. ttft_p95=2s,errors.rate=1%")
 	f.IntVar(&o.concurrency, "concurrency", 0, "judge settings at this closed-loop concurrency (default: each one's highest)")
 	f.Float64Var(&o.kneeGain, "knee-gain", 0, "throughput gain a bigger setting must bring to be worth it (default 0.10)")

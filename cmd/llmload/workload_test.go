@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -204,5 +205,39 @@ func TestCappedOpenLoopReportsTheServersSaturation(t *testing.T) {
 	}
 	if g := llmload(t, dir, "gate", "out.json", "--assert", "errors == 0", "--allow-noisy"); g.code != 0 {
 		t.Errorf("gate: exit %d\n%s%s", g.code, g.stdout, g.stderr)
+	}
+}
+
+// `report --merge` of two runs made one after the other: they did not load the server at once,
+// so their throughputs are not added up; the report says why they stayed apart.
+func TestReportMergeOfRunsOneAfterTheOther(t *testing.T) {
+	dir := t.TempDir()
+	for _, out := range []string{"a.json", "b.json"} {
+		if r := llmload(t, dir, append([]string{"run", "-o", out, "-q", "--label", "num_parallel=1"}, quickSim...)...); r.code != 0 {
+			t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+		}
+	}
+	r := llmload(t, dir, "report", "a.json", "b.json", "--merge", "-f", "json")
+	if r.code != 0 {
+		t.Fatalf("report --merge: exit %d\n%s", r.code, r.stderr)
+	}
+	var a struct {
+		Runs []struct {
+			Merged bool `json:"merged"`
+		} `json:"runs"`
+		Notes []struct{ Text string } `json:"notes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &a); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Runs) != 2 || a.Runs[0].Merged {
+		t.Errorf("%d runs, merged %v: want the two apart", len(a.Runs), a.Runs)
+	}
+	found := false
+	for _, n := range a.Notes {
+		found = found || strings.Contains(n.Text, "Not merged: num_parallel=1 of a.json and b.json ran one after the other")
+	}
+	if !found {
+		t.Errorf("no note says why: %+v", a.Notes)
 	}
 }
