@@ -347,7 +347,7 @@ func (b *builder) comparison() error {
 	}
 	b.doc.p(plain(fmt.Sprintf("Judged: %s; %s; a step must add at least %s throughput to count (the knee). "+
 		"tok/s is output tokens per second of the stage, tok/s per req each request's decode rate; latencies in ms; queue wait is the mean and %% its share of E2E; "+
-		"eff. parallel is requests in flight on average, per slot over the setting (above 1, requests queue).", judged, sloText, prose.Pct(c.KneeGain))))
+		"eff. parallel is requests in flight on average, per %s over the setting (above 1, requests queue).", judged, sloText, prose.Pct(c.KneeGain), analysis.Unit(c.By))))
 
 	hasGPU := false
 	for _, s := range c.Settings {
@@ -355,7 +355,7 @@ func (b *builder) comparison() error {
 	}
 	cols := []column{{name: c.By}, {name: "at"}, {name: "tok/s", right: true}, {name: "gain", right: true}, {name: "tok/s per req", right: true},
 		{name: "TTFT p50", right: true}, {name: "TTFT p95", right: true}, {name: "E2E p95", right: true}, {name: "queue wait", right: true}, {name: "queue %", right: true},
-		{name: "eff. parallel", right: true}, {name: "per slot", right: true}}
+		{name: "eff. parallel", right: true}, {name: "per " + analysis.Unit(c.By), right: true}}
 	if hasGPU {
 		cols = append(cols, column{name: "GPU MiB", right: true})
 	}
@@ -443,8 +443,8 @@ func (b *builder) comparison() error {
 	}
 	if c.MiBPerSlot != nil {
 		f := c.MiBPerSlot
-		b.doc.p(plain(fmt.Sprintf("GPU memory: %s per extra slot (least-squares fit of peak memory against %s over %d settings: %s + %s × %s, R² %.3f).",
-			prose.MiB(f.Slope), c.By, f.Points, prose.MiB(f.Intercept), prose.MiB(f.Slope), c.By, f.R2)))
+		b.doc.p(plain(fmt.Sprintf("GPU memory: %s per extra %s (least-squares fit of peak memory against %s over %d settings: %s + %s × %s, R² %.3f).",
+			prose.MiB(f.Slope), analysis.Unit(c.By), c.By, f.Points, prose.MiB(f.Intercept), prose.MiB(f.Slope), c.By, f.R2)))
 	}
 	if err := b.comparisonCharts(); err != nil {
 		return err

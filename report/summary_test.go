@@ -146,3 +146,33 @@ func grepLine(s, word string) string {
 	}
 	return ""
 }
+
+// A comparison by another label than num_parallel does not speak of slots: the settings are
+// that label's values, whatever they count.
+func TestComparisonByAnotherLabelSpeaksOfIt(t *testing.T) {
+	paths, _ := readFixtures(t, "run-np1.json", "run-np2.json", "run-np4.json")
+	files, err := results.ReadFiles(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		for _, r := range f.Runs {
+			r.Labels = map[string]string{"max_loaded": r.Labels["num_parallel"]}
+		}
+	}
+	for _, format := range []Format{FormatMarkdown, FormatText} {
+		var b strings.Builder
+		if err := Render(&b, files, Options{Format: format, By: "max_loaded", Sources: paths}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		comparison := out[strings.Index(out, "Compared by max_loaded"):]
+		comparison = comparison[:strings.Index(comparison, "Stages")]
+		if strings.Contains(comparison, "slot") {
+			t.Errorf("%s: the comparison by max_loaded speaks of slots:\n%s", format, grepLine(comparison, "slot"))
+		}
+		if !strings.Contains(comparison, "per max_loaded") {
+			t.Errorf("%s: no per max_loaded column:\n%s", format, comparison)
+		}
+	}
+}
