@@ -179,10 +179,10 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 		if !math.IsNaN(others[i]) {
 			res.Machine = &results.MachineLoad{OthersCPUPct: results.Round3(100 * others[i])}
 		}
-		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
-			res.Speedup = results.Round3(res.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
-		}
 		out.Stages = append(out.Stages, res)
+		if ref := out.Stages[results.SpeedupReference(results.OpenStages(out.Stages), i)]; ref != res && ref.Throughput.RequestsPerS > 0 {
+			res.Speedup = results.Round3(res.Throughput.RequestsPerS / ref.Throughput.RequestsPerS)
+		}
 	}
 	out.Notes = append(out.Notes, r.work.Notes...)
 	for _, note := range []string{keepAliveNote(out.Stages), promptCacheNote(out.Stages)} {

@@ -524,3 +524,25 @@ func TestRecordBatch(t *testing.T) {
 		t.Fatal("an empty flush sent a batch")
 	}
 }
+
+// A speed-up compares like with like: closed-loop stages with the first closed-loop stage, an
+// open loop (whose throughput follows its schedule) with the first open loop.
+func TestSpeedupComparesStagesOfOneKind(t *testing.T) {
+	f := newFake(100, 10*time.Millisecond)
+	w := prepared(t, results.Stage{Concurrency: 1, Requests: 4}, results.Stage{Rate: 200, Requests: 8},
+		results.Stage{Concurrency: 4, Requests: 8}, results.Stage{Rate: 400, Requests: 8})
+	run, err := RunPlan(context.Background(), w, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := run.Stages
+	if st[0].Speedup != 0 || st[1].Speedup != 0 {
+		t.Errorf("the first stage of each kind has speed-ups %v and %v, want none", st[0].Speedup, st[1].Speedup)
+	}
+	if want := results.Round3(st[2].Throughput.RequestsPerS / st[0].Throughput.RequestsPerS); st[2].Speedup != want {
+		t.Errorf("c=4: speed-up %v, want %v (against c=1)", st[2].Speedup, want)
+	}
+	if want := results.Round3(st[3].Throughput.RequestsPerS / st[1].Throughput.RequestsPerS); st[3].Speedup != want {
+		t.Errorf("rate=400: speed-up %v, want %v (against rate=200)", st[3].Speedup, want)
+	}
+}

@@ -156,8 +156,8 @@ func (b *builder) verdict() {
 			s += " of " + r.Name
 		}
 		s += fmt.Sprintf(": %s output tok/s, %s req/s", prose.Rate(best.Throughput.OutputTokensPerS), prose.Rate(best.Throughput.RequestsPerS))
-		if best.Speedup > 0 && len(r.Stages) > 1 && best != r.Stages[0] {
-			s += fmt.Sprintf(" (×%.2f the requests/s of %s)", best.Speedup, r.Stages[0].Name)
+		if ref := speedupReference(r, best); best.Speedup > 0 && ref != nil && ref != best {
+			s += fmt.Sprintf(" (×%.2f the requests/s of %s)", best.Speedup, ref.Name)
 		}
 		if d := best.Decomposition; d != nil && r.Baseline != nil && d.QueueShare > 0 {
 			s += fmt.Sprintf("; queue wait was %s of E2E there", prose.Pct(d.QueueShare))
@@ -514,9 +514,13 @@ func (b *builder) stages() error {
 			cols = append(cols, column{name: "GPU memory peak", right: true}, column{name: "GPU util mean", right: true}, column{name: "J per token", right: true})
 		}
 		t := table{cols: cols}
+		open := make([]bool, len(r.Stages))
+		for i, st := range r.Stages {
+			open[i] = st.Rate > 0
+		}
 		for i, st := range r.Stages {
 			speed := "-"
-			if i == 0 {
+			if results.SpeedupReference(open, i) == i {
 				speed = "×1.00"
 			} else if st.Speedup > 0 {
 				speed = fmt.Sprintf("×%.2f", st.Speedup)
@@ -564,6 +568,23 @@ func (b *builder) stages() error {
 		return b.runLevelCharts()
 	}
 	return nil
+}
+
+// speedupReference is the stage of r that st's speed-up is measured against (see
+// results.SpeedupReference); nil when st is not r's.
+func speedupReference(r *analysis.Run, st *analysis.Stage) *analysis.Stage {
+	open := make([]bool, len(r.Stages))
+	at := -1
+	for i, x := range r.Stages {
+		open[i] = x.Rate > 0
+		if x == st {
+			at = i
+		}
+	}
+	if at < 0 {
+		return nil
+	}
+	return r.Stages[results.SpeedupReference(open, at)]
 }
 
 // loadText says how a stage loaded the server.

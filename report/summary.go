@@ -86,7 +86,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	}
 	ew.printf("\n  effective parallelism: %.2f", st.EffectiveParallelism)
 	if st.Speedup > 0 {
-		ew.printf(" · speed-up vs first stage: x%.2f", st.Speedup)
+		ew.printf(" · speed-up: x%.2f", st.Speedup)
 	}
 	ew.printf("\n")
 	if st.Requests.OK > 0 {
@@ -256,9 +256,12 @@ func writeLatencyTable(ew *errWriter, st *results.StageResult) {
 func writeComparison(ew *errWriter, stages []*results.StageResult) {
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "stage\tok/total\treq/s\ttok/s\tspeed-up\tE2E p50\tE2E p95\tTTFT p50\tTTFT p95\tqueue p50\t\n")
-	for _, st := range stages {
-		speed := "x1.00"
-		if st.Speedup > 0 {
+	open := results.OpenStages(stages)
+	for i, st := range stages {
+		speed := "-"
+		if results.SpeedupReference(open, i) == i {
+			speed = "x1.00"
+		} else if st.Speedup > 0 {
 			speed = fmt.Sprintf("x%.2f", st.Speedup)
 		}
 		q := "-"
@@ -270,7 +273,7 @@ func writeComparison(ew *errWriter, stages []*results.StageResult) {
 			st.Throughput.RequestsPerS, st.Throughput.OutputTokensPerS, speed, dash(e), dashP95(e), dash(t), dashP95(t), q)
 	}
 	_ = tw.Flush()
-	ew.printf("(latencies in ms; speed-up is requests/s against the first stage)\n")
+	ew.printf("(latencies in ms; speed-up is requests/s against the first stage of the same kind, closed or open loop)\n")
 }
 
 func dash(s results.Summary) string {

@@ -310,7 +310,7 @@ func Definitions() []Definition {
 		Definition{"req/s", "requests_per_s", "successful requests / stage wall time"},
 		Definition{"decode tok/s per request", "decode_tps", "per request: output tokens / (last byte − first token), averaged over streamed requests of two tokens or more"},
 		Definition{"effective parallelism", "effective_parallelism", "Σ service time / stage wall time (Little's law): requests in flight on average, to compare with NUM_PARALLEL"},
-		Definition{"speed-up", "speedup", "requests/s over the first stage's"},
+		Definition{"speed-up", "speedup", "requests/s over the first stage's of the same kind (closed loop, or open loop)"},
 		Definition{"errors", "errors, errors.<class>", "failed requests: all of them, or those of one class (errors.http_503)"},
 		Definition{"error rate", "errors.rate", "failed requests / requests sent, a fraction"},
 		Definition{"goodput", "goodput.share, goodput.rate", "requests that succeeded within every bound of run --goodput (TTFT, TPOT, E2E): their share of the requests sent, and their number per second"},

@@ -161,7 +161,8 @@ type StageResult struct {
 	Decomposition *Decomposition `json:"decomposition,omitempty"`
 	// EffectiveParallelism is Σ service time / wall time: requests in service on average.
 	EffectiveParallelism float64 `json:"effective_parallelism"`
-	// Speedup is this stage's completed requests/s over the first stage's.
+	// Speedup is this stage's completed requests/s over that of the first stage of its kind,
+	// closed or open loop (see SpeedupReference); none for that first stage itself.
 	Speedup float64 `json:"speedup_vs_first,omitempty"`
 
 	GPU    *GPUStageSummary `json:"gpu,omitempty"`
@@ -574,4 +575,26 @@ func SameFile(a, b string) bool {
 	absA, errA := filepath.Abs(a)
 	absB, errB := filepath.Abs(b)
 	return errA == nil && errB == nil && absA == absB
+}
+
+// SpeedupReference is the index of the stage that stage i's speed-up is measured against: the
+// first stage of the same kind, closed loop or open loop (open[j] says whether stage j is one).
+// An open loop's throughput follows its schedule, a closed loop's what the server can do, so a
+// speed-up of one over the other compares unlike things. It is i for the first of its kind.
+func SpeedupReference(open []bool, i int) int {
+	for j := 0; j < i; j++ {
+		if open[j] == open[i] {
+			return j
+		}
+	}
+	return i
+}
+
+// OpenStages says which of the stages are open loops, for SpeedupReference.
+func OpenStages(stages []*StageResult) []bool {
+	out := make([]bool, len(stages))
+	for i, st := range stages {
+		out[i] = st != nil && st.Rate > 0
+	}
+	return out
 }

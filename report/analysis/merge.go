@@ -284,8 +284,8 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []Note, err
 		for _, d := range drop {
 			dropped[d] = true
 		}
-		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
-			st.Speedup = results.Round3(st.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
+		if j := results.SpeedupReference(results.OpenStages(append(out.Stages, st)), i); j < i && out.Stages[j].Throughput.RequestsPerS > 0 {
+			st.Speedup = results.Round3(st.Throughput.RequestsPerS / out.Stages[j].Throughput.RequestsPerS)
 		}
 		if gpuFrom >= 0 && runs[gpuFrom].Stages[i].GPU != nil {
 			g := *runs[gpuFrom].Stages[i].GPU
