@@ -82,6 +82,9 @@ func (l *ProcessLauncher) Launch(ctx context.Context, numParallel int) (*Instanc
 // SimLauncher starts the embedded simulator with NUM_PARALLEL = the setting.
 type SimLauncher struct {
 	Config sim.Config
+	// WholeReplies says every request asks for a whole reply (stream:false): no token is
+	// timed, so the caveat about the machine's timers and token timing is left out.
+	WholeReplies bool
 }
 
 // Launch starts a fresh simulator on a free loopback port.
@@ -108,7 +111,7 @@ func (l *SimLauncher) Launch(ctx context.Context, numParallel int) (*Instance, e
 	}()
 	var once sync.Once
 	var notes []string
-	if n := sim.StepNote(cfg, sim.TimerGranularity()); n != "" {
+	if n := sim.StepNote(cfg, sim.TimerGranularity()); n != "" && !l.WholeReplies {
 		notes = append(notes, n)
 	}
 	return &Instance{

@@ -215,6 +215,8 @@ func TestBadInputNamesTheFlagAndExitsTwo(t *testing.T) {
 		{[]string{"run", "-m", "x", "--api", "grpc"}, "--api: unknown API \"grpc\""},
 		{[]string{"run", "-m", "x", "--rate", "2", "-c", "4"}, "not both"},
 		{[]string{"run", "-m", "x", "--arrival", "bursty", "--rate", "1"}, "--arrival"},
+		{[]string{"run", "--sim", "-c", "4", "--arrival", "poisson"}, "--arrival applies to open-loop runs (--rate) only"},
+		{[]string{"sweep", "--sim", "--num-parallel", "1", "-c", "4", "--arrival", "poisson"}, "--arrival applies to open-loop runs (--rate) only"},
 		{[]string{"run", "-m", "x=heavy"}, "-m \"x=heavy\""},
 		{[]string{"run", "-m", "x", "--option", "num_ctx"}, "--option \"num_ctx\""},
 		{[]string{"run", "-m", "x", "--label", "np"}, "--label \"np\""},

@@ -778,11 +778,12 @@ func (o *runFlags) options(sys *system, changed func(string) bool) (*runOptions,
 		return nil, err
 	}
 	if o.sim.enabled {
-		cfg, err := o.sim.config(sc.Workload.Plan)
+		cfg, notes, err := o.sim.config(sc.Workload.Plan)
 		if err != nil {
 			return nil, err
 		}
 		out.sim = &cfg
+		out.session.Notes = append(out.session.Notes, notes...)
 	}
 	return out, nil
 }
@@ -803,7 +804,7 @@ func runChecked(ctx context.Context, o *runOptions) error {
 	sc := o.session
 	sc.HardStop = hardStop
 	if o.sim != nil {
-		inst, err := (&serve.SimLauncher{Config: *o.sim}).Launch(ctx, o.sim.NumParallel)
+		inst, err := (&serve.SimLauncher{Config: *o.sim, WholeReplies: wholeReplies(sc.Workload.Plan)}).Launch(ctx, o.sim.NumParallel)
 		if err != nil {
 			return fmt.Errorf("simulator: %w", err)
 		}
@@ -821,6 +822,16 @@ func runChecked(ctx context.Context, o *runOptions) error {
 		}
 	}
 	return err
+}
+
+// wholeReplies says no request of the plan streams: none has its tokens timed.
+func wholeReplies(p *results.Plan) bool {
+	for _, t := range p.Mix {
+		if t.Stream {
+			return false
+		}
+	}
+	return true
 }
 
 // interruptContexts returns a context that ends on the first Ctrl-C (stop sending) and one

@@ -230,11 +230,12 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 	}
 	switch {
 	case o.sim.enabled:
-		simCfg, err := o.sim.config(work.Plan)
+		simCfg, notes, err := o.sim.config(work.Plan)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Launcher = &serve.SimLauncher{Config: simCfg}
+		cfg.Session.Notes = append(cfg.Session.Notes, notes...)
+		cfg.Launcher = &serve.SimLauncher{Config: simCfg, WholeReplies: wholeReplies(work.Plan)}
 	case kind == serve.KindLlamaServer:
 		for _, t := range work.Plan.Mix {
 			if api.API(t.API).IsOllama() {
@@ -309,13 +310,14 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 	}
 	runs, err := serve.Sweep(ctx, cfg)
 	if len(runs) > 0 {
+		shown := shownNotes{}
 		for _, run := range runs {
 			fmt.Fprintf(s.out, "\n=== NUM_PARALLEL=%s", run.Labels["num_parallel"])
 			if run.Repeat > 0 {
 				fmt.Fprintf(s.out, " (repeat %d/%d)", run.Repeat, cfg.Session.Repeat)
 			}
 			fmt.Fprintln(s.out, " ===")
-			if err := report.WriteSummary(s.out, run); err != nil {
+			if err := report.WriteSummary(s.out, shown.fresh(run)); err != nil {
 				return err
 			}
 		}

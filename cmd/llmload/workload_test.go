@@ -241,3 +241,73 @@ func TestReportMergeOfRunsOneAfterTheOther(t *testing.T) {
 		t.Errorf("no note says why: %+v", a.Notes)
 	}
 }
+
+// The simulator says what it simulates: a model that is no preset runs with another's numbers
+// (said in the run and by `llmload sim`); the caveat about this machine's timers is said once
+// however many repeats, and not at all when no token is timed (--no-stream).
+func TestSimulatorSaysWhatItSimulates(t *testing.T) {
+	dir := t.TempDir()
+	const timer = "note: simulator: a decode step of 80µs (llama3.2:1b at speed 50)"
+	r := llmload(t, dir, "run", "--sim", "--sim-speed", "50", "-n", "2", "--max-tokens", "8", "--repeat", "3", "--warmup", "0", "--gpu", "off", "--no-progress", "-o", "out.json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := strings.Count(r.stdout, timer); n != 1 {
+		t.Errorf("the timer note is said %d times over 3 repeats, want once:\n%s", n, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "TTFT and TPOT may be off too") {
+		t.Errorf("the timer note claims more than it can:\n%s", r.stdout)
+	}
+	for _, run := range readResults(t, filepath.Join(dir, "out.json")).Runs {
+		if !strings.Contains(strings.Join(run.Notes, "\n"), "a decode step of 80µs") {
+			t.Errorf("repeat %d does not carry the note in the results: %q", run.Repeat, run.Notes)
+		}
+	}
+	r = llmload(t, dir, "run", "--sim", "--sim-speed", "50", "-n", "2", "--max-tokens", "8", "--no-stream", "--warmup", "0", "--gpu", "off", "--no-progress", "-o", "out.json")
+	if r.code != 0 || strings.Contains(r.stdout, "decode step") {
+		t.Errorf("--no-stream: exit %d, a timer note for untimed tokens:\n%s", r.code, r.stdout)
+	}
+	const borrowed = "qwen is not a preset model and has no profile: it runs with llama3.2:1b's timings and memory"
+	r = llmload(t, dir, append([]string{"run", "-o", "out.json"}, "--sim", "-m", "qwen", "--sim-speed", "20", "-n", "1", "--warmup", "0", "--gpu", "off", "--no-progress")...)
+	if r.code != 0 || !strings.Contains(r.stdout, borrowed) {
+		t.Errorf("run --sim -m qwen: exit %d, no word of whose numbers it has:\n%s", r.code, r.stdout)
+	}
+	srv := exec.Command(binary, "sim", "--listen", "127.0.0.1:0", "--model", "qwen")
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	buf := make([]byte, 4096)
+	var said strings.Builder
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(said.String(), "Ctrl-C") && time.Now().Before(deadline) {
+		n, err := stderr.Read(buf)
+		said.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if !strings.Contains(said.String(), "llmload sim: note: "+borrowed) {
+		t.Errorf("llmload sim --model qwen says:\n%s", said.String())
+	}
+}
+
+// At concurrency 1 nothing waits, so the wait for the first token is about nothing: the first
+// token leaves with the end of prompt evaluation, as Ollama's runner times it, not a decode step
+// later.
+func TestFirstTokenWaitAtConcurrencyOne(t *testing.T) {
+	dir := t.TempDir()
+	r := llmload(t, dir, "run", "--sim", "-n", "6", "--max-tokens", "16", "--gpu", "off", "--no-progress", "-q", "-o", "out.json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	st := readResults(t, filepath.Join(dir, "out.json")).Runs[0].Stages[0]
+	// llama3.2:1b decodes a step in 4 ms: a wait of a step would be 4 ms.
+	if w := st.LatencyMs["first_token_wait"]; w.N == 0 || w.P50 > 2 {
+		t.Errorf("wait for the first token at c=1: %+v, want under half a decode step", w)
+	}
+}
