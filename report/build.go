@@ -25,8 +25,8 @@ type builder struct {
 
 func newBuilder(a *analysis.Analysis, charts Charts) *builder {
 	b := &builder{a: a, metric: charts.Metric}
-	if charts.Dir != "" {
-		b.charts = &chartSet{dir: charts.Dir}
+	if charts.Dir != "" || charts.Inline {
+		b.charts = &chartSet{dir: charts.Dir, inline: charts.Inline}
 	}
 	return b
 }

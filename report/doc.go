@@ -45,10 +45,12 @@ type table struct {
 
 type list struct{ items [][]span }
 
-// figure is a chart written to the charts folder; file is its name there.
+// figure is a chart written to the charts folder; file is its name there. svg, when set, is
+// the chart itself, for a page that holds it inline.
 type figure struct {
 	alt  string
 	file string
+	svg  []byte
 }
 
 // mermaid is a Mermaid diagram for renderers that show one (GitHub's markdown).
@@ -381,8 +383,9 @@ func writeTextTable(ew *errWriter, t table) {
 	}
 }
 
-// writeHTML renders d as one standalone page; figures are <img> tags pointing into the
-// charts folder. Mermaid blocks are left out: the SVG charts show the same figures.
+// writeHTML renders d as one standalone page: figures drawn inline are SVG elements in it (a
+// page that can be mailed or attached to a CI job as it is), others <img> tags pointing into
+// the charts folder. Mermaid blocks are left out: the SVG charts show the same figures.
 func (d *document) writeHTML(w io.Writer, chartsLink, title string) error {
 	ew := &errWriter{w: w}
 	ew.printf("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n<style>\n%s</style>\n</head>\n<body>\n", html.EscapeString(clean(title)), htmlStyle)
@@ -423,6 +426,11 @@ func writeHTMLBlocks(ew *errWriter, blocks []block, chartsLink string) {
 			}
 			ew.printf("</ul>\n")
 		case figure:
+			if len(b.svg) > 0 {
+				// The plotting library escapes every text it draws; the alt text is ours.
+				ew.printf("<figure role=\"img\" aria-label=\"%s\">\n%s</figure>\n", html.EscapeString(clean(b.alt)), b.svg)
+				continue
+			}
 			ew.printf("<p><img src=\"%s\" alt=\"%s\"></p>\n", html.EscapeString(chartURL(chartsLink, b.file)), html.EscapeString(clean(b.alt)))
 		case details:
 			ew.printf("<details>\n<summary>%s</summary>\n", html.EscapeString(clean(b.summary)))
@@ -437,7 +445,8 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #d0d7de; padding: 4px 10px; }
 th { background: #f6f8fa; }
 .r { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; }
+img, figure svg { max-width: 100%; height: auto; }
+figure { margin: 1em 0; }
 code { background: #eff1f3; padding: 0 4px; border-radius: 4px; }
 h1, h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .3em; }
 summary { cursor: pointer; font-weight: 600; margin: .5em 0; }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -88,7 +89,8 @@ func goldenCases(t *testing.T) []goldenCase {
 		{golden: "hostile.md", files: []string{"hostile.json"}, opts: Options{Format: FormatMarkdown, ChartsLink: "hostile_files"},
 			charts: []string{"decomposition.svg", "latency-e2e.svg", "latency-ttft.svg", "throughput.svg", "timeline-1.svg", "timeline-2.svg", "ttft-p95.svg"}},
 		{golden: "hostile.txt", files: []string{"hostile.json"}, opts: Options{Format: FormatText}},
-		{golden: "hostile.html", files: []string{"hostile.json"}, opts: Options{Format: FormatHTML}},
+		{golden: "hostile.html", files: []string{"hostile.json"}, opts: Options{Format: FormatHTML},
+			charts: []string{"decomposition.svg", "latency-e2e.svg", "latency-ttft.svg", "throughput.svg", "timeline-1.svg", "timeline-2.svg", "ttft-p95.svg"}},
 		{golden: "hostile.csv", files: []string{"hostile.json"}, opts: Options{Format: FormatCSV}},
 		{golden: "hostile.hgrm", files: []string{"hostile.json"}, opts: Options{Format: FormatHgrm}},
 	}
@@ -107,19 +109,48 @@ func TestGolden(t *testing.T) {
 			}
 			opts := tc.opts
 			opts.Sources = names
-			if tc.charts != nil {
+			if tc.charts != nil && opts.Format != FormatHTML {
 				opts.ChartsDir = t.TempDir()
 			}
 			var buf bytes.Buffer
 			if err := Render(&buf, files, opts); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, buf.Bytes())
-			if tc.charts != nil {
+			out := buf.Bytes()
+			if opts.Format == FormatHTML {
+				out = checkInlineCharts(t, out, len(tc.charts))
+			}
+			golden(t, tc.golden, out)
+			if tc.charts != nil && opts.Format != FormatHTML {
 				checkCharts(t, opts.ChartsDir, tc.charts)
 			}
 		})
 	}
+}
+
+// inlineSVG is a chart drawn into an HTML page.
+var inlineSVG = regexp.MustCompile(`(?s)<svg .*?</svg>\n?`)
+
+// checkInlineCharts checks the charts an HTML page holds — want of them, each well-formed and
+// holding nothing unescaped from a results file — and returns the page with each replaced by a
+// mark: their bytes depend on the plotting library's version, so they are not golden.
+func checkInlineCharts(t *testing.T, page []byte, want int) []byte {
+	t.Helper()
+	svgs := inlineSVG.FindAll(page, -1)
+	if len(svgs) != want {
+		t.Errorf("the page holds %d charts, want %d", len(svgs), want)
+	}
+	for i, svg := range svgs {
+		if err := wellFormedSVG(svg); err != nil {
+			t.Errorf("chart %d: %v", i+1, err)
+		}
+		for _, bad := range []string{"<script", "<img", "<b>", "\x1b"} {
+			if bytes.Contains(svg, []byte(bad)) {
+				t.Errorf("chart %d holds %q from a results file unescaped", i+1, bad)
+			}
+		}
+	}
+	return inlineSVG.ReplaceAll(page, []byte("<svg>(an SVG chart; not golden)</svg>\n"))
 }
 
 func checkCharts(t *testing.T, dir string, want []string) {

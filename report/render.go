@@ -87,8 +87,11 @@ type Options struct {
 	// KneeGain is the throughput gain a bigger setting must bring; 0 is
 	// analysis.DefaultKneeGain.
 	KneeGain float64
-	// ChartsDir is the folder SVG charts are written to (markdown and HTML); "" draws none.
+	// ChartsDir is the folder the SVG charts of a markdown report are written to; "" draws
+	// none. An HTML page holds its charts inline instead (see NoCharts).
 	ChartsDir string
+	// NoCharts draws no chart in an HTML page.
+	NoCharts bool
 	// ChartsLink is how the report refers to ChartsDir, relative to the report file; ""
 	// means ChartsDir's base name (the charts folder beside the report, see ChartsFor).
 	ChartsLink string
@@ -102,9 +105,10 @@ type Options struct {
 
 // Charts say where the SVG charts of a markdown or HTML report go: Dir is the folder ("" draws
 // none), Link how the report refers to it, Metric the latency distribution of the percentile
-// chart ("" is E2E and TTFT).
+// chart ("" is E2E and TTFT). Inline draws them into the page itself (HTML) instead of Dir.
 type Charts struct {
 	Dir, Link, Metric string
+	Inline            bool
 }
 
 // ChartsFor returns where the charts of a report written to reportPath go, and the link the
@@ -147,7 +151,7 @@ func Render(w io.Writer, files []*results.File, opts Options) error {
 	case FormatText:
 		return WriteText(w, a)
 	case FormatHTML:
-		return WriteHTML(w, a, charts)
+		return WriteHTML(w, a, Charts{Inline: !opts.NoCharts, Metric: opts.Metric})
 	}
 	return WriteMarkdown(w, a, charts)
 }
@@ -162,8 +166,8 @@ func WriteMarkdown(w io.Writer, a *analysis.Analysis, charts Charts) error {
 	return doc.writeMarkdown(w, charts.Link)
 }
 
-// WriteHTML writes an analysis as one standalone page, and its SVG charts into charts.Dir
-// when that is set.
+// WriteHTML writes an analysis as one standalone page: with charts.Inline its SVG charts are
+// in the page itself, else they go into charts.Dir when that is set.
 func WriteHTML(w io.Writer, a *analysis.Analysis, charts Charts) error {
 	b := newBuilder(a, charts)
 	doc, err := b.build()

@@ -54,7 +54,9 @@ recommendation, the latency decomposition, errors by class, and notes on what to
 It never runs anything: it reads files only.
 
 With -o REPORT.md, SVG charts are written to REPORT_files/ beside it and linked; a Mermaid chart
-is inline so the report shows a picture even where only the .md file is uploaded.`,
+is inline so the report shows a picture even where only the .md file is uploaded. An HTML report
+(-f html) is one self-contained page, its charts inline SVG, on stdout as with -o: it can be
+attached to a CI job or mailed.`,
 		Example: reportExamples,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -79,7 +81,7 @@ is inline so the report shows a picture even where only the .md file is uploaded
 	f.IntVar(&o.concurrency, "concurrency", 0, "judge settings at this closed-loop concurrency (default: each one's highest)")
 	f.Float64Var(&o.kneeGain, "knee-gain", 0, "throughput gain a bigger setting must bring to be worth it (default 0.10)")
 	f.StringVar(&o.metric, "metric", "", "latency distribution for hgrm and the percentile chart: e2e, service, ttft, itl, tpot, send_lag, residual (default e2e; queue wait is the residual less a constant)")
-	f.BoolVar(&o.noCharts, "no-charts", false, "with -o, write no SVG charts")
+	f.BoolVar(&o.noCharts, "no-charts", false, "draw no charts (markdown: no REPORT_files folder; HTML: no inline SVG)")
 	return cmd
 }
 
@@ -115,9 +117,11 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 		Format: format, By: o.by, Merge: o.merge, SLO: slo, Concurrency: o.concurrency,
 		KneeGain: o.kneeGain, Metric: o.metric, Sources: paths,
 	}
-	if o.output != "" && !o.noCharts && isFileTarget(o.output) && (format == report.FormatMarkdown || format == report.FormatHTML) {
+	// A markdown report's charts go in a folder beside it; an HTML page holds its own.
+	if o.output != "" && !o.noCharts && isFileTarget(o.output) && format == report.FormatMarkdown {
 		opts.ChartsDir, opts.ChartsLink = report.ChartsFor(o.output)
 	}
+	opts.NoCharts = o.noCharts
 	// Rendered whole before anything is written: a failed render leaves no half report.
 	var buf bytes.Buffer
 	if err := report.Render(&buf, files, opts); err != nil {
