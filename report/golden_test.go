@@ -73,8 +73,8 @@ func goldenCases(t *testing.T) []goldenCase {
 		{golden: "sweep.txt", files: sweep, opts: Options{Format: FormatText, SLO: slo}},
 		{golden: "sweep.csv", files: sweep, opts: Options{Format: FormatCSV}},
 		{golden: "sweep.json", files: sweep, opts: Options{Format: FormatJSON, SLO: slo}},
-		{golden: "sweep.hgrm", files: sweep, opts: Options{Format: FormatHgrm}},
-		{golden: "sweep-ttft.hgrm", files: sweep, opts: Options{Format: FormatHgrm, Metric: "ttft"}},
+		{golden: "sweep.hgrm", files: sweep, opts: Options{Format: FormatHgrm, Run: "num_parallel=4", Stage: "c=8"}},
+		{golden: "sweep-ttft.hgrm", files: sweep, opts: Options{Format: FormatHgrm, Metric: "ttft", Run: "num_parallel=1", Stage: "c=4"}},
 		{golden: "sweep-slo-missed.md", files: sweep, opts: Options{Format: FormatMarkdown, SLO: tight}},
 		{golden: "sweep-at-c2.txt", files: sweep, opts: Options{Format: FormatText, SLO: slo, Concurrency: 2}},
 		{golden: "files.md", files: files, opts: Options{Format: FormatMarkdown, SLO: slo}},
@@ -92,7 +92,7 @@ func goldenCases(t *testing.T) []goldenCase {
 		{golden: "hostile.html", files: []string{"hostile.json"}, opts: Options{Format: FormatHTML},
 			charts: []string{"decomposition.svg", "latency-e2e.svg", "latency-ttft.svg", "throughput.svg", "timeline-1.svg", "timeline-2.svg", "ttft-p95.svg"}},
 		{golden: "hostile.csv", files: []string{"hostile.json"}, opts: Options{Format: FormatCSV}},
-		{golden: "hostile.hgrm", files: []string{"hostile.json"}, opts: Options{Format: FormatHgrm}},
+		{golden: "hostile.hgrm", files: []string{"hostile.json"}, opts: Options{Format: FormatHgrm, Run: "num_parallel=4</td><script>x</script>", Stage: "c=4|</td><script>s</script>"}},
 	}
 }
 

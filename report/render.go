@@ -98,6 +98,9 @@ type Options struct {
 	// Metric is the latency distribution of the hgrm format and of the percentile chart
 	// (a results.Metric* name); "" is E2E (the chart then also shows TTFT).
 	Metric string
+	// Run and Stage select the one distribution the hgrm format writes (by the names the
+	// report gives them); "" is every one, and a selection of several is refused.
+	Run, Stage string
 	// Sources name the files, parallel to Render's files, as the report shows them. Give
 	// what the user typed (or base names): the report prints them.
 	Sources []string
@@ -147,13 +150,36 @@ func Render(w io.Writer, files []*results.File, opts Options) error {
 	case FormatJSON:
 		return WriteJSON(w, a)
 	case FormatHgrm:
-		return WriteHgrm(w, a, opts.Metric)
+		return WriteHgrm(w, a, HgrmSelection{Run: opts.Run, Stage: opts.Stage, Metrics: nonEmpty(opts.Metric)})
 	case FormatText:
 		return WriteText(w, a)
 	case FormatHTML:
 		return WriteHTML(w, a, Charts{Inline: !opts.NoCharts, Metric: opts.Metric})
 	}
 	return WriteMarkdown(w, a, charts)
+}
+
+// HgrmFiles analyses the files as Render does and returns the distributions the hgrm format
+// would write, one per file: those of opts.Run and opts.Stage (every one when empty) and of
+// opts.Metric (every distribution the stages keep when empty).
+func HgrmFiles(files []*results.File, opts Options) ([]HgrmTable, error) {
+	metrics := nonEmpty(opts.Metric)
+	if len(metrics) == 0 {
+		metrics = histogramMetrics()
+	}
+	a, err := analysis.Analyze(files, analysis.Options{By: opts.By, Merge: opts.Merge, SLO: opts.SLO,
+		Concurrency: opts.Concurrency, KneeGain: opts.KneeGain, Sources: opts.Sources})
+	if err != nil {
+		return nil, err
+	}
+	return HgrmTables(a, HgrmSelection{Run: opts.Run, Stage: opts.Stage, Metrics: metrics})
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // WriteMarkdown writes an analysis as a GitHub-flavoured markdown report, and its SVG charts
@@ -222,5 +248,5 @@ func WriteComparison(w io.Writer, c *analysis.Comparison) error {
 
 // histogramMetrics are the distributions a results file keeps histograms of.
 func histogramMetrics() []string {
-	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual}
+	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual, results.MetricCapWait}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ type reportOptions struct {
 	kneeGain    float64
 	metric      string
 	noCharts    bool
+	run, stage  string
 }
 
 const reportExamples = `  # Markdown to stdout
@@ -35,7 +37,8 @@ const reportExamples = `  # Markdown to stdout
   # Other formats: a terminal, a spreadsheet, scripts, HdrHistogram's plotter, a browser
   llmload report a.json b.json --format text
   llmload report sweep/*.json --format csv > runs.csv
-  llmload report results.json --format hgrm --metric ttft > ttft.hgrm
+  llmload report results.json --format hgrm --stage c=8 --metric ttft > ttft.hgrm
+  llmload report sweep/*.json --format hgrm -o hgrm/     # a file per run, stage and metric
 
   # Runs of one plan from several client hosts, merged losslessly (HDR merge)
   llmload report host-a.json host-b.json --merge
@@ -80,7 +83,9 @@ attached to a CI job or mailed.`,
 	f.StringVar(&o.slo, "slo", "", "objective the recommendation must meet, METRIC=LIMIT with the metric names of 'llmload gate', e.g. ttft_p95=2s,errors.rate=1%")
 	f.IntVar(&o.concurrency, "concurrency", 0, "judge settings at this closed-loop concurrency (default: each one's highest)")
 	f.Float64Var(&o.kneeGain, "knee-gain", 0, "throughput gain a bigger setting must bring to be worth it (default 0.10)")
-	f.StringVar(&o.metric, "metric", "", "latency distribution for hgrm and the percentile chart: e2e, service, ttft, itl, tpot, send_lag, residual (default e2e; queue wait is the residual less a constant)")
+	f.StringVar(&o.metric, "metric", "", "latency distribution for hgrm and the percentile chart: e2e, service, ttft, itl, tpot, send_lag, residual, cap_wait (default e2e; hgrm -o DIR/: every one; queue wait is the residual less a constant)")
+	f.StringVar(&o.run, "run", "", "with --format hgrm: the run whose distribution to write, by its name in the report (e.g. num_parallel=4)")
+	f.StringVar(&o.stage, "stage", "", "with --format hgrm: the stage whose distribution to write, e.g. c=8")
 	f.BoolVar(&o.noCharts, "no-charts", false, "draw no charts (markdown: no REPORT_files folder; HTML: no inline SVG)")
 	return cmd
 }
@@ -96,6 +101,12 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	}
 	if o.concurrency < 0 || o.kneeGain < 0 {
 		return usageErrorf("--concurrency and --knee-gain must not be negative")
+	}
+	if format != report.FormatHgrm && (o.run != "" || o.stage != "") {
+		return usageErrorf("--run and --stage select the distribution of --format hgrm; the other formats show every run and stage")
+	}
+	if format == report.FormatHgrm && o.output != "" && isFolderArg(o.output) {
+		return writeHgrmFiles(s, o, paths)
 	}
 	if o.output != "" {
 		var inputs []namedPath
@@ -115,7 +126,7 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	}
 	opts := report.Options{
 		Format: format, By: o.by, Merge: o.merge, SLO: slo, Concurrency: o.concurrency,
-		KneeGain: o.kneeGain, Metric: o.metric, Sources: paths,
+		KneeGain: o.kneeGain, Metric: o.metric, Sources: paths, Run: o.run, Stage: o.stage,
 	}
 	// A markdown report's charts go in a folder beside it; an HTML page holds its own.
 	if o.output != "" && !o.noCharts && isFileTarget(o.output) && format == report.FormatMarkdown {
@@ -125,6 +136,10 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 	// Rendered whole before anything is written: a failed render leaves no half report.
 	var buf bytes.Buffer
 	if err := report.Render(&buf, files, opts); err != nil {
+		var several *report.ErrSeveralHgrm
+		if errors.As(err, &several) {
+			return usageErrorf("--format hgrm: %d distributions selected, and HdrHistogram's plotter reads one per file: pick one with --run and --stage, or give -o DIR/ for a file each", len(several.Tables))
+		}
 		var ie *results.InputError
 		if errors.As(err, &ie) {
 			return &exitError{code: exitBadInput, err: err}
@@ -143,6 +158,49 @@ func runReport(s *streams, o *reportOptions, paths []string) error {
 		fmt.Fprintf(s.err, " (charts in %s)", opts.ChartsDir)
 	}
 	fmt.Fprintln(s.err)
+	return nil
+}
+
+// writeHgrmFiles writes the distributions --format hgrm selects into the folder -o names, one
+// file per run, stage and metric (every distribution the stages keep unless --metric names
+// one), as HdrHistogram's plotter reads them.
+func writeHgrmFiles(s *streams, o *reportOptions, paths []string) error {
+	files, err := results.ReadFiles(paths)
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	tables, err := report.HgrmFiles(files, report.Options{By: o.by, Merge: o.merge, Metric: o.metric, Sources: paths, Run: o.run, Stage: o.stage})
+	if err != nil {
+		var ie *results.InputError
+		if errors.As(err, &ie) {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		return fmt.Errorf("report: %w", err)
+	}
+	var outputs []namedPath
+	var inputs []namedPath
+	for _, p := range paths {
+		inputs = append(inputs, namedPath{"a results file it reads", p})
+	}
+	for _, t := range tables {
+		outputs = append(outputs, namedPath{"-o", filepath.Join(o.output, t.FileName())})
+	}
+	if err := checkOverlap(outputs, inputs); err != nil {
+		return err
+	}
+	if err := checkWritable(outputs...); err != nil {
+		return err
+	}
+	for i, t := range tables {
+		var buf bytes.Buffer
+		if err := t.Write(&buf); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := results.WriteAtomic(outputs[i].path, buf.Bytes()); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	fmt.Fprintf(s.err, "%d hgrm files written to %s\n", len(tables), o.output)
 	return nil
 }
 

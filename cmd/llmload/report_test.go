@@ -44,3 +44,30 @@ func TestHTMLReportIsOnePage(t *testing.T) {
 		t.Errorf("markdown -o r.md: %d charts beside it", len(m))
 	}
 }
+
+// HdrHistogram's plotter reads one distribution per file: --format hgrm writes one, picked
+// with --run and --stage, or a file each into the folder -o names.
+func TestHgrmOnePerFile(t *testing.T) {
+	dir := t.TempDir()
+	sweep, _ := filepath.Abs("../../testdata/results/sweep.json")
+	r := llmload(t, dir, "report", sweep, "-f", "hgrm")
+	if r.code != exitBadInput || !strings.Contains(r.stderr, "12 distributions selected, and HdrHistogram's plotter reads one per file: pick one with --run and --stage, or give -o DIR/") {
+		t.Errorf("every stage on stdout: exit %d, %s", r.code, r.stderr)
+	}
+	r = llmload(t, dir, "report", sweep, "-f", "hgrm", "--run", "num_parallel=2", "--stage", "c=4", "--metric", "ttft")
+	if r.code != 0 || strings.Count(r.stdout, "# llmload ttft latency, run num_parallel=2, stage c=4") != 1 || strings.Count(r.stdout, "#[Buckets") != 1 {
+		t.Errorf("one selected: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = llmload(t, dir, "report", sweep, "-f", "hgrm", "-o", "hgrm/", "--metric", "e2e")
+	m, _ := filepath.Glob(filepath.Join(dir, "hgrm", "*.hgrm"))
+	if r.code != 0 || len(m) != 12 {
+		t.Fatalf("-o hgrm/: exit %d, %d files: %s", r.code, len(m), r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "hgrm", "num_parallel=4_c=8_e2e.hgrm"))
+	if err != nil || strings.Count(string(b), "#[Buckets") != 1 {
+		t.Errorf("num_parallel=4_c=8_e2e.hgrm: %v\n%s", err, b)
+	}
+	if r = llmload(t, dir, "report", sweep, "--stage", "c=8"); r.code != exitBadInput || !strings.Contains(r.stderr, "--run and --stage select the distribution of --format hgrm") {
+		t.Errorf("--stage with markdown: exit %d, %s", r.code, r.stderr)
+	}
+}
