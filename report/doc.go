@@ -303,12 +303,12 @@ func writeTextBlocks(ew *errWriter, blocks []block) {
 				ew.printf("%s:\n", t)
 			}
 		case paragraph:
-			ew.printf("%s\n", wrap(textSpans(b.spans), 100, ""))
+			ew.printf("%s\n", wrap(textSpans(b.spans), TextWidth, ""))
 		case table:
 			writeTextTable(ew, b)
 		case list:
 			for _, item := range b.items {
-				ew.printf("  - %s\n", wrap(textSpans(item), 96, "    "))
+				ew.printf("  - %s\n", wrap(textSpans(item), TextWidth-4, "    "))
 			}
 		}
 	}
@@ -345,41 +345,21 @@ func wrap(s string, width int, indent string) string {
 	return b.String()
 }
 
+// writeTextTable prints t within TextWidth columns (see fitTable).
 func writeTextTable(ew *errWriter, t table) {
-	widths := make([]int, len(t.cols))
-	cell := func(row []string, j int) string {
-		if j < len(row) {
-			return clean(row[j])
-		}
-		return ""
-	}
+	cols := make([]column, len(t.cols))
 	for j, c := range t.cols {
-		widths[j] = utf8.RuneCountInString(c.name)
-		for _, row := range t.rows {
-			widths[j] = max(widths[j], utf8.RuneCountInString(cell(row, j)))
+		cols[j] = column{name: clean(c.name), right: c.right}
+	}
+	rows := make([][]string, len(t.rows))
+	for i, row := range t.rows {
+		rows[i] = make([]string, len(row))
+		for j, v := range row {
+			rows[i][j] = clean(v)
 		}
 	}
-	line := func(cells func(j int) string) {
-		var b strings.Builder
-		for j, c := range t.cols {
-			s := cells(j)
-			padding := strings.Repeat(" ", widths[j]-utf8.RuneCountInString(s))
-			if j > 0 {
-				b.WriteString("  ")
-			}
-			if c.right {
-				b.WriteString(padding + s)
-			} else if j < len(t.cols)-1 {
-				b.WriteString(s + padding)
-			} else {
-				b.WriteString(s)
-			}
-		}
-		ew.printf("%s\n", strings.TrimRight(b.String(), " "))
-	}
-	line(func(j int) string { return clean(t.cols[j].name) })
-	for _, row := range t.rows {
-		line(func(j int) string { return cell(row, j) })
+	for _, l := range fitTable(cols, rows, TextWidth, "") {
+		ew.printf("%s\n", l)
 	}
 }
 

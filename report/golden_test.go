@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report/analysis"
@@ -117,6 +118,9 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := buf.Bytes()
+			if opts.Format == FormatText {
+				checkWidth(t, out)
+			}
 			if opts.Format == FormatHTML {
 				out = checkInlineCharts(t, out, len(tc.charts))
 			}
@@ -125,6 +129,16 @@ func TestGolden(t *testing.T) {
 				checkCharts(t, opts.ChartsDir, tc.charts)
 			}
 		})
+	}
+}
+
+// checkWidth checks that terminal output fits TextWidth columns.
+func checkWidth(t *testing.T, out []byte) {
+	t.Helper()
+	for i, l := range strings.Split(string(out), "\n") {
+		if n := utf8.RuneCountInString(l); n > TextWidth {
+			t.Errorf("line %d is %d columns wide: %s", i+1, n, l)
+		}
 	}
 }
 
