@@ -138,11 +138,19 @@ func TestSummaryNamesTheTimingsSource(t *testing.T) {
 	}
 }
 
+// grepLine returns the line of s that holds word, with the lines that continue it (wrapped to
+// fit the terminal, two spaces deeper) joined back on.
 func grepLine(s, word string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, word) {
-			return l
+	lines := strings.Split(s, "\n")
+	indent := func(l string) int { return len(l) - len(strings.TrimLeft(l, " ")) }
+	for i, l := range lines {
+		if !strings.Contains(l, word) {
+			continue
 		}
+		for j := i + 1; j < len(lines) && indent(lines[j]) == indent(l)+2; j++ {
+			l += " " + strings.TrimSpace(lines[j])
+		}
+		return l
 	}
 	return ""
 }

@@ -85,6 +85,9 @@ type SimLauncher struct {
 	// WholeReplies says every request asks for a whole reply (stream:false): no token is
 	// timed, so the caveat about the machine's timers and token timing is left out.
 	WholeReplies bool
+
+	granularity sync.Once
+	timer       time.Duration // this machine's timer granularity, measured at the first launch
 }
 
 // Launch starts a fresh simulator on a free loopback port.
@@ -111,7 +114,9 @@ func (l *SimLauncher) Launch(ctx context.Context, numParallel int) (*Instance, e
 	}()
 	var once sync.Once
 	var notes []string
-	if n := sim.StepNote(cfg, sim.TimerGranularity()); n != "" && !l.WholeReplies {
+	// Measured once: every setting of a sweep runs on the same machine, and says so alike.
+	l.granularity.Do(func() { l.timer = sim.TimerGranularity() })
+	if n := sim.StepNote(cfg, l.timer); n != "" && !l.WholeReplies {
 		notes = append(notes, n)
 	}
 	return &Instance{

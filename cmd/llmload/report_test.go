@@ -71,3 +71,40 @@ func TestHgrmOnePerFile(t *testing.T) {
 		t.Errorf("--stage with markdown: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// The terminal gets the answer first and nothing wider than 80 columns: the run summary (its
+// first line says which stage did best), the sweep's comparison before its settings in short,
+// and `report --format text`.
+func TestTerminalOutputFits80Columns(t *testing.T) {
+	dir := t.TempDir()
+	wide := func(what, out string) {
+		t.Helper()
+		for i, l := range strings.Split(out, "\n") {
+			if n := len([]rune(l)); n > 80 {
+				t.Errorf("%s: line %d is %d columns: %s", what, i+1, n, l)
+			}
+		}
+	}
+	r := llmload(t, dir, "run", "--sim", "--sim-speed", "8", "-c", "1,4", "-n", "8", "--max-tokens", "32", "--gpu", "sim", "--no-progress", "-o", "run.json")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	wide("run", r.stdout)
+	if !strings.HasPrefix(r.stdout, "Most throughput at c=") || !strings.Contains(r.stdout, "\nStage c=4 (closed loop, 4 workers)") {
+		t.Errorf("run: the answer does not come first:\n%s", r.stdout)
+	}
+	r = llmload(t, dir, "sweep", "--sim", "--sim-speed", "8", "--num-parallel", "1,2", "-c", "1,4", "-n", "8", "--max-tokens", "32", "--no-progress", "-o", "sweep/")
+	if r.code != 0 {
+		t.Fatalf("sweep: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	wide("sweep", r.stdout)
+	rec, setting := strings.Index(r.stdout, "Recommended: num_parallel="), strings.Index(r.stdout, "=== NUM_PARALLEL=1 ===")
+	if rec < 0 || setting < rec || strings.Contains(r.stdout, "latency ms") {
+		t.Errorf("sweep: the recommendation does not come first, or the settings are not in short:\n%s", r.stdout)
+	}
+	r = llmload(t, dir, "report", "sweep/num_parallel-1.json", "sweep/num_parallel-2.json", "run.json", "-f", "text")
+	if r.code != 0 {
+		t.Fatalf("report: exit %d\n%s", r.code, r.stderr)
+	}
+	wide("report -f text", r.stdout)
+}

@@ -310,6 +310,11 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 	}
 	runs, err := serve.Sweep(ctx, cfg)
 	if len(runs) > 0 {
+		// The answer first (the comparison and its recommendation), then each setting in
+		// short; every figure is in the results files and their report.
+		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, o.slo)); err != nil {
+			return err
+		}
 		shown := shownNotes{}
 		for _, run := range runs {
 			fmt.Fprintf(s.out, "\n=== NUM_PARALLEL=%s", run.Labels["num_parallel"])
@@ -317,14 +322,11 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 				fmt.Fprintf(s.out, " (repeat %d/%d)", run.Repeat, cfg.Session.Repeat)
 			}
 			fmt.Fprintln(s.out, " ===")
-			if err := report.WriteSummary(s.out, shown.fresh(run)); err != nil {
+			if err := report.WriteBrief(s.out, shown.fresh(run)); err != nil {
 				return err
 			}
 		}
-		fmt.Fprintln(s.out)
-		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, o.slo)); err != nil {
-			return err
-		}
+		fmt.Fprintf(s.out, "\nEvery stage in detail, with charts:\n  llmload report %s -o REPORT.md\n", o.output.reportArgs())
 		if !o.quiet {
 			fmt.Fprintf(s.err, "results written to %s\n", o.output.describe())
 			if cfg.Records != "" {
@@ -401,6 +403,14 @@ func (w *sweepOutput) results(k int) *bench.ResultsFile {
 		w.all = bench.NewResultsFile(w.file, tool())
 	}
 	return w.all
+}
+
+// reportArgs are the results files as 'llmload report' takes them.
+func (w *sweepOutput) reportArgs() string {
+	if w.dir != "" {
+		return filepath.Join(w.dir, "num_parallel-*.json")
+	}
+	return w.file
 }
 
 func (w *sweepOutput) describe() string {
