@@ -621,7 +621,7 @@ func saturationText(st *results.StageResult) string {
 	if s == nil || s.Delayed+s.Dropped == 0 {
 		return ""
 	}
-	text := fmt.Sprintf("the server's saturation: %d of %d arrivals found all %d places taken", s.Delayed+s.Dropped, s.Arrivals, st.MaxConcurrency)
+	text := fmt.Sprintf("the server's saturation: %d of %d arrivals found every place taken (at most %d in flight)", s.Delayed+s.Dropped, s.Arrivals, st.MaxConcurrency)
 	var parts []string
 	if s.Delayed > 0 {
 		part := fmt.Sprintf("%d sent late", s.Delayed)

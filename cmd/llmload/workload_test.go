@@ -313,3 +313,17 @@ func TestFirstTokenWaitAtConcurrencyOne(t *testing.T) {
 		t.Errorf("wait for the first token at c=1: %+v, want under half a decode step", w)
 	}
 }
+
+// The report's JSON carries a capped open loop's saturation, as its markdown shows it.
+func TestReportCarriesSaturation(t *testing.T) {
+	dir := t.TempDir()
+	r := llmload(t, dir, "run", "--sim", "--rate", "20", "--max-concurrency", "1", "-d", "1s", "--max-tokens", "16", "--gpu", "off", "-q", "-o", "out.json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	md := llmload(t, dir, "report", "out.json")
+	js := llmload(t, dir, "report", "out.json", "-f", "json")
+	if !strings.Contains(md.stdout, "The server's saturation: ") || !strings.Contains(js.stdout, `"saturation": {`) || !strings.Contains(js.stdout, `"cap_wait": {`) {
+		t.Errorf("markdown:\n%s\njson:\n%s", md.stdout, js.stdout)
+	}
+}
