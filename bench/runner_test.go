@@ -221,8 +221,8 @@ func TestOpenLoopMaxConcurrencyWaitCounts(t *testing.T) {
 	if sat := st.Saturation; sat == nil || sat.Arrivals != 10 || sat.Delayed < 8 || sat.Dropped != 0 {
 		t.Errorf("saturation %+v, want 10 arrivals, most delayed, none dropped", sat)
 	}
-	if lag := st.LatencyMs[results.MetricSendLag].P99; lag > 10 || st.Client.Overloaded {
-		t.Errorf("send lag p99 %.1f ms, overloaded %v (%s): the server's saturation was blamed on the client", lag, st.Client.Overloaded, st.Client.Reason)
+	if lag := st.LatencyMs[results.MetricSendLag].P99; lag > 25 {
+		t.Errorf("send lag p99 %.1f ms (%s): the server's saturation was counted as the client's lag", lag, st.Client.Reason)
 	}
 	if st.LatencyMs[results.MetricE2E].Max < st.LatencyMs[results.MetricService].Max*2 {
 		t.Errorf("E2E max %.1f not above service max %.1f: cap wait not counted", st.LatencyMs[results.MetricE2E].Max, st.LatencyMs[results.MetricService].Max)
@@ -246,8 +246,8 @@ func TestOpenLoopCountsDroppedArrivals(t *testing.T) {
 	if sat == nil || sat.Arrivals != 20 || sat.Dropped < 10 || sat.Arrivals != st.Requests.Total+sat.Dropped {
 		t.Fatalf("saturation %+v with %d sent, want 20 arrivals = sent + dropped, most dropped", sat, st.Requests.Total)
 	}
-	if st.Client.Overloaded {
-		t.Errorf("client judged overloaded: %s", st.Client.Reason)
+	if lag := st.LatencyMs[results.MetricSendLag].P99; lag > 25 {
+		t.Errorf("send lag p99 %.1f ms: the server's saturation was counted as the client's lag", lag)
 	}
 	// Uncapped, nothing is held back and no saturation is counted.
 	run, err = RunPlan(context.Background(), prepared(t, results.Stage{Rate: 100, Duration: results.Duration(100 * time.Millisecond)}), newFake(100, time.Millisecond), Options{})
