@@ -43,9 +43,10 @@ fmt:
 # simulated Ollama under the same seeded workload, then the markdown report with its charts.
 demo: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	./$(BIN) sweep --sim --sim-speed 4 --num-parallel 1,2,4,8 -m llama3.2:1b \
+	@echo "demo: llmload sweep --sim --num-parallel 1,2,4,8 -c 1,2,4,8,16 -n 32 …"
+	@./$(BIN) sweep --sim --sim-speed 4 --num-parallel 1,2,4,8 -m llama3.2:1b \
 		-c 1,2,4,8,16 -n 32 --max-tokens 64 --slo ttft_p95=500ms,tpot_p95=2.5ms --no-progress -o $(DEMO_DIR)/
-	./$(BIN) report $(DEMO_DIR)/num_parallel-*.json --slo ttft_p95=500ms,tpot_p95=2.5ms -o $(DEMO_DIR)/REPORT.md
+	@./$(BIN) report $(DEMO_DIR)/num_parallel-*.json --slo ttft_p95=500ms,tpot_p95=2.5ms -o $(DEMO_DIR)/REPORT.md
 	@echo "open $(DEMO_DIR)/REPORT.md (charts in $(DEMO_DIR)/REPORT_files/)"
 
 # End to end against the real servers on loopback: Ollama 0.11.4, Ollama 0.34.4 and llama.cpp's

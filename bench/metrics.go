@@ -29,10 +29,11 @@ const (
 	histSendLag
 	histResidual
 	histTokenWaitRaw
+	histCapWait
 	numHists
 )
 
-var histNames = [numHists]string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual, results.MetricFirstTokenWaitRaw}
+var histNames = [numHists]string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual, results.MetricFirstTokenWaitRaw, results.MetricCapWait}
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
@@ -62,6 +63,7 @@ type stageMetrics struct {
 	decodeN    int
 	cached     int64 // prompt tokens the server's cache served (server timings)
 	newConns   int   // requests carried by a connection opened for them
+	delayed    int   // open-loop requests that waited for a place under the cap
 	reconnects int   // requests sent again after their kept-alive connection was found closed
 
 	// Ollama decomposition sums over successful requests with server timings.
@@ -127,11 +129,16 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 		}
 	}
 	service := r.Done
-	lag := r.Sent.Sub(r.Intended)
-	if lag < 0 {
-		lag = 0
+	e2e := max(0, r.Sent.Sub(r.Intended)) + service
+	// The client's lag runs from when it could send: when due, or when a place under an open
+	// loop's cap came free. The wait for that place is the server's saturation.
+	ready := r.Intended
+	if r.Placed.After(ready) {
+		recordDur(m.hists[histCapWait], r.Placed.Sub(r.Intended))
+		m.delayed++
+		ready = r.Placed
 	}
-	e2e := lag + service
+	lag := max(0, r.Sent.Sub(ready))
 	m.serviceSum += service
 	recordDur(m.hists[histSendLag], lag)
 	if r.NewConn {
@@ -329,6 +336,12 @@ func (m *stageMetrics) result(st results.Stage, start, wall time.Duration, basel
 	for i, k := range histNames[:histSendLag+1] {
 		if h := m.hists[i]; h.TotalCount() > 0 {
 			res.LatencyMs[k] = results.SummarizeHistogram(h)
+		}
+	}
+	if st.OpenLoop() && st.MaxConcurrency > 0 {
+		res.Saturation = &results.Saturation{Arrivals: m.total, Delayed: m.delayed}
+		if h := m.hists[histCapWait]; h.TotalCount() > 0 {
+			res.LatencyMs[results.MetricCapWait] = results.SummarizeHistogram(h)
 		}
 	}
 	for i, h := range m.hists {

@@ -35,6 +35,20 @@ type Workload struct {
 	sources []promptSource
 }
 
+// Inputs are the files the workload was read from (prompt, body and length files), as
+// opened: a caller that writes files refuses to write over one of them.
+func (w *Workload) Inputs() []string {
+	var out []string
+	for _, src := range w.sources {
+		for _, f := range src.files {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // WithWarmup returns a copy of w whose plan sends n warm-up requests per model (a sweep warms
 // every slot of each setting); w is left as it is.
 func (w *Workload) WithWarmup(n int) *Workload {
@@ -54,6 +68,7 @@ type promptSource struct {
 	input, output *dist
 	prefix        string // the words every prompt starts with
 	body          []byte
+	files         []string // the files read, as opened
 }
 
 // Bounds on what one plan may ask: past them a plan is a mistake (a typo, a unit slip) that
@@ -128,6 +143,13 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 		}
 	}
 	w := &Workload{Plan: p, sources: make([]promptSource, len(p.Mix))}
+	for _, s := range p.Stages {
+		if !s.OpenLoop() && s.Requests > 0 && s.Requests < s.Concurrency {
+			// Kept as asked (the other stages of a list may need no more), but said: ab and hey
+			// refuse it outright.
+			w.Notes = append(w.Notes, fmt.Sprintf("stage %s sends %d requests: no more than %d are ever in flight, not %d (give at least %d requests for that)", s.Name, s.Requests, s.Requests, s.Concurrency, s.Concurrency))
+		}
+	}
 	total := 0.0
 	for i, t := range p.Mix {
 		where := fmt.Sprintf("mix[%d]", i)
@@ -149,12 +171,19 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 			t.Weight = 1
 		}
 		total += t.Weight
-		if t.API == "" {
-			t.API = string(api.OllamaGenerate)
+		if t.API == "" && t.BodyFile == "" {
+			t.API = string(api.OllamaGenerate) // a body file says its own (see load)
 		}
-		if _, err := api.ParseAPI(t.API); err != nil {
+		if t.API != "" {
+			if _, err := api.ParseAPI(t.API); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+		}
+		src, err := load(t, dir)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
+		w.sources[i] = src
 		if t.MaxTokens < 0 {
 			return nil, fmt.Errorf("%s: max_tokens must not be negative", where)
 		}
@@ -171,11 +200,6 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 				return nil, fmt.Errorf("%s: extra_body: %q is a field llmload writes itself (%s)", where, k, strings.Join(api.BodyFields(api.API(t.API)), ", "))
 			}
 		}
-		src, err := load(t, dir)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		w.sources[i] = src
 		if t.Model == "" {
 			return nil, fmt.Errorf("%s: %w", where, ErrNoModel)
 		}
@@ -208,7 +232,10 @@ func load(t *results.Template, dir string) (promptSource, error) {
 	if t.SyntheticWords > 0 && t.InputWords != "" {
 		return src, fmt.Errorf("give synthetic_words or input_words, not both")
 	}
-	readRel := func(path string) ([]byte, error) { return readInput(resolve(dir, path)) }
+	readRel := func(path string) ([]byte, error) {
+		src.files = append(src.files, resolve(dir, path))
+		return readInput(resolve(dir, path))
+	}
 	var err error
 	if t.InputWords != "" {
 		if src.input, err = parseDist(t.InputWords, readRel); err != nil {
@@ -237,29 +264,63 @@ func load(t *results.Template, dir string) (promptSource, error) {
 	}
 	switch {
 	case t.BodyFile != "":
-		b, err := readInput(resolve(dir, t.BodyFile))
+		b, err := readRel(t.BodyFile)
 		if err != nil {
 			return src, fmt.Errorf("body file: %w", err)
 		}
-		var probe struct {
-			Model  string `json:"model"`
-			Stream *bool  `json:"stream"`
-		}
-		if err := json.Unmarshal(b, &probe); err != nil {
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(b, &probe); err != nil || probe == nil {
+			if err == nil {
+				err = errors.New("null")
+			}
 			return src, fmt.Errorf("body file %s is not a JSON object: %w", t.BodyFile, err)
 		}
-		if t.Model == "" {
-			t.Model = probe.Model
+		// "model" and "stream" are read as the server reads them (encoding/json: any case, the
+		// last one winning), so that the client expects the reply the server will send.
+		var named struct {
+			Model  json.RawMessage `json:"model"`
+			Stream json.RawMessage `json:"stream"`
+		}
+		_ = json.Unmarshal(b, &named) // an object, as the probe found
+		var model string
+		if raw := named.Model; raw != nil {
+			if err := json.Unmarshal(raw, &model); err != nil {
+				return src, fmt.Errorf("body file %s: \"model\" is not a string", t.BodyFile)
+			}
+		}
+		// The body is sent as it is: the model and protocol it names are what the server gets,
+		// so they are what the run reports.
+		switch {
+		case t.Model == "":
+			t.Model = model
+		case model != "" && model != t.Model:
+			return src, &BodyConflictError{File: t.BodyFile, Field: "model", Body: model, Template: t.Model}
+		}
+		a, err := bodyAPI(probe, api.API(t.API))
+		if err != nil {
+			return src, fmt.Errorf("body file %s: %w", t.BodyFile, err)
+		}
+		if t.API == "" {
+			t.API = string(a)
+		} else if a != api.API(t.API) {
+			return src, &BodyConflictError{File: t.BodyFile, Field: "api", Body: string(a), Template: t.API}
+		}
+		var stream *bool
+		if raw := named.Stream; raw != nil {
+			if err := json.Unmarshal(raw, &stream); err != nil {
+				return src, fmt.Errorf("body file %s: \"stream\" is not true or false", t.BodyFile)
+			}
 		}
 		// What the server will do decides what the client expects: Ollama streams unless told
 		// not to, OpenAI servers do not stream unless told to.
-		if probe.Stream != nil {
-			t.Stream = *probe.Stream
+		if stream != nil {
+			t.Stream = *stream
 		} else {
 			t.Stream = api.API(t.API).IsOllama()
 		}
 		src.body = b
 	case t.PromptFile != "":
+		src.files = append(src.files, resolve(dir, t.PromptFile))
 		ps, chats, err := readPrompts(resolve(dir, t.PromptFile))
 		if err != nil {
 			return src, err
@@ -280,6 +341,77 @@ func load(t *results.Template, dir string) (promptSource, error) {
 }
 
 const defaultPrompt = "Write a short story about a lighthouse keeper."
+
+// BodyConflictError is a body file that names another model or protocol than its template:
+// the body is sent as it is, so the template's would label requests that never went there.
+type BodyConflictError struct {
+	File     string
+	Field    string // "model" or "api"
+	Body     string // what the body says
+	Template string // what the template says
+}
+
+func (e *BodyConflictError) Error() string {
+	if e.Field == "api" {
+		return fmt.Sprintf("body file %s is written for %s, but the template's api is %s: the body is sent as it is, to the api's endpoint", e.File, e.Body, e.Template)
+	}
+	return fmt.Sprintf("body file %s names model %q, but the template's model is %q: the body is sent as it is, so its model is the one measured", e.File, e.Body, e.Template)
+}
+
+// Fields only one family of protocols takes: a body with one of them says which it is.
+var (
+	ollamaOnlyFields = []string{"options", "keep_alive", "raw", "images", "context", "template", "system", "think"}
+	openAIOnlyFields = []string{"max_tokens", "max_completion_tokens", "stream_options", "n", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format"}
+)
+
+// isChat says whether a protocol sends chat messages (else a prompt).
+func isChat(a api.API) bool { return a == api.OllamaChat || a == api.OpenAIChat }
+
+// bodyAPI reads the protocol a request body is written for. Given one, the body must be of its
+// kind: chat "messages" for a chat protocol, a "prompt" for the others. Given none, "messages"
+// make it a chat and "prompt" a completion, on OpenAI's protocols when the body has a field
+// only they take and on Ollama's otherwise (the default protocol's family).
+func bodyAPI(body map[string]json.RawMessage, given api.API) (api.API, error) {
+	_, chat := body["messages"]
+	_, prompt := body["prompt"]
+	if chat && prompt {
+		return "", errors.New(`it has both "messages" and "prompt": no protocol takes both`)
+	}
+	if given != "" {
+		if (chat && !isChat(given)) || (prompt && isChat(given)) {
+			kind := api.OllamaGenerate
+			if chat {
+				kind = api.OllamaChat
+			}
+			if !given.IsOllama() {
+				kind = map[api.API]api.API{api.OllamaChat: api.OpenAIChat, api.OllamaGenerate: api.OpenAICompletions}[kind]
+			}
+			return kind, nil
+		}
+		return given, nil
+	}
+	has := func(fields []string) string {
+		for _, f := range fields {
+			if _, ok := body[f]; ok {
+				return f
+			}
+		}
+		return ""
+	}
+	ollama, openAI := has(ollamaOnlyFields), has(openAIOnlyFields)
+	if ollama != "" && openAI != "" {
+		return "", fmt.Errorf("it has %q, which only Ollama takes, and %q, which only OpenAI's protocols take: give its api", ollama, openAI)
+	}
+	switch {
+	case chat && openAI != "":
+		return api.OpenAIChat, nil
+	case chat:
+		return api.OllamaChat, nil
+	case openAI != "":
+		return api.OpenAICompletions, nil
+	}
+	return api.OllamaGenerate, nil
+}
 
 func resolve(dir, path string) string {
 	if filepath.IsAbs(path) || dir == "" {

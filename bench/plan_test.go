@@ -242,3 +242,42 @@ func TestChatMessagesFromPromptFile(t *testing.T) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+// A body file names the model and protocol of its entry: the body is sent as it is.
+func TestBodyFileDecidesModelAndAPI(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		body, api, model string
+		wantAPI          string
+		wantErr          string
+	}{
+		{`{"model":"b","prompt":"p"}`, "", "", "ollama-generate", ""},
+		{`{"model":"b","messages":[]}`, "", "", "ollama-chat", ""},
+		{`{"model":"b","messages":[],"max_tokens":5}`, "", "", "openai-chat", ""},
+		{`{"model":"b","prompt":"p","stream_options":{}}`, "", "", "openai-completions", ""},
+		{`{"model":"b","messages":[]}`, "openai-chat", "b", "openai-chat", ""},
+		{`{"prompt":"p"}`, "openai-completions", "label", "openai-completions", ""},
+		{`{"model":"b","prompt":"p"}`, "", "other", "", `names model "b", but the template's model is "other"`},
+		{`{"model":"b","messages":[]}`, "ollama-generate", "", "", "is written for ollama-chat, but the template's api is ollama-generate"},
+		{`{"model":"b","prompt":"p"}`, "openai-chat", "", "", "is written for openai-completions"},
+		{`{"model":"b","prompt":"p","messages":[]}`, "", "", "", `both "messages" and "prompt"`},
+		{`{"model":"b","prompt":"p","options":{},"max_tokens":1}`, "", "", "", `only Ollama takes`},
+	} {
+		path := filepath.Join(dir, "body.json")
+		if err := os.WriteFile(path, []byte(tt.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := &results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{API: tt.api, Model: tt.model, BodyFile: path}}}
+		_, err := Prepare(p, "")
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s (api %q, model %q): err %v, want %q", tt.body, tt.api, tt.model, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tt.body, err)
+		case p.Mix[0].API != tt.wantAPI || (tt.model == "" && p.Mix[0].Model != "b"):
+			t.Errorf("%s: api %s model %s, want %s", tt.body, p.Mix[0].API, p.Mix[0].Model, tt.wantAPI)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -22,6 +23,10 @@ type PlanFile struct {
 	Plan results.Plan
 	URL  string // empty when the file does not set it
 	Path string
+	// Given holds the fields the file sets, by their place: "warmup", "stages[1].requests",
+	// "mix[0].max_tokens" (a mix entry's include those its defaults give). A caller that fills
+	// in what a file leaves out tells a zero the file wrote from one it did not.
+	Given map[string]bool
 }
 
 // PlanError points at the place in a plan file that is wrong.
@@ -62,17 +67,37 @@ func LoadPlanFile(path string) (*PlanFile, error) {
 	return pf, nil
 }
 
+// ReadPlanFile reads and parses a YAML plan without preparing it, for a caller that changes it
+// first (and then prepares it, with PrepareFile).
+func ReadPlanFile(path string) (*PlanFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	return ParsePlan(path, b)
+}
+
+// PrepareFile prepares the file's plan (see Prepare), its paths relative to the file's folder;
+// an error names the file.
+func (pf *PlanFile) PrepareFile() (*Workload, error) {
+	w, err := Prepare(&pf.Plan, filepath.Dir(pf.Path))
+	if err != nil {
+		return nil, &PlanError{File: pf.Path, Msg: err.Error()}
+	}
+	return w, nil
+}
+
 // ParsePlan parses YAML plan text without preparing it (prompt files are not read).
 func ParsePlan(name string, text []byte) (*PlanFile, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(text, &doc); err != nil {
 		return nil, &PlanError{File: name, Line: yamlErrLine(err), Msg: cleanYAMLError(err)}
 	}
-	pf := &PlanFile{Path: name}
+	pf := &PlanFile{Path: name, Given: map[string]bool{}}
 	if len(doc.Content) == 0 {
 		return nil, &PlanError{File: name, Msg: "empty plan"}
 	}
-	d := &planDecoder{file: name}
+	d := &planDecoder{file: name, given: pf.Given}
 	d.top(doc.Content[0], pf)
 	if d.err != nil {
 		return nil, d.err
@@ -86,6 +111,7 @@ type planDecoder struct {
 	defaultAPI string
 	defaults   *yaml.Node // template fields every mix entry starts from
 	mixNode    *yaml.Node // decoded last, so that defaults and api may come after it
+	given      map[string]bool
 }
 
 func (d *planDecoder) fail(n *yaml.Node, field, format string, args ...any) {
@@ -95,7 +121,8 @@ func (d *planDecoder) fail(n *yaml.Node, field, format string, args ...any) {
 }
 
 // fields walks a mapping node, calling set for each known key and failing on unknown ones.
-func (d *planDecoder) fields(n *yaml.Node, path string, known []string, set func(key string, v *yaml.Node, field string)) {
+// Each key is marked given under as (the place it sets, path when empty).
+func (d *planDecoder) fields(n *yaml.Node, path, as string, known []string, set func(key string, v *yaml.Node, field string)) {
 	if n.Kind != yaml.MappingNode {
 		d.fail(n, path, "want a mapping of keys, got %s", kindName(n))
 		return
@@ -116,6 +143,11 @@ func (d *planDecoder) fields(n *yaml.Node, path string, known []string, set func
 			return
 		}
 		seen[k.Value] = true
+		place := cmp.Or(as, path)
+		if place != "" {
+			place += "."
+		}
+		d.given[place+k.Value] = true
 		set(k.Value, v, field)
 	}
 }
@@ -133,7 +165,7 @@ func kindName(n *yaml.Node) string {
 
 func (d *planDecoder) top(n *yaml.Node, pf *PlanFile) {
 	p := &pf.Plan
-	d.fields(n, "", []string{"url", "api", "seed", "warmup", "timeout", "first_byte_timeout", "stall_timeout", "defaults", "stages", "mix"},
+	d.fields(n, "", "", []string{"url", "api", "seed", "warmup", "timeout", "first_byte_timeout", "stall_timeout", "defaults", "stages", "mix"},
 		func(key string, v *yaml.Node, field string) {
 			switch key {
 			case "url":
@@ -182,9 +214,9 @@ func (d *planDecoder) top(n *yaml.Node, pf *PlanFile) {
 	for i, tn := range d.mixNode.Content {
 		t := &results.Template{API: d.defaultAPI, Stream: true}
 		if d.defaults != nil {
-			d.template(d.defaults, "defaults", t)
+			d.template(d.defaults, "defaults", fmt.Sprintf("mix[%d]", i), t)
 		}
-		d.template(tn, fmt.Sprintf("mix[%d]", i), t)
+		d.template(tn, fmt.Sprintf("mix[%d]", i), "", t)
 		p.Mix = append(p.Mix, t)
 	}
 	if len(p.Stages) == 0 && d.err == nil {
@@ -194,7 +226,7 @@ func (d *planDecoder) top(n *yaml.Node, pf *PlanFile) {
 
 func (d *planDecoder) stage(n *yaml.Node, path string) results.Stage {
 	var s results.Stage
-	d.fields(n, path, []string{"name", "concurrency", "rate", "arrival", "max_concurrency", "requests", "duration"},
+	d.fields(n, path, "", []string{"name", "concurrency", "rate", "arrival", "max_concurrency", "requests", "duration"},
 		func(key string, v *yaml.Node, field string) {
 			switch key {
 			case "name":
@@ -222,8 +254,9 @@ func (d *planDecoder) stage(n *yaml.Node, path string) results.Stage {
 	return s
 }
 
-func (d *planDecoder) template(n *yaml.Node, path string, t *results.Template) {
-	d.fields(n, path, []string{"name", "weight", "api", "model", "prompt", "prompt_file", "synthetic_words", "body_file", "max_tokens", "stream", "options", "extra_body",
+// template decodes a mix entry (or the defaults) into t; as is the entry's place, for Given.
+func (d *planDecoder) template(n *yaml.Node, path, as string, t *results.Template) {
+	d.fields(n, path, as, []string{"name", "weight", "api", "model", "prompt", "prompt_file", "synthetic_words", "body_file", "max_tokens", "stream", "options", "extra_body",
 		"input_words", "output_tokens", "shared_prefix_words", "fixed_output"},
 		func(key string, v *yaml.Node, field string) {
 			switch key {

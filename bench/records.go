@@ -12,15 +12,18 @@ import (
 // RecordLine is one request as written to the --records JSONL file: flat, in milliseconds
 // relative to the run's start (at) or to the request's own send (the rest).
 type RecordLine struct {
-	Stage            int      `json:"stage"`
-	Seq              int      `json:"seq"`
-	Worker           int      `json:"worker"`
-	Template         string   `json:"template"`
-	Model            string   `json:"model"`
-	API              string   `json:"api"`
-	Stream           bool     `json:"stream"`
-	IntendedMs       float64  `json:"intended_ms"` // since the run's start
-	SendLagMs        float64  `json:"send_lag_ms"`
+	Stage      int     `json:"stage"`
+	Seq        int     `json:"seq"`
+	Worker     int     `json:"worker"`
+	Template   string  `json:"template"`
+	Model      string  `json:"model"`
+	API        string  `json:"api"`
+	Stream     bool    `json:"stream"`
+	IntendedMs float64 `json:"intended_ms"` // since the run's start
+	SendLagMs  float64 `json:"send_lag_ms"`
+	// CapWaitMs is how long an open loop's request waited for a place under its cap on
+	// requests in flight (the server's saturation); send_lag_ms is the client's lag after it.
+	CapWaitMs        float64  `json:"cap_wait_ms,omitempty"`
 	E2EMs            float64  `json:"e2e_ms"`
 	ServiceMs        float64  `json:"service_ms"`
 	HeadersMs        float64  `json:"headers_ms,omitempty"`
@@ -53,12 +56,16 @@ func NewRecordLine(r *api.Record, runStart time.Time) RecordLine {
 
 // fill flattens r into l; the server timings point into server.
 func (l *RecordLine) fill(r *api.Record, runStart time.Time, server *[4]float64) {
-	lag := max(0, r.Sent.Sub(r.Intended))
+	late := max(0, r.Sent.Sub(r.Intended))
+	var capWait time.Duration
+	if r.Placed.After(r.Intended) {
+		capWait = r.Placed.Sub(r.Intended)
+	}
 	*l = RecordLine{
 		Stage: r.Stage, Seq: r.Seq, Worker: r.Worker, Template: r.Template,
 		Model: r.Model, API: string(r.API), Stream: r.Stream,
-		IntendedMs: ms(r.Intended.Sub(runStart)), SendLagMs: ms(lag),
-		E2EMs: ms(lag + r.Done), ServiceMs: ms(r.Done), HeadersMs: ms(r.Headers),
+		IntendedMs: ms(r.Intended.Sub(runStart)), SendLagMs: ms(max(0, late-capWait)), CapWaitMs: ms(capWait),
+		E2EMs: ms(late + r.Done), ServiceMs: ms(r.Done), HeadersMs: ms(r.Headers),
 		Status: r.Status, Class: string(r.Class), Error: r.Error,
 		OutputTokens: r.OutputTokens, TokensFromServer: r.TokensFromServer, PromptTokens: r.PromptTokens,
 		Chunks: max(r.Chunks, len(r.TokenTimes)), DoneReason: r.DoneReason, BytesIn: r.BytesIn,
@@ -104,6 +111,7 @@ func (l *RecordLine) AppendJSON(b []byte) (out []byte, ok bool) {
 	}
 	float(`,"intended_ms":`, l.IntendedMs, false)
 	float(`,"send_lag_ms":`, l.SendLagMs, false)
+	float(`,"cap_wait_ms":`, l.CapWaitMs, true)
 	float(`,"e2e_ms":`, l.E2EMs, false)
 	float(`,"service_ms":`, l.ServiceMs, false)
 	float(`,"headers_ms":`, l.HeadersMs, true)

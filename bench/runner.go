@@ -90,7 +90,12 @@ type runner struct {
 	live   *Live
 }
 
-type stageSpan struct{ start, end time.Time }
+// stageSpan is when a stage ran, and how many of its open loop's arrivals were never sent
+// because no place under its cap came free before it ended.
+type stageSpan struct {
+	start, end time.Time
+	dropped    int
+}
 
 func (r *runner) run(ctx context.Context) (*results.Run, error) {
 	// Requests run under their own context so that an interrupt stops dispatch at once but
@@ -123,7 +128,13 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 		close(colDone)
 	}()
 
-	out.Warmup = r.warmup(ctx, reqCtx, col)
+	var werr error
+	out.Warmup, werr = r.warmup(ctx, reqCtx, col)
+	if werr != nil {
+		close(records)
+		<-colDone
+		return nil, werr
+	}
 
 	spans := make([]stageSpan, 0, len(r.plan.Stages))
 	usages := make([]usage, 0, len(r.plan.Stages))
@@ -159,15 +170,19 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 	for i, span := range spans {
 		st := r.plan.Stages[i]
 		res := col.stages[i].result(st, span.start.Sub(runStart), span.end.Sub(span.start), out.Baseline)
+		if res.Saturation != nil {
+			res.Saturation.Dropped = span.dropped
+			res.Saturation.Arrivals += span.dropped
+		}
 		res.Client = clientCheck(res, usages[i], span.end.Sub(span.start), r.opts.ServerInProcess)
 		res.Client.NewConnections, res.Client.Reconnects = col.stages[i].newConns, col.stages[i].reconnects
 		if !math.IsNaN(others[i]) {
 			res.Machine = &results.MachineLoad{OthersCPUPct: results.Round3(100 * others[i])}
 		}
-		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
-			res.Speedup = results.Round3(res.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
-		}
 		out.Stages = append(out.Stages, res)
+		if ref := out.Stages[results.SpeedupReference(results.OpenStages(out.Stages), i)]; ref != res && ref.Throughput.RequestsPerS > 0 {
+			res.Speedup = results.Round3(res.Throughput.RequestsPerS / ref.Throughput.RequestsPerS)
+		}
 	}
 	out.Notes = append(out.Notes, r.work.Notes...)
 	for _, note := range []string{keepAliveNote(out.Stages), promptCacheNote(out.Stages)} {
@@ -248,13 +263,39 @@ func promptCacheNote(stages []*results.StageResult) string {
 	return fmt.Sprintf("the server's prompt cache served %.0f%% of prompt tokens: repeated prompts measure cache hits, not prompt processing (vary them: synthetic prompts or a prompt file; llama-server also takes cache_prompt:false as an extra body field)", 100*float64(cached)/float64(prompt))
 }
 
+// WarmupError is a warm-up request that says the stages cannot measure anything: the server
+// refused it as a client error (no such model, a bad request, no access) or could not be
+// reached. Sending the stages anyway would fire thousands of requests that fail the same way.
+type WarmupError struct {
+	Model  string
+	Class  api.Class
+	Status int    // the HTTP status; 0 when there was no reply
+	Text   string // the record's error: the server's own message
+}
+
+func (e *WarmupError) Error() string {
+	return fmt.Sprintf("warm-up request for model %q failed: %s", e.Model, e.Text)
+}
+
+// warmupFatal says whether a failed warm-up request means the stages would fail alike.
+func warmupFatal(rec *api.Record) bool {
+	switch {
+	case rec.Class == api.ClassConnRefused:
+		return true
+	case rec.OK() || rec.Status == 0:
+		return false
+	}
+	return rec.Status == 400 || rec.Status == 401 || rec.Status == 403 || rec.Status == 404
+}
+
 // warmup sends plan.Warmup requests per model, all at once, and waits for them. They load
 // the models and fill the first slots; their records are kept apart from every stage. A
 // model's warm-up requests are made from its first template in the mix (its body or its
-// prompts), so each one loads the model it is meant to.
-func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Warmup {
+// prompts), so each one loads the model it is meant to. It returns a *WarmupError when a
+// request shows that the stages cannot work (see warmupFatal).
+func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) (*results.Warmup, error) {
 	if r.plan.Warmup <= 0 {
-		return nil
+		return nil, nil
 	}
 	r.live.Stage.Store(-1)
 	start := time.Now()
@@ -297,7 +338,12 @@ func (r *runner) warmup(ctx, reqCtx context.Context, col *collector) *results.Wa
 	}
 	col.warmup = recs
 	_ = ctx
-	return w
+	for _, rec := range recs {
+		if warmupFatal(rec) {
+			return w, &WarmupError{Model: rec.Model, Class: rec.Class, Status: rec.Status, Text: rec.Error}
+		}
+	}
+	return w, nil
 }
 
 // stage runs one stage and returns when every request it sent has finished.
@@ -324,7 +370,7 @@ func (r *runner) stage(ctx, reqCtx context.Context, index int, st results.Stage,
 	seq := newSequence(r.work)
 	batch := &recordBatch{out: records, last: start}
 	defer batch.flush()
-	send := func(worker, n int, intended time.Time, req *api.Request, t *results.Template) {
+	send := func(worker, n int, intended, placed time.Time, req *api.Request, t *results.Template) {
 		live.InFlight.Add(1)
 		rec := r.client.Do(reqCtx, req)
 		live.InFlight.Add(-1)
@@ -333,6 +379,12 @@ func (r *runner) stage(ctx, reqCtx context.Context, index int, st results.Stage,
 		}
 		if rec.Sent.Before(rec.Intended) {
 			rec.Intended = rec.Sent
+		}
+		if placed.After(rec.Intended) {
+			rec.Placed = placed
+			if rec.Sent.Before(placed) {
+				rec.Placed = rec.Sent
+			}
 		}
 		rec.Stage, rec.Seq, rec.Worker, rec.Template = index, n, worker, t.Name
 		live.Done.Add(1)
@@ -343,15 +395,19 @@ func (r *runner) stage(ctx, reqCtx context.Context, index int, st results.Stage,
 		}
 		batch.add(rec)
 	}
+	span := stageSpan{start: start}
 	if st.OpenLoop() {
-		r.openLoop(dispatchCtx, st, seq, start, send)
+		span.dropped = r.openLoop(dispatchCtx, st, seq, start, send)
 	} else {
 		r.closedLoop(dispatchCtx, st, seq, send)
 	}
-	return stageSpan{start: start, end: time.Now()}
+	span.end = time.Now()
+	return span
 }
 
-type sendFunc func(worker, n int, intended time.Time, req *api.Request, t *results.Template)
+// sendFunc sends one request: intended is when it was due, placed when it found a place
+// under an open loop's cap after waiting for one (zero when it did not wait).
+type sendFunc func(worker, n int, intended, placed time.Time, req *api.Request, t *results.Template)
 
 // closedLoop runs st.Concurrency workers; each sends its next request when the last ends.
 func (r *runner) closedLoop(ctx context.Context, st results.Stage, seq *sequence, send sendFunc) {
@@ -377,7 +433,7 @@ func (r *runner) closedLoop(ctx context.Context, st results.Stage, seq *sequence
 				if !ok {
 					return
 				}
-				send(w, n, time.Now(), req, t)
+				send(w, n, time.Now(), time.Time{}, req, t)
 			}
 		}()
 	}
@@ -387,7 +443,10 @@ func (r *runner) closedLoop(ctx context.Context, st results.Stage, seq *sequence
 // openLoop sends requests at their intended times whatever the server does. Latency counts
 // from the intended time, so a slow server cannot hide its delay by slowing the sender
 // (no coordinated omission); time spent waiting for a --max-concurrency place counts too.
-func (r *runner) openLoop(ctx context.Context, st results.Stage, seq *sequence, start time.Time, send sendFunc) {
+// An arrival that finds every place taken waits for one (the record's Placed says when it
+// came); one still waiting when the stage ends is never sent, and counted with those due
+// later in the stage, which the wait held back: dropped, the number it returns.
+func (r *runner) openLoop(ctx context.Context, st results.Stage, seq *sequence, start time.Time, send sendFunc) (dropped int) {
 	rng := rand.New(rand.NewPCG(r.plan.Seed, 0x61727269))
 	var sem chan struct{}
 	if st.MaxConcurrency > 0 {
@@ -400,6 +459,23 @@ func (r *runner) openLoop(ctx context.Context, st results.Stage, seq *sequence, 
 	<-timer.C
 	var offset time.Duration
 	interval := float64(time.Second) / st.Rate
+	// unsent counts the arrivals due before the stage's end that were not sent because a wait
+	// for a place outlasted the stage: the one waiting and those scheduled after it.
+	unsent := func(n int) int {
+		if st.Duration <= 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return 0 // an interrupt, not the stage's end: nothing was due unsent
+		}
+		count := 0
+		for off := offset; off < time.Duration(st.Duration) && (st.Requests == 0 || n < st.Requests); n++ {
+			count++
+			gap := interval
+			if st.Arrival == results.ArrivalPoisson {
+				gap = rng.ExpFloat64() * interval
+			}
+			off += time.Duration(gap)
+		}
+		return count
+	}
 	for n := 0; st.Requests == 0 || n < st.Requests; n++ {
 		if n > 0 {
 			gap := interval
@@ -409,18 +485,28 @@ func (r *runner) openLoop(ctx context.Context, st results.Stage, seq *sequence, 
 			offset += time.Duration(gap)
 		}
 		if st.Duration > 0 && offset >= time.Duration(st.Duration) {
-			return
+			return 0
 		}
 		intended := start.Add(offset)
 		if !waitUntil(ctx, timer, intended) {
-			return
+			if sem != nil && time.Now().After(intended) {
+				return unsent(n) // held back by a wait for a place
+			}
+			return 0
 		}
 		req, t := seq.next()
+		var placed time.Time
 		if sem != nil {
 			select {
 			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
+			default:
+				// Every place is taken: the server has not finished what it was sent.
+				select {
+				case sem <- struct{}{}:
+					placed = time.Now()
+				case <-ctx.Done():
+					return unsent(n)
+				}
 			}
 		}
 		wg.Add(1)
@@ -429,9 +515,10 @@ func (r *runner) openLoop(ctx context.Context, st results.Stage, seq *sequence, 
 			if sem != nil {
 				defer func() { <-sem }()
 			}
-			send(0, n, intended, req, t)
+			send(0, n, intended, placed, req, t)
 		}()
 	}
+	return 0
 }
 
 // coarseWaitSlack is how late a runtime timer may fire: up to a millisecond on Linux, plus a

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -199,10 +200,14 @@ func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
 	}
 }
 
+// A capped open loop: an arrival that finds every place taken waits for one. The wait counts in
+// its latency (E2E runs from the schedule) and is the server's saturation (cap_wait, and the
+// arrivals delayed), not the client's send lag, so the self-check does not blame the client.
 func TestOpenLoopMaxConcurrencyWaitCounts(t *testing.T) {
 	f := newFake(100, 30*time.Millisecond)
 	w := prepared(t, results.Stage{Rate: 200, Requests: 10, MaxConcurrency: 1})
-	run, err := RunPlan(context.Background(), w, f, Options{})
+	var recs bytes.Buffer
+	run, err := RunPlan(context.Background(), w, f, Options{Records: &recs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +215,47 @@ func TestOpenLoopMaxConcurrencyWaitCounts(t *testing.T) {
 		t.Errorf("peak in flight = %d, want 1", f.peak.Load())
 	}
 	st := run.Stages[0]
-	if lag := st.LatencyMs[results.MetricSendLag].Max; lag < 100 {
-		t.Errorf("max send lag = %.1f ms: waiting for the concurrency cap must show as lag", lag)
+	if wait := st.LatencyMs[results.MetricCapWait]; wait.Max < 100 || wait.N < 8 {
+		t.Errorf("cap wait %+v: waiting for the concurrency cap must show as cap_wait", wait)
+	}
+	if sat := st.Saturation; sat == nil || sat.Arrivals != 10 || sat.Delayed < 8 || sat.Dropped != 0 {
+		t.Errorf("saturation %+v, want 10 arrivals, most delayed, none dropped", sat)
+	}
+	if lag := st.LatencyMs[results.MetricSendLag].P99; lag > 25 {
+		t.Errorf("send lag p99 %.1f ms (%s): the server's saturation was counted as the client's lag", lag, st.Client.Reason)
 	}
 	if st.LatencyMs[results.MetricE2E].Max < st.LatencyMs[results.MetricService].Max*2 {
 		t.Errorf("E2E max %.1f not above service max %.1f: cap wait not counted", st.LatencyMs[results.MetricE2E].Max, st.LatencyMs[results.MetricService].Max)
+	}
+	if !strings.Contains(recs.String(), `"cap_wait_ms":`) {
+		t.Errorf("records carry no cap_wait_ms:\n%s", recs.String())
+	}
+}
+
+// A capped open loop bounded by time: the arrivals due before its end that never found a place
+// are counted as dropped, so that sent + dropped is every arrival due.
+func TestOpenLoopCountsDroppedArrivals(t *testing.T) {
+	f := newFake(100, 60*time.Millisecond)
+	w := prepared(t, results.Stage{Rate: 100, Duration: results.Duration(200 * time.Millisecond), MaxConcurrency: 1})
+	run, err := RunPlan(context.Background(), w, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := run.Stages[0]
+	sat := st.Saturation
+	if sat == nil || sat.Arrivals != 20 || sat.Dropped < 10 || sat.Arrivals != st.Requests.Total+sat.Dropped {
+		t.Fatalf("saturation %+v with %d sent, want 20 arrivals = sent + dropped, most dropped", sat, st.Requests.Total)
+	}
+	if lag := st.LatencyMs[results.MetricSendLag].P99; lag > 25 {
+		t.Errorf("send lag p99 %.1f ms: the server's saturation was counted as the client's lag", lag)
+	}
+	// Uncapped, nothing is held back and no saturation is counted.
+	run, err = RunPlan(context.Background(), prepared(t, results.Stage{Rate: 100, Duration: results.Duration(100 * time.Millisecond)}), newFake(100, time.Millisecond), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Stages[0].Saturation != nil {
+		t.Errorf("uncapped stage has saturation %+v", run.Stages[0].Saturation)
 	}
 }
 
@@ -481,5 +522,27 @@ func TestRecordBatch(t *testing.T) {
 	b.flush()
 	if len(out) != 0 {
 		t.Fatal("an empty flush sent a batch")
+	}
+}
+
+// A speed-up compares like with like: closed-loop stages with the first closed-loop stage, an
+// open loop (whose throughput follows its schedule) with the first open loop.
+func TestSpeedupComparesStagesOfOneKind(t *testing.T) {
+	f := newFake(100, 10*time.Millisecond)
+	w := prepared(t, results.Stage{Concurrency: 1, Requests: 4}, results.Stage{Rate: 200, Requests: 8},
+		results.Stage{Concurrency: 4, Requests: 8}, results.Stage{Rate: 400, Requests: 8})
+	run, err := RunPlan(context.Background(), w, f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := run.Stages
+	if st[0].Speedup != 0 || st[1].Speedup != 0 {
+		t.Errorf("the first stage of each kind has speed-ups %v and %v, want none", st[0].Speedup, st[1].Speedup)
+	}
+	if want := results.Round3(st[2].Throughput.RequestsPerS / st[0].Throughput.RequestsPerS); st[2].Speedup != want {
+		t.Errorf("c=4: speed-up %v, want %v (against c=1)", st[2].Speedup, want)
+	}
+	if want := results.Round3(st[3].Throughput.RequestsPerS / st[1].Throughput.RequestsPerS); st[3].Speedup != want {
+		t.Errorf("rate=400: speed-up %v, want %v (against rate=200)", st[3].Speedup, want)
 	}
 }

@@ -77,8 +77,11 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // ResultsFile is a results file that grows by one run at a time and is written whole,
 // atomically, after each: an interrupt or a crash later loses nothing already measured.
 type ResultsFile struct {
-	Path string
-	file results.File
+	// Path is where the file is written: the path it was made with, or the temporary file
+	// that took the results when that path could not (see WriteError).
+	Path  string
+	file  results.File
+	saved bool
 }
 
 // NewResultsFile starts a results file at path, written by tool.
@@ -86,11 +89,54 @@ func NewResultsFile(path string, tool results.Tool) *ResultsFile {
 	return &ResultsFile{Path: path, file: results.File{Schema: results.Schema, Tool: tool}}
 }
 
-// Add appends a run and writes the file.
+// WriteError is a results file that could not be written where it was asked (a full disk, a
+// folder gone or made read-only during the run). Saved is the temporary file that took the
+// results instead; empty when that failed too.
+type WriteError struct {
+	Path, Saved string
+	Err         error
+}
+
+func (e *WriteError) Error() string {
+	if e.Saved == "" {
+		return fmt.Sprintf("cannot write the results to %s: %v", e.Path, e.Err)
+	}
+	return fmt.Sprintf("cannot write the results to %s (%v): saved them to %s instead", e.Path, e.Err, e.Saved)
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Add appends a run and writes the file. When its path cannot take it, the file goes to a
+// temporary file (which later runs are added to) and Add returns a *WriteError that names
+// both: a measured run is never lost to a bad output path.
 func (f *ResultsFile) Add(run *results.Run) error {
 	f.file.Runs = append(f.file.Runs, run)
-	return f.file.Write(f.Path)
+	err := f.file.Write(f.Path)
+	if err == nil {
+		f.saved = true
+		return nil
+	}
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner // "write results: " says nothing the error's own words do not
+	}
+	werr := &WriteError{Path: f.Path, Err: err}
+	tmp, terr := os.CreateTemp("", "llmload-results-*.json")
+	if terr != nil {
+		f.saved = false
+		return werr
+	}
+	tmp.Close()
+	if f.file.Write(tmp.Name()) != nil {
+		os.Remove(tmp.Name())
+		f.saved = false
+		return werr
+	}
+	werr.Saved, f.Path, f.saved = tmp.Name(), tmp.Name(), true
+	return werr
 }
+
+// Saved says whether the runs added so far are all in the file at Path.
+func (f *ResultsFile) Saved() bool { return f.saved }
 
 // Runs are the runs written so far.
 func (f *ResultsFile) Runs() []*results.Run { return f.file.Runs }
@@ -195,6 +241,8 @@ type Session struct {
 	id        api.Identity
 	simulated bool
 	machine   *hostload.Meter // nil where there is no /proc
+	// writeErr is the *WriteError of a results file saved elsewhere than asked.
+	writeErr error
 }
 
 // RunSession runs a whole session: NewSession, then Run.
@@ -348,7 +396,13 @@ func (s *Session) Run(ctx context.Context) ([]*results.Run, error) {
 		}
 	}
 	if n := len(runs); (n > 0 && runs[n-1].Interrupted) || (n < cfg.Repeat && ctx.Err() != nil) {
+		if s.writeErr != nil {
+			return runs, errors.Join(ErrInterrupted, s.writeErr)
+		}
 		return runs, ErrInterrupted
+	}
+	if s.writeErr != nil {
+		return runs, s.writeErr
 	}
 	return runs, JudgeErrorRate(runs, cfg.MaxErrorRate)
 }
@@ -404,10 +458,15 @@ func (s *Session) runOnce(ctx context.Context, rep int, live *Live, records io.W
 	run = redacted(run, s.client.Redactor())
 	if cfg.Output != nil {
 		if err := cfg.Output.Add(run); err != nil {
-			if h.RunEnded != nil {
-				_ = h.RunEnded(run)
+			var we *WriteError
+			if !errors.As(err, &we) || we.Saved == "" {
+				if h.RunEnded != nil {
+					_ = h.RunEnded(run)
+				}
+				return run, err
 			}
-			return run, fmt.Errorf("write results: %w", err)
+			// Saved elsewhere: the session goes on, and ends with the error that says where.
+			s.writeErr = err
 		}
 	}
 	if h.RunEnded != nil {

@@ -55,11 +55,10 @@ func renderHTML(t *testing.T, fixture string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	page := filepath.Join(dir, "report.html")
-	chartsDir, link := ChartsFor(page)
+	// The page alone, in a folder of its own: its charts are inline, nothing beside it.
+	page := filepath.Join(t.TempDir(), "report.html")
 	var buf bytes.Buffer
-	if err := Render(&buf, files, Options{Format: FormatHTML, Sources: names, ChartsDir: chartsDir, ChartsLink: link, SLO: mustSLO(t, "ttft_p95=100ms")}); err != nil {
+	if err := Render(&buf, files, Options{Format: FormatHTML, Sources: names, SLO: mustSLO(t, "ttft_p95=100ms")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(page, buf.Bytes(), 0o644); err != nil {
@@ -68,8 +67,8 @@ func renderHTML(t *testing.T, fixture string) string {
 	return page
 }
 
-// TestBrowserRendersReport opens a report with its charts as a user would and checks that
-// the screenshot shows text and the charts' colours, so the SVGs loaded and drew.
+// TestBrowserRendersReport opens an HTML report as a user would and checks that the
+// screenshot shows text and the charts' colours, so the inline SVGs drew.
 func TestBrowserRendersReport(t *testing.T) {
 	browser := chromium(t)
 	page := renderHTML(t, "sweep.json")

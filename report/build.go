@@ -25,8 +25,8 @@ type builder struct {
 
 func newBuilder(a *analysis.Analysis, charts Charts) *builder {
 	b := &builder{a: a, metric: charts.Metric}
-	if charts.Dir != "" {
-		b.charts = &chartSet{dir: charts.Dir}
+	if charts.Dir != "" || charts.Inline {
+		b.charts = &chartSet{dir: charts.Dir, inline: charts.Inline}
 	}
 	return b
 }
@@ -171,8 +171,8 @@ func (b *builder) verdict() {
 			s += " of " + r.Name
 		}
 		s += fmt.Sprintf(": %s output tok/s, %s req/s", prose.Rate(best.Throughput.OutputTokensPerS), prose.Rate(best.Throughput.RequestsPerS))
-		if best.Speedup > 0 && len(r.Stages) > 1 && best != r.Stages[0] {
-			s += fmt.Sprintf(" (×%.2f the requests/s of %s)", best.Speedup, r.Stages[0].Name)
+		if ref := speedupReference(r, best); best.Speedup > 0 && ref != nil && ref != best {
+			s += fmt.Sprintf(" (×%.2f the requests/s of %s)", best.Speedup, ref.Name)
 		}
 		if d := best.Decomposition; d != nil && r.Baseline != nil && d.QueueShare > 0 {
 			s += fmt.Sprintf("; queue wait was %s of E2E there", prose.Pct(d.QueueShare))
@@ -362,7 +362,7 @@ func (b *builder) comparison() error {
 	}
 	b.doc.p(plain(fmt.Sprintf("Judged: %s; %s; a step must add at least %s throughput to count (the knee). "+
 		"tok/s is output tokens per second of the stage, tok/s per req each request's decode rate; latencies in ms; queue wait is the mean and %% its share of E2E; "+
-		"eff. parallel is requests in flight on average, per slot over the setting (above 1, requests queue).", judged, sloText, prose.Pct(c.KneeGain))))
+		"eff. parallel is requests in flight on average, per %s over the setting (above 1, requests queue).", judged, sloText, prose.Pct(c.KneeGain), analysis.Unit(c.By))))
 
 	hasGPU := false
 	for _, s := range c.Settings {
@@ -370,7 +370,7 @@ func (b *builder) comparison() error {
 	}
 	cols := []column{{name: c.By}, {name: "at"}, {name: "tok/s", right: true}, {name: "gain", right: true}, {name: "tok/s per req", right: true},
 		{name: "TTFT p50", right: true}, {name: "TTFT p95", right: true}, {name: "E2E p95", right: true}, {name: "queue wait", right: true}, {name: "queue %", right: true},
-		{name: "eff. parallel", right: true}, {name: "per slot", right: true}}
+		{name: "eff. parallel", right: true}, {name: "per " + analysis.Unit(c.By), right: true}}
 	if hasGPU {
 		cols = append(cols, column{name: "GPU MiB", right: true})
 	}
@@ -458,8 +458,8 @@ func (b *builder) comparison() error {
 	}
 	if c.MiBPerSlot != nil {
 		f := c.MiBPerSlot
-		b.doc.p(plain(fmt.Sprintf("GPU memory: %s per extra slot (least-squares fit of peak memory against %s over %d settings: %s + %s × %s, R² %.3f).",
-			prose.MiB(f.Slope), c.By, f.Points, prose.MiB(f.Intercept), prose.MiB(f.Slope), c.By, f.R2)))
+		b.doc.p(plain(fmt.Sprintf("GPU memory: %s per extra %s (least-squares fit of peak memory against %s over %d settings: %s + %s × %s, R² %.3f).",
+			prose.MiB(f.Slope), analysis.Unit(c.By), c.By, f.Points, prose.MiB(f.Intercept), prose.MiB(f.Slope), c.By, f.R2)))
 	}
 	if err := b.comparisonCharts(); err != nil {
 		return err
@@ -529,9 +529,13 @@ func (b *builder) stages() error {
 			cols = append(cols, column{name: "GPU memory peak", right: true}, column{name: "GPU util mean", right: true}, column{name: "J per token", right: true})
 		}
 		t := table{cols: cols}
+		open := make([]bool, len(r.Stages))
+		for i, st := range r.Stages {
+			open[i] = st.Rate > 0
+		}
 		for i, st := range r.Stages {
 			speed := "-"
-			if i == 0 {
+			if results.SpeedupReference(open, i) == i {
 				speed = "×1.00"
 			} else if st.Speedup > 0 {
 				speed = fmt.Sprintf("×%.2f", st.Speedup)
@@ -581,6 +585,23 @@ func (b *builder) stages() error {
 	return nil
 }
 
+// speedupReference is the stage of r that st's speed-up is measured against (see
+// results.SpeedupReference); nil when st is not r's.
+func speedupReference(r *analysis.Run, st *analysis.Stage) *analysis.Stage {
+	open := make([]bool, len(r.Stages))
+	at := -1
+	for i, x := range r.Stages {
+		open[i] = x.Rate > 0
+		if x == st {
+			at = i
+		}
+	}
+	if at < 0 {
+		return nil
+	}
+	return r.Stages[results.SpeedupReference(open, at)]
+}
+
 // loadText says how a stage loaded the server.
 func loadText(st *analysis.Stage) string {
 	if st.Rate > 0 {
@@ -605,7 +626,29 @@ func latencyRows() []struct{ key, label string } {
 		{results.MetricQueueWait, "queue wait"},
 		{results.MetricFirstTokenWait, "wait before 1st token"},
 		{results.MetricSendLag, "send lag"},
+		{results.MetricCapWait, "wait for a place"},
 	}
+}
+
+// saturationText says what a capped open loop's arrivals found: "" when none waited.
+func saturationText(st *results.StageResult) string {
+	s := st.Saturation
+	if s == nil || s.Delayed+s.Dropped == 0 {
+		return ""
+	}
+	text := fmt.Sprintf("the server's saturation: %d of %d arrivals found every place taken (at most %d in flight)", s.Delayed+s.Dropped, s.Arrivals, st.MaxConcurrency)
+	var parts []string
+	if s.Delayed > 0 {
+		part := fmt.Sprintf("%d sent late", s.Delayed)
+		if w, ok := st.LatencyMs[results.MetricCapWait]; ok && w.N > 0 {
+			part += fmt.Sprintf(" (waited %s ms at the median, %s at most)", prose.Num(w.P50), prose.Num(w.Max))
+		}
+		parts = append(parts, part)
+	}
+	if s.Dropped > 0 {
+		parts = append(parts, fmt.Sprintf("%d never sent before the stage ended", s.Dropped))
+	}
+	return text + ": " + strings.Join(parts, ", ")
 }
 
 func (b *builder) stageLatency(doc *document, r *analysis.Run, st *analysis.Stage) {
@@ -638,9 +681,12 @@ func (b *builder) stageLatency(doc *document, r *analysis.Run, st *analysis.Stag
 	}
 	if len(t.rows) == 0 {
 		doc.p(plain("No successful request: no latency to show."))
-		return
+	} else {
+		doc.add(t)
 	}
-	doc.add(t)
+	if text := saturationText(st.Data); text != "" {
+		doc.p(plain(strings.ToUpper(text[:1]) + text[1:] + "."))
+	}
 }
 
 // fewMark flags a p99 of too few samples.

@@ -29,6 +29,10 @@ import (
 type chartSet struct {
 	dir     string
 	written []string
+	// inline keeps each chart in memory for the page it goes in (HTML) instead of writing it
+	// into dir: one self-contained file.
+	inline bool
+	svg    map[string][]byte
 }
 
 // Chart geometry. SVG user units are points: 9 in is 648 px wide, which GitHub shows
@@ -129,6 +133,18 @@ func (cs *chartSet) save(name string, width, height vg.Length, plots []*plot.Plo
 	out := buf.Bytes()
 	// gonum names the embedded metrics' family only; add the metric-compatible fallbacks.
 	out = bytes.ReplaceAll(out, []byte("font-family:Liberation Sans;"), []byte("font-family:'Liberation Sans',Arial,Helvetica,sans-serif;"))
+	if cs.inline {
+		// In a page, the SVG element alone: no XML declaration or comment before it.
+		if i := bytes.Index(out, []byte("<svg")); i > 0 {
+			out = out[i:]
+		}
+		if cs.svg == nil {
+			cs.svg = map[string][]byte{}
+		}
+		cs.svg[name] = out
+		cs.written = append(cs.written, name)
+		return nil
+	}
 	if err := os.MkdirAll(cs.dir, 0o755); err != nil {
 		return fmt.Errorf("charts: %w", err)
 	}
@@ -154,7 +170,7 @@ func (b *builder) addFigure(name, alt string, width, height vg.Length, plots []*
 	if err := b.charts.save(name, width, height, plots, legend); err != nil {
 		return err
 	}
-	b.doc.add(figure{alt: alt, file: name})
+	b.doc.add(figure{alt: alt, file: name, svg: b.charts.svg[name]})
 	return nil
 }
 

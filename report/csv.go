@@ -112,15 +112,21 @@ func csvColumns() []csvColumn {
 		metric("effective_parallelism"),
 		metric("speedup"),
 	}
-	for _, d := range results.LatencyDistributions() {
-		cols = append(cols, csvColumn{d + "_n", func(r csvRow) string {
+	latency := func(d string) []csvColumn {
+		cols := []csvColumn{{d + "_n", func(r csvRow) string {
 			if s, ok := r.st.LatencyMs[d]; ok {
 				return strconv.FormatInt(s.N, 10)
 			}
 			return ""
-		}})
+		}}}
 		for _, st := range csvStats() {
 			cols = append(cols, metric(d+"."+st))
+		}
+		return cols
+	}
+	for _, d := range results.LatencyDistributions() {
+		if d != results.MetricCapWait { // a later column: at the end
+			cols = append(cols, latency(d)...)
 		}
 	}
 	decomp := func(name string, f func(d *results.Decomposition) float64) csvColumn {
@@ -157,6 +163,20 @@ func csvColumns() []csvColumn {
 		metric("gpu.joules_per_token"),
 	)
 	cols = append(cols, str("class", func(r csvRow) string { return r.class }))
+	saturation := func(name string, f func(s *results.Saturation) int) csvColumn {
+		return csvColumn{name, func(r csvRow) string {
+			if s := r.st.Data.Saturation; s != nil {
+				return strconv.Itoa(f(s))
+			}
+			return ""
+		}}
+	}
+	cols = append(cols, latency(results.MetricCapWait)...)
+	cols = append(cols,
+		saturation("saturation_arrivals", func(s *results.Saturation) int { return s.Arrivals }),
+		saturation("saturation_delayed", func(s *results.Saturation) int { return s.Delayed }),
+		saturation("saturation_dropped", func(s *results.Saturation) int { return s.Dropped }),
+	)
 	return cols
 }
 

@@ -14,7 +14,8 @@ import (
 func TestCSVColumnsAreCatalogueMetrics(t *testing.T) {
 	facts := map[string]bool{"source": true, "run": true, "labels": true, "setting": true, "server_url": true, "api": true,
 		"server_version": true, "simulated": true, "host": true, "started": true, "stage": true, "concurrency": true, "rate": true,
-		"arrival": true, "max_concurrency": true, "start_s": true, "wall_s": true, "errors": true, "token_source": true, "client_overloaded": true, "class": true}
+		"arrival": true, "max_concurrency": true, "start_s": true, "wall_s": true, "errors": true, "token_source": true, "client_overloaded": true, "class": true,
+		"saturation_arrivals": true}
 	seen := map[string]bool{}
 	metrics := 0
 	for _, c := range csvColumns() {
@@ -31,7 +32,7 @@ func TestCSVColumnsAreCatalogueMetrics(t *testing.T) {
 		}
 		metrics++
 	}
-	if want := len(results.LatencyDistributions())*len(csvStats()) + 22; metrics != want {
+	if want := len(results.LatencyDistributions())*len(csvStats()) + 24; metrics != want {
 		t.Errorf("%d metric columns, want %d", metrics, want)
 	}
 }

@@ -47,10 +47,12 @@ type table struct {
 
 type list struct{ items [][]span }
 
-// figure is a chart written to the charts folder; file is its name there.
+// figure is a chart written to the charts folder; file is its name there. svg, when set, is
+// the chart itself, for a page that holds it inline.
 type figure struct {
 	alt  string
 	file string
+	svg  []byte
 }
 
 // mermaid is a Mermaid diagram for renderers that show one (GitHub's markdown).
@@ -275,12 +277,12 @@ func writeTextBlocks(ew *errWriter, blocks []block) {
 				ew.printf("%s:\n", t)
 			}
 		case paragraph:
-			ew.printf("%s\n", wrap(textSpans(b.spans), 100, ""))
+			ew.printf("%s\n", wrap(textSpans(b.spans), TextWidth, ""))
 		case table:
 			writeTextTable(ew, b)
 		case list:
 			for _, item := range b.items {
-				ew.printf("  - %s\n", wrap(textSpans(item), 96, "    "))
+				ew.printf("  - %s\n", wrap(textSpans(item), TextWidth-4, "    "))
 			}
 		}
 	}
@@ -323,46 +325,27 @@ func wrap(s string, width int, indent string) string {
 	return b.String()
 }
 
+// writeTextTable prints t within TextWidth columns (see fitTable).
 func writeTextTable(ew *errWriter, t table) {
-	widths := make([]int, len(t.cols))
-	cell := func(row []string, j int) string {
-		if j < len(row) {
-			return clean(row[j])
-		}
-		return ""
-	}
+	cols := make([]column, len(t.cols))
 	for j, c := range t.cols {
-		widths[j] = utf8.RuneCountInString(c.name)
-		for _, row := range t.rows {
-			widths[j] = max(widths[j], utf8.RuneCountInString(cell(row, j)))
+		cols[j] = column{name: clean(c.name), right: c.right}
+	}
+	rows := make([][]string, len(t.rows))
+	for i, row := range t.rows {
+		rows[i] = make([]string, len(row))
+		for j, v := range row {
+			rows[i][j] = clean(v)
 		}
 	}
-	line := func(cells func(j int) string) {
-		var b strings.Builder
-		for j, c := range t.cols {
-			s := cells(j)
-			padding := strings.Repeat(" ", widths[j]-utf8.RuneCountInString(s))
-			if j > 0 {
-				b.WriteString("  ")
-			}
-			if c.right {
-				b.WriteString(padding + s)
-			} else if j < len(t.cols)-1 {
-				b.WriteString(s + padding)
-			} else {
-				b.WriteString(s)
-			}
-		}
-		ew.printf("%s\n", strings.TrimRight(b.String(), " "))
-	}
-	line(func(j int) string { return clean(t.cols[j].name) })
-	for _, row := range t.rows {
-		line(func(j int) string { return cell(row, j) })
+	for _, l := range fitTable(cols, rows, TextWidth, "") {
+		ew.printf("%s\n", l)
 	}
 }
 
-// writeHTML renders d as one standalone page; figures are <img> tags pointing into the
-// charts folder. Mermaid blocks are left out: the SVG charts show the same figures.
+// writeHTML renders d as one standalone page: figures drawn inline are SVG elements in it (a
+// page that can be mailed or attached to a CI job as it is), others <img> tags pointing into
+// the charts folder. Mermaid blocks are left out: the SVG charts show the same figures.
 func (d *document) writeHTML(w io.Writer, chartsLink, title string) error {
 	ew := &errWriter{w: w}
 	ew.printf("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n<style>\n%s</style>\n</head>\n<body>\n", html.EscapeString(clean(title)), htmlStyle)
@@ -403,6 +386,11 @@ func writeHTMLBlocks(ew *errWriter, blocks []block, chartsLink string) {
 			}
 			ew.printf("</ul>\n")
 		case figure:
+			if len(b.svg) > 0 {
+				// The plotting library escapes every text it draws; the alt text is ours.
+				ew.printf("<figure role=\"img\" aria-label=\"%s\">\n%s</figure>\n", html.EscapeString(clean(b.alt)), b.svg)
+				continue
+			}
 			ew.printf("<p><img src=\"%s\" alt=\"%s\"></p>\n", html.EscapeString(chartURL(chartsLink, b.file)), html.EscapeString(clean(b.alt)))
 		case details:
 			ew.printf("<details>\n<summary>%s</summary>\n", html.EscapeString(clean(b.summary)))
@@ -417,7 +405,8 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #d0d7de; padding: 4px 10px; }
 th { background: #f6f8fa; }
 .r { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; }
+img, figure svg { max-width: 100%; height: auto; }
+figure { margin: 1em 0; }
 code { background: #eff1f3; padding: 0 4px; border-radius: 4px; }
 h1, h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .3em; }
 summary { cursor: pointer; font-weight: 600; margin: .5em 0; }

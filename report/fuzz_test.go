@@ -63,7 +63,11 @@ func FuzzReport(f *testing.F) {
 		inputErr("csv", WriteCSV(io.Discard, a))
 		inputErr("json", WriteJSON(io.Discard, a))
 		for _, m := range histogramMetrics() {
-			inputErr("hgrm "+m, WriteHgrm(io.Discard, a, m))
+			tables, err := HgrmTables(a, HgrmSelection{Metrics: []string{m}})
+			inputErr("hgrm "+m, err)
+			for _, tb := range tables {
+				inputErr("hgrm "+m, tb.Write(io.Discard))
+			}
 		}
 		for _, opts := range []Options{{Merge: true}, {By: "num_parallel", Concurrency: 2}} {
 			opts.Format = FormatText

@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report/analysis"
@@ -72,8 +74,8 @@ func goldenCases(t *testing.T) []goldenCase {
 		{golden: "sweep.txt", files: sweep, opts: Options{Format: FormatText, SLO: slo}},
 		{golden: "sweep.csv", files: sweep, opts: Options{Format: FormatCSV}},
 		{golden: "sweep.json", files: sweep, opts: Options{Format: FormatJSON, SLO: slo}},
-		{golden: "sweep.hgrm", files: sweep, opts: Options{Format: FormatHgrm}},
-		{golden: "sweep-ttft.hgrm", files: sweep, opts: Options{Format: FormatHgrm, Metric: "ttft"}},
+		{golden: "sweep.hgrm", files: sweep, opts: Options{Format: FormatHgrm, Run: "num_parallel=4", Stage: "c=8"}},
+		{golden: "sweep-ttft.hgrm", files: sweep, opts: Options{Format: FormatHgrm, Metric: "ttft", Run: "num_parallel=1", Stage: "c=4"}},
 		{golden: "sweep-slo-missed.md", files: sweep, opts: Options{Format: FormatMarkdown, SLO: tight}},
 		{golden: "sweep-at-c2.txt", files: sweep, opts: Options{Format: FormatText, SLO: slo, Concurrency: 2}},
 		{golden: "files.md", files: files, opts: Options{Format: FormatMarkdown, SLO: slo}},
@@ -88,9 +90,10 @@ func goldenCases(t *testing.T) []goldenCase {
 		{golden: "hostile.md", files: []string{"hostile.json"}, opts: Options{Format: FormatMarkdown, ChartsLink: "hostile_files"},
 			charts: []string{"decomposition.svg", "latency-e2e.svg", "latency-ttft.svg", "throughput.svg", "timeline-1.svg", "timeline-2.svg", "ttft-p95.svg"}},
 		{golden: "hostile.txt", files: []string{"hostile.json"}, opts: Options{Format: FormatText}},
-		{golden: "hostile.html", files: []string{"hostile.json"}, opts: Options{Format: FormatHTML}},
+		{golden: "hostile.html", files: []string{"hostile.json"}, opts: Options{Format: FormatHTML},
+			charts: []string{"decomposition.svg", "latency-e2e.svg", "latency-ttft.svg", "throughput.svg", "timeline-1.svg", "timeline-2.svg", "ttft-p95.svg"}},
 		{golden: "hostile.csv", files: []string{"hostile.json"}, opts: Options{Format: FormatCSV}},
-		{golden: "hostile.hgrm", files: []string{"hostile.json"}, opts: Options{Format: FormatHgrm}},
+		{golden: "hostile.hgrm", files: []string{"hostile.json"}, opts: Options{Format: FormatHgrm, Run: "num_parallel=4</td><script>x</script>", Stage: "c=4|</td><script>s</script>"}},
 	}
 }
 
@@ -107,19 +110,61 @@ func TestGolden(t *testing.T) {
 			}
 			opts := tc.opts
 			opts.Sources = names
-			if tc.charts != nil {
+			if tc.charts != nil && opts.Format != FormatHTML {
 				opts.ChartsDir = t.TempDir()
 			}
 			var buf bytes.Buffer
 			if err := Render(&buf, files, opts); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, buf.Bytes())
-			if tc.charts != nil {
+			out := buf.Bytes()
+			if opts.Format == FormatText {
+				checkWidth(t, out)
+			}
+			if opts.Format == FormatHTML {
+				out = checkInlineCharts(t, out, len(tc.charts))
+			}
+			golden(t, tc.golden, out)
+			if tc.charts != nil && opts.Format != FormatHTML {
 				checkCharts(t, opts.ChartsDir, tc.charts)
 			}
 		})
 	}
+}
+
+// checkWidth checks that terminal output fits TextWidth columns.
+func checkWidth(t *testing.T, out []byte) {
+	t.Helper()
+	for i, l := range strings.Split(string(out), "\n") {
+		if n := utf8.RuneCountInString(l); n > TextWidth {
+			t.Errorf("line %d is %d columns wide: %s", i+1, n, l)
+		}
+	}
+}
+
+// inlineSVG is a chart drawn into an HTML page.
+var inlineSVG = regexp.MustCompile(`(?s)<svg .*?</svg>\n?`)
+
+// checkInlineCharts checks the charts an HTML page holds — want of them, each well-formed and
+// holding nothing unescaped from a results file — and returns the page with each replaced by a
+// mark: their bytes depend on the plotting library's version, so they are not golden.
+func checkInlineCharts(t *testing.T, page []byte, want int) []byte {
+	t.Helper()
+	svgs := inlineSVG.FindAll(page, -1)
+	if len(svgs) != want {
+		t.Errorf("the page holds %d charts, want %d", len(svgs), want)
+	}
+	for i, svg := range svgs {
+		if err := wellFormedSVG(svg); err != nil {
+			t.Errorf("chart %d: %v", i+1, err)
+		}
+		for _, bad := range []string{"<script", "<img", "<b>", "\x1b"} {
+			if bytes.Contains(svg, []byte(bad)) {
+				t.Errorf("chart %d holds %q from a results file unescaped", i+1, bad)
+			}
+		}
+	}
+	return inlineSVG.ReplaceAll(page, []byte("<svg>(an SVG chart; not golden)</svg>\n"))
 }
 
 func checkCharts(t *testing.T, dir string, want []string) {

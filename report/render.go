@@ -87,14 +87,20 @@ type Options struct {
 	// KneeGain is the throughput gain a bigger setting must bring; 0 is
 	// analysis.DefaultKneeGain.
 	KneeGain float64
-	// ChartsDir is the folder SVG charts are written to (markdown and HTML); "" draws none.
+	// ChartsDir is the folder the SVG charts of a markdown report are written to; "" draws
+	// none. An HTML page holds its charts inline instead (see NoCharts).
 	ChartsDir string
+	// NoCharts draws no chart in an HTML page.
+	NoCharts bool
 	// ChartsLink is how the report refers to ChartsDir, relative to the report file; ""
 	// means ChartsDir's base name (the charts folder beside the report, see ChartsFor).
 	ChartsLink string
 	// Metric is the latency distribution of the hgrm format and of the percentile chart
 	// (a results.Metric* name); "" is E2E (the chart then also shows TTFT).
 	Metric string
+	// Run and Stage select the one distribution the hgrm format writes (by the names the
+	// report gives them); "" is every one, and a selection of several is refused.
+	Run, Stage string
 	// Sources name the files, parallel to Render's files, as the report shows them. Give
 	// what the user typed (or base names): the report prints them.
 	Sources []string
@@ -102,9 +108,10 @@ type Options struct {
 
 // Charts say where the SVG charts of a markdown or HTML report go: Dir is the folder ("" draws
 // none), Link how the report refers to it, Metric the latency distribution of the percentile
-// chart ("" is E2E and TTFT).
+// chart ("" is E2E and TTFT). Inline draws them into the page itself (HTML) instead of Dir.
 type Charts struct {
 	Dir, Link, Metric string
+	Inline            bool
 }
 
 // ChartsFor returns where the charts of a report written to reportPath go, and the link the
@@ -143,13 +150,36 @@ func Render(w io.Writer, files []*results.File, opts Options) error {
 	case FormatJSON:
 		return WriteJSON(w, a)
 	case FormatHgrm:
-		return WriteHgrm(w, a, opts.Metric)
+		return WriteHgrm(w, a, HgrmSelection{Run: opts.Run, Stage: opts.Stage, Metrics: nonEmpty(opts.Metric)})
 	case FormatText:
 		return WriteText(w, a)
 	case FormatHTML:
-		return WriteHTML(w, a, charts)
+		return WriteHTML(w, a, Charts{Inline: !opts.NoCharts, Metric: opts.Metric})
 	}
 	return WriteMarkdown(w, a, charts)
+}
+
+// HgrmFiles analyses the files as Render does and returns the distributions the hgrm format
+// would write, one per file: those of opts.Run and opts.Stage (every one when empty) and of
+// opts.Metric (every distribution the stages keep when empty).
+func HgrmFiles(files []*results.File, opts Options) ([]HgrmTable, error) {
+	metrics := nonEmpty(opts.Metric)
+	if len(metrics) == 0 {
+		metrics = histogramMetrics()
+	}
+	a, err := analysis.Analyze(files, analysis.Options{By: opts.By, Merge: opts.Merge, SLO: opts.SLO,
+		Concurrency: opts.Concurrency, KneeGain: opts.KneeGain, Sources: opts.Sources})
+	if err != nil {
+		return nil, err
+	}
+	return HgrmTables(a, HgrmSelection{Run: opts.Run, Stage: opts.Stage, Metrics: metrics})
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // WriteMarkdown writes an analysis as a GitHub-flavoured markdown report, and its SVG charts
@@ -162,8 +192,8 @@ func WriteMarkdown(w io.Writer, a *analysis.Analysis, charts Charts) error {
 	return doc.writeMarkdown(w, charts.Link)
 }
 
-// WriteHTML writes an analysis as one standalone page, and its SVG charts into charts.Dir
-// when that is set.
+// WriteHTML writes an analysis as one standalone page: with charts.Inline its SVG charts are
+// in the page itself, else they go into charts.Dir when that is set.
 func WriteHTML(w io.Writer, a *analysis.Analysis, charts Charts) error {
 	b := newBuilder(a, charts)
 	doc, err := b.build()
@@ -218,5 +248,5 @@ func WriteComparison(w io.Writer, c *analysis.Comparison) error {
 
 // histogramMetrics are the distributions a results file keeps histograms of.
 func histogramMetrics() []string {
-	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual}
+	return []string{results.MetricE2E, results.MetricService, results.MetricTTFT, results.MetricITL, results.MetricTPOT, results.MetricSendLag, results.MetricResidual, results.MetricCapWait}
 }

@@ -4,52 +4,99 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report/internal/prose"
 	"github.com/llmload/llmload/report/printable"
 )
 
-// WriteSummary prints the end-of-run summary of one run for a terminal: per stage the outcome
-// counts, throughput and latency percentiles, then one line per stage to compare them.
+// WriteSummary prints the end-of-run summary of one run for a terminal, within TextWidth
+// columns: the answer first (the stage with the most throughput, what failed), the stages side
+// by side, then each stage's detail — outcome counts, throughput, latency percentiles, where
+// the time went — and the run's notes. The report (`llmload report`) holds the rest.
 //
 // Every text in it that came from the run is shown as one clean line (see printable.Line): a
 // server's version, model names, error samples and gauge names may hold escape sequences, or
 // line breaks that would forge lines of their own (a CI log's workflow commands).
 func WriteSummary(w io.Writer, run *results.Run) error {
-	ew := &errWriter{w: w, untrusted: true}
+	return writeSummary(w, run, true)
+}
+
+// WriteBrief prints a run in short for a terminal, within TextWidth columns: the answer, the
+// stages side by side, and what makes the figures doubtful; `llmload sweep` shows each setting
+// so, after the comparison.
+func WriteBrief(w io.Writer, run *results.Run) error {
+	return writeSummary(w, run, false)
+}
+
+func writeSummary(w io.Writer, run *results.Run, detail bool) error {
+	var buf bytes.Buffer
+	ew := &errWriter{w: &buf, untrusted: true}
 	if run.Interrupted {
 		ew.printf("INTERRUPTED: the figures below cover what was measured before Ctrl-C.\n\n")
 	}
-	for _, n := range run.Noise {
-		ew.printf("NOISY: %s\n", strings.TrimPrefix(n, "noisy: "))
+	ew.printf("%s\n", answer(run))
+	if len(run.Stages) > 1 || !detail {
+		ew.printf("\n")
+		writeComparison(ew, run.Stages)
 	}
 	if len(run.Noise) > 0 {
-		ew.printf("The figures below may say more about this machine than about the server.\n\n")
+		ew.printf("\n")
 	}
+	for i, n := range run.Noise {
+		if !detail && i == 1 {
+			// In short, one is enough to doubt the figures; the report lists them all.
+			ew.printf("NOISY: and %d more (see the report)\n", len(run.Noise)-1)
+			break
+		}
+		ew.printf("NOISY: %s\n", clean(strings.TrimPrefix(n, "noisy: ")))
+	}
+	if len(run.Noise) > 0 {
+		ew.printf("The figures may say more about this machine than about the server.\n")
+	}
+	if detail {
+		writeTarget(ew, run)
+	}
+	if len(run.Notes) > 0 {
+		ew.printf("\n")
+	}
+	for _, n := range run.Notes {
+		ew.printf("note: %s\n", clean(n))
+	}
+	if ew.err != nil {
+		return ew.err
+	}
+	_, err := w.Write(wrapLines(buf.Bytes(), TextWidth))
+	return err
+}
+
+// writeTarget prints what was measured and each stage in detail.
+func writeTarget(ew *errWriter, run *results.Run) {
+	ew.printf("\n")
 	if run.Target.Simulated {
-		ew.printf("Target: %s (simulated server)\n", run.Target.URL)
+		ew.printf("Target: %s (simulated server)\n", clean(run.Target.URL))
 	} else {
-		ew.printf("Target: %s", run.Target.URL)
+		ew.printf("Target: %s", clean(run.Target.URL))
 		if run.Target.ServerVersion != "" {
-			ew.printf(" (server %s)", run.Target.ServerVersion)
+			ew.printf(" (server %s)", clean(run.Target.ServerVersion))
 		}
 		ew.printf("\n")
 		if g := run.ServerGauges; g != nil && !g.Available && g.Reason != "" {
-			ew.printf("Server gauges: none: %s\n", g.Reason)
+			ew.printf("Server gauges: none: %s\n", clean(g.Reason))
 		}
 	}
 	if models := namedModels(run.Plan); len(models) > 0 {
-		ew.printf("Model%s: %s\n", prose.Plural(len(models)), strings.Join(models, ", "))
+		ew.printf("Model%s: %s\n", prose.Plural(len(models)), clean(strings.Join(models, ", ")))
 	}
 	if run.Warmup != nil {
-		ew.printf("Warm-up: %d requests, %d ok in %.2f s", run.Warmup.Requests, run.Warmup.OK, run.Warmup.WallS)
+		ew.printf("Warm-up: %d request%s, %d ok in %.2f s", run.Warmup.Requests, prose.Plural(run.Warmup.Requests), run.Warmup.OK, run.Warmup.WallS)
 		if run.Warmup.LoadMs > 0 {
 			ew.printf(" (model load %.0f ms)", run.Warmup.LoadMs)
 		}
@@ -59,17 +106,80 @@ func WriteSummary(w io.Writer, run *results.Run) error {
 		ew.printf("\n")
 		writeStage(ew, st, run.Baseline, run.Target.Engine)
 	}
-	if len(run.Stages) > 1 {
-		ew.printf("\n")
-		writeComparison(ew, run.Stages)
-	}
-	for _, n := range run.Notes {
-		ew.printf("note: %s\n", n)
-	}
+}
+
+// answer is what the run found, in a sentence or two: the stage with the most throughput and
+// its latency, against the first stage of its kind, and what failed.
+func answer(run *results.Run) string {
 	if unreachable(run) {
-		ew.printf("\nNo request reached %s: is the server running (ollama serve), and is --url right? 'llmload run --sim' needs no server.\n", run.Target.URL)
+		return fmt.Sprintf("No request reached %s: is the server running (ollama serve), and is --url right? 'llmload run --sim' needs no server.", clean(run.Target.URL))
 	}
-	return ew.err
+	var best *results.StageResult
+	total, failed := 0, 0
+	errs := map[string]int{}
+	for _, st := range run.Stages {
+		total += st.Requests.Total
+		failed += st.Requests.Failed()
+		for k, v := range st.Requests.Errors {
+			errs[k] += v
+		}
+		if st.Requests.OK > 0 && (best == nil || st.Throughput.OutputTokensPerS > best.Throughput.OutputTokensPerS) {
+			best = st
+		}
+	}
+	var b strings.Builder
+	if best != nil {
+		what := "Stage " + clean(best.Name)
+		if len(run.Stages) > 1 {
+			what = "Most throughput at " + clean(best.Name)
+		}
+		fmt.Fprintf(&b, "%s: %s req/s, %s output tok/s", what, prose.Rate(best.Throughput.RequestsPerS), prose.Rate(best.Throughput.OutputTokensPerS))
+		if best.Speedup > 0 {
+			ref := run.Stages[results.SpeedupReference(results.OpenStages(run.Stages), slices.Index(run.Stages, best))]
+			fmt.Fprintf(&b, " (x%.2f the requests/s of %s)", best.Speedup, clean(ref.Name))
+		}
+		if t := best.LatencyMs[results.MetricTTFT]; t.N > 0 {
+			fmt.Fprintf(&b, ", TTFT p95 %s ms", prose.Num(t.P95))
+		}
+		if e := best.LatencyMs[results.MetricE2E]; e.N > 0 {
+			fmt.Fprintf(&b, ", E2E p95 %s ms", prose.Num(e.P95))
+		}
+		if d := best.Decomposition; d != nil && run.Baseline != nil && d.QueueShare >= 0.01 {
+			fmt.Fprintf(&b, "; queue wait was %s of E2E there", prose.Pct(d.QueueShare))
+		}
+		b.WriteString(". ")
+	}
+	switch {
+	case total == 0:
+		b.WriteString("No request was measured.")
+	case failed == 0 && total == 1:
+		b.WriteString("The one request succeeded.")
+	case failed == 0:
+		fmt.Fprintf(&b, "All %d requests succeeded.", total)
+	default:
+		fmt.Fprintf(&b, "%d of %d requests failed (%s).", failed, total, strings.TrimPrefix(errorList(errs), ", errors: "))
+	}
+	return b.String()
+}
+
+// wrapLines breaks every line of text wider than width at spaces; a continued line starts
+// two spaces deeper than the line it continues. Lines that fit (tables laid out by fitTable)
+// are left as they are.
+func wrapLines(text []byte, width int) []byte {
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(string(text), "\n") {
+		body := strings.TrimSuffix(line, "\n")
+		if utf8.RuneCountInString(body) <= width {
+			out.WriteString(line)
+			continue
+		}
+		indent := body[:len(body)-len(strings.TrimLeft(body, " "))]
+		out.WriteString(indent + wrap(body[len(indent):], width-len(indent), indent+"  "))
+		if strings.HasSuffix(line, "\n") {
+			out.WriteString("\n")
+		}
+	}
+	return []byte(out.String())
 }
 
 func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseline, engine string) {
@@ -80,7 +190,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 			loop += fmt.Sprintf(", at most %d in flight", st.MaxConcurrency)
 		}
 	}
-	ew.printf("Stage %s (%s): %d requests in %.2f s, %d ok%s\n", st.Name, loop, st.Requests.Total, st.WallS, st.Requests.OK, errorList(st.Requests.Errors))
+	ew.printf("Stage %s (%s): %d request%s in %.2f s, %d ok%s\n", clean(st.Name), loop, st.Requests.Total, prose.Plural(st.Requests.Total), st.WallS, st.Requests.OK, errorList(st.Requests.Errors))
 	tp := st.Throughput
 	ew.printf("  throughput: %.2f req/s, %.1f output tok/s", tp.RequestsPerS, tp.OutputTokensPerS)
 	if tp.DecodeTokensPerS > 0 {
@@ -91,7 +201,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	}
 	ew.printf("\n  effective parallelism: %.2f", st.EffectiveParallelism)
 	if st.Speedup > 0 {
-		ew.printf(" · speed-up vs first stage: x%.2f", st.Speedup)
+		ew.printf(" · speed-up: x%.2f", st.Speedup)
 	}
 	ew.printf("\n")
 	if st.Requests.OK > 0 {
@@ -127,7 +237,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	writeGauges(ew, st)
 	if len(st.Requests.ErrorSamples) > 0 {
 		for _, class := range slices.Sorted(maps.Keys(st.Requests.ErrorSamples)) {
-			ew.printf("  %s: %s\n", class, oneLine(st.Requests.ErrorSamples[class]))
+			ew.printf("  %s: %s\n", clean(class), clean(oneLine(st.Requests.ErrorSamples[class])))
 		}
 	}
 	if g := st.GPU; g != nil && g.Rounds > 0 {
@@ -155,6 +265,9 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 		}
 		ew.printf("\n")
 	}
+	if text := saturationText(st); text != "" {
+		ew.printf("  %s\n", text)
+	}
 	if st.Client.Overloaded {
 		ew.printf("  client overloaded: results unreliable (%s)\n", st.Client.Reason)
 	}
@@ -165,7 +278,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	case len(st.Classes) > 1:
 		for _, name := range slices.Sorted(maps.Keys(st.Classes)) {
 			c := st.Classes[name]
-			ew.printf("  class %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms", name, c.Requests.Total, c.Requests.OK, c.Throughput.OutputTokensPerS, prose.Num(c.LatencyMs[results.MetricE2E].P50))
+			ew.printf("  class %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms", clean(name), c.Requests.Total, c.Requests.OK, c.Throughput.OutputTokensPerS, prose.Num(c.LatencyMs[results.MetricE2E].P50))
 			if ttft, ok := c.LatencyMs[results.MetricTTFT]; ok && ttft.N > 0 {
 				ew.printf(", TTFT p95 %s ms", prose.Num(ttft.P95))
 			}
@@ -177,7 +290,7 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 	case len(st.ByModel) > 1:
 		for _, name := range slices.Sorted(maps.Keys(st.ByModel)) {
 			m := st.ByModel[name]
-			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", name, m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, prose.Num(m.LatencyMs[results.MetricE2E].P50))
+			ew.printf("  model %s: %d requests, %d ok, %.1f tok/s, E2E p50 %s ms\n", clean(name), m.Requests.Total, m.Requests.OK, m.OutputTokensPerS, prose.Num(m.LatencyMs[results.MetricE2E].P50))
 		}
 	}
 }
@@ -231,8 +344,9 @@ func simulatedTag(st *results.StageResult) string {
 
 // writeLatencyTable prints the stage's latency percentiles, one line per metric measured.
 func writeLatencyTable(ew *errWriter, st *results.StageResult) {
-	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "  latency ms\tp50\tp90\tp95\tp99\tmax\tmean\tn\t\n")
+	cols := []column{{name: "latency ms"}, {name: "p50", right: true}, {name: "p90", right: true}, {name: "p95", right: true},
+		{name: "p99", right: true}, {name: "max", right: true}, {name: "mean", right: true}, {name: "n", right: true}}
+	var rows [][]string
 	for _, m := range []struct{ key, label string }{
 		{results.MetricE2E, "E2E"},
 		{results.MetricTTFT, "TTFT"},
@@ -241,6 +355,7 @@ func writeLatencyTable(ew *errWriter, st *results.StageResult) {
 		{results.MetricQueueWait, "queue wait"},
 		{results.MetricFirstTokenWait, "wait for 1st token"},
 		{results.MetricSendLag, "send lag"},
+		{results.MetricCapWait, "wait for a place"},
 	} {
 		s, ok := st.LatencyMs[m.key]
 		if !ok || s.N == 0 {
@@ -249,17 +364,23 @@ func writeLatencyTable(ew *errWriter, st *results.StageResult) {
 		if m.key == results.MetricSendLag && st.Rate == 0 {
 			continue // closed loop sends at once; lag is only news for an open loop
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.label, prose.Num(s.P50), prose.Num(s.P90), prose.Num(s.P95), prose.Num(s.P99), prose.Num(s.Max), prose.Num(s.Mean), s.N)
+		rows = append(rows, []string{m.label, prose.Num(s.P50), prose.Num(s.P90), prose.Num(s.P95), prose.Num(s.P99), prose.Num(s.Max), prose.Num(s.Mean), fmt.Sprint(s.N)})
 	}
-	_ = tw.Flush()
+	for _, l := range fitTable(cols, rows, TextWidth, "  ") {
+		ew.printf("%s\n", l)
+	}
 }
 
 func writeComparison(ew *errWriter, stages []*results.StageResult) {
-	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "stage\tok/total\treq/s\ttok/s\tspeed-up\tE2E p50\tE2E p95\tTTFT p50\tTTFT p95\tqueue p50\t\n")
-	for _, st := range stages {
-		speed := "x1.00"
-		if st.Speedup > 0 {
+	cols := []column{{name: "stage"}, {name: "ok/total", right: true}, {name: "req/s", right: true}, {name: "tok/s", right: true},
+		{name: "speed-up", right: true}, {name: "TTFT p95", right: true}, {name: "E2E p50", right: true}, {name: "E2E p95", right: true}, {name: "queue p50", right: true}}
+	var rows [][]string
+	open := results.OpenStages(stages)
+	for i, st := range stages {
+		speed := "-"
+		if results.SpeedupReference(open, i) == i {
+			speed = "x1.00"
+		} else if st.Speedup > 0 {
 			speed = fmt.Sprintf("x%.2f", st.Speedup)
 		}
 		q := "-"
@@ -267,11 +388,13 @@ func writeComparison(ew *errWriter, stages []*results.StageResult) {
 			q = prose.Num(s.P50)
 		}
 		e, t := st.LatencyMs[results.MetricE2E], st.LatencyMs[results.MetricTTFT]
-		fmt.Fprintf(tw, "%s\t%d/%d\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", printable.Line(st.Name), st.Requests.OK, st.Requests.Total,
-			st.Throughput.RequestsPerS, st.Throughput.OutputTokensPerS, speed, dash(e), dashP95(e), dash(t), dashP95(t), q)
+		rows = append(rows, []string{clean(st.Name), fmt.Sprintf("%d/%d", st.Requests.OK, st.Requests.Total), fmt.Sprintf("%.2f", st.Throughput.RequestsPerS),
+			fmt.Sprintf("%.1f", st.Throughput.OutputTokensPerS), speed, dashP95(t), dash(e), dashP95(e), q})
 	}
-	_ = tw.Flush()
-	ew.printf("(latencies in ms; speed-up is requests/s against the first stage)\n")
+	for _, l := range fitTable(cols, rows, TextWidth, "") {
+		ew.printf("%s\n", l)
+	}
+	ew.printf("(latencies in ms; speed-up: requests/s over the first stage of its kind)\n")
 }
 
 func dash(s results.Summary) string {

@@ -138,11 +138,49 @@ func TestSummaryNamesTheTimingsSource(t *testing.T) {
 	}
 }
 
+// grepLine returns the line of s that holds word, with the lines that continue it (wrapped to
+// fit the terminal, two spaces deeper) joined back on.
 func grepLine(s, word string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, word) {
-			return l
+	lines := strings.Split(s, "\n")
+	indent := func(l string) int { return len(l) - len(strings.TrimLeft(l, " ")) }
+	for i, l := range lines {
+		if !strings.Contains(l, word) {
+			continue
 		}
+		for j := i + 1; j < len(lines) && indent(lines[j]) == indent(l)+2; j++ {
+			l += " " + strings.TrimSpace(lines[j])
+		}
+		return l
 	}
 	return ""
+}
+
+// A comparison by another label than num_parallel does not speak of slots: the settings are
+// that label's values, whatever they count.
+func TestComparisonByAnotherLabelSpeaksOfIt(t *testing.T) {
+	paths, _ := readFixtures(t, "run-np1.json", "run-np2.json", "run-np4.json")
+	files, err := results.ReadFiles(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		for _, r := range f.Runs {
+			r.Labels = map[string]string{"max_loaded": r.Labels["num_parallel"]}
+		}
+	}
+	for _, format := range []Format{FormatMarkdown, FormatText} {
+		var b strings.Builder
+		if err := Render(&b, files, Options{Format: format, By: "max_loaded", Sources: paths}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		comparison := out[strings.Index(out, "Compared by max_loaded"):]
+		comparison = comparison[:strings.Index(comparison, "Stages")]
+		if strings.Contains(comparison, "slot") {
+			t.Errorf("%s: the comparison by max_loaded speaks of slots:\n%s", format, grepLine(comparison, "slot"))
+		}
+		if !strings.Contains(comparison, "per max_loaded") {
+			t.Errorf("%s: no per max_loaded column:\n%s", format, comparison)
+		}
+	}
 }

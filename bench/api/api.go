@@ -166,11 +166,15 @@ func (s ServerTimings) Residual() time.Duration {
 }
 
 // Record is what one request produced. It is made by Client.Do and is immutable afterwards,
-// except for the scheduling fields (Intended, Stage, Seq, Worker, Template) the runner sets
+// except for the scheduling fields (Intended, Placed, Stage, Seq, Worker, Template) the runner sets
 // before handing it on. All offsets are measured from Sent on the monotonic clock.
 type Record struct {
 	// Scheduling (filled by the runner).
 	Intended time.Time // when the request should have been sent (open loop); = Sent otherwise
+	// Placed is when an open loop's request found a place under its cap on requests in flight,
+	// when it had to wait for one (zero otherwise): Placed − Intended is the server's
+	// saturation, Sent − Placed the client's own lag.
+	Placed   time.Time
 	Stage    int
 	Seq      int
 	Worker   int

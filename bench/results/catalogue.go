@@ -266,7 +266,7 @@ type Definition struct {
 func LatencyDistributions() []string {
 	return []string{
 		MetricE2E, MetricService, MetricTTFT, MetricITL, MetricTPOT,
-		MetricQueueWait, MetricFirstTokenWait, MetricSendLag, MetricResidual,
+		MetricQueueWait, MetricFirstTokenWait, MetricSendLag, MetricResidual, MetricCapWait,
 	}
 }
 
@@ -284,7 +284,8 @@ func latencyDefinitions() []Definition {
 		{"residual", MetricResidual, "total − load − prompt_eval − eval from Ollama's timings; from llama-server's, which report no total, service time − prompt − generation"},
 		{"queue wait", MetricQueueWait, "residual − baseline, at least 0. The baseline is the residual of requests that did not wait (the median at concurrency 1, else the least of the warm-up): the fixed overhead. Slot wait alone at NUM_PARALLEL=1; above it the residual also holds batch sharing"},
 		{"wait for first token", MetricFirstTokenWait, "TTFT − load − prompt_eval − baseline: the client-side view of the queue wait, for streams with server timings"},
-		{"send lag", MetricSendLag, "actual send − intended send: how late the client sent (open loop)"},
+		{"send lag", MetricSendLag, "actual send − the moment it could be sent (its intended time, or when a place under max_concurrency came free): how late the client itself sent (open loop)"},
+		{"wait for a place", MetricCapWait, "open loop with max_concurrency: intended send → a place under the cap came free, for arrivals that found every place taken; the server's saturation, in their E2E but not in the client's send lag"},
 	}
 }
 
@@ -312,11 +313,12 @@ func Definitions() []Definition {
 		Definition{"req/s", "requests_per_s", "successful requests / stage wall time"},
 		Definition{"decode tok/s per request", "decode_tps", "per request: output tokens / (last byte − first token), averaged over streamed requests of two tokens or more"},
 		Definition{"effective parallelism", "effective_parallelism", "Σ service time / stage wall time (Little's law): requests in flight on average, to compare with NUM_PARALLEL"},
-		Definition{"speed-up", "speedup", "requests/s over the first stage's"},
+		Definition{"speed-up", "speedup", "requests/s over the first stage's of the same kind (closed loop, or open loop)"},
 		Definition{"errors", "errors, errors.<class>", "failed requests: all of them, or those of one class (errors.http_503)"},
 		Definition{"error rate", "errors.rate", "failed requests / requests sent, a fraction"},
 		Definition{"goodput", "goodput.share, goodput.rate", "requests that succeeded within every bound of run --goodput (TTFT, TPOT, E2E): their share of the requests sent, and their number per second"},
 		Definition{"capacity", "capacity.max_concurrency", "the most users at once (closed-loop concurrency) the server served within llmload capacity's objective; a file holds one"},
+		Definition{"saturation", "saturation.delayed, saturation.dropped", "open loop with max_concurrency: arrivals that found every place taken, sent once one came free (delayed) or never, as none came free before the stage ended (dropped)"},
 		Definition{"machine's other work", "machine.others_cpu_pct", "share of all the machine's CPUs used by processes other than llmload and the server during the stage (Linux); at 25 % or more the run is noisy"},
 	)
 }
@@ -433,6 +435,20 @@ func Metrics() []Metric {
 					return 0, false
 				}
 				return float64(f.Capacity.MaxConcurrency), true
+			}},
+		Metric{Name: "saturation.delayed", Unit: UnitCount, Better: BetterLower, Column: "saturation_delayed", Definition: "arrivals of an open loop with max_concurrency sent late, once a place came free",
+			read: func(st *StageResult) (float64, bool) {
+				if st.Saturation == nil {
+					return 0, false
+				}
+				return float64(st.Saturation.Delayed), true
+			}},
+		Metric{Name: "saturation.dropped", Unit: UnitCount, Better: BetterLower, Column: "saturation_dropped", Definition: "arrivals of an open loop with max_concurrency never sent: no place came free before the stage ended",
+			read: func(st *StageResult) (float64, bool) {
+				if st.Saturation == nil {
+					return 0, false
+				}
+				return float64(st.Saturation.Dropped), true
 			}},
 		Metric{Name: "machine.others_cpu_pct", Unit: UnitPercent, Better: BetterLower, Column: "machine_others_cpu_pct", Definition: definitionOf("machine.others_cpu_pct"),
 			read: func(st *StageResult) (float64, bool) {

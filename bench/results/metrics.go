@@ -16,7 +16,8 @@ const (
 	MetricTPOT           = "tpot"             // (last byte − first token) / (tokens − 1)
 	MetricQueueWait      = "queue_wait"       // residual − baseline (Ollama)
 	MetricFirstTokenWait = "first_token_wait" // TTFT − load − prompt_eval − baseline (Ollama streams)
-	MetricSendLag        = "send_lag"         // actual − intended send
+	MetricSendLag        = "send_lag"         // actual send − when it could be sent (the client's lag)
+	MetricCapWait        = "cap_wait"         // open loop: intended send → a place under max_concurrency
 	// MetricResidual is total − load − prompt_eval − eval before calibration. Its histogram is
 	// stored so that queue wait can be recomputed against another baseline.
 	MetricResidual = "residual"

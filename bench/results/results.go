@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,7 +164,8 @@ type StageResult struct {
 	Decomposition *Decomposition `json:"decomposition,omitempty"`
 	// EffectiveParallelism is Σ service time / wall time: requests in service on average.
 	EffectiveParallelism float64 `json:"effective_parallelism"`
-	// Speedup is this stage's completed requests/s over the first stage's.
+	// Speedup is this stage's completed requests/s over that of the first stage of its kind,
+	// closed or open loop (see SpeedupReference); none for that first stage itself.
 	Speedup float64 `json:"speedup_vs_first,omitempty"`
 
 	GPU    *GPUStageSummary `json:"gpu,omitempty"`
@@ -179,6 +181,9 @@ type StageResult struct {
 	// Goodput counts the requests that met every bound of a per-request objective, when one
 	// was given (run --goodput).
 	Goodput *Goodput `json:"goodput,omitempty"`
+	// Saturation is what an open loop capped by max_concurrency saw of the server's
+	// saturation: the arrivals that found every place taken. Their wait is latency_ms.cap_wait.
+	Saturation *Saturation `json:"saturation,omitempty"`
 	// ServerGauges summarize the server's own gauges over the stage, by the server's names
 	// (llamacpp:requests_deferred is llama-server's queue, vllm:num_requests_waiting vLLM's).
 	ServerGauges map[string]GaugeStats `json:"server_gauges,omitempty"`
@@ -489,6 +494,16 @@ type Class struct {
 	Goodput      *Goodput           `json:"goodput,omitempty"`
 }
 
+// Saturation counts an open loop's arrivals that found no free place under its cap on
+// requests in flight (max_concurrency): the server had not finished what it was sent. They
+// are the server's saturation, not the client's lag: the client sent each one as soon as a
+// place came free.
+type Saturation struct {
+	Arrivals int `json:"arrivals"` // arrivals due during the stage: those sent and those dropped
+	Delayed  int `json:"delayed"`  // sent late, once a place came free
+	Dropped  int `json:"dropped"`  // never sent: no place came free before the stage ended
+}
+
 // Goodput is how many requests met a per-request objective: succeeded, and within every bound
 // of SLO. Failed requests count against it.
 type Goodput struct {
@@ -548,4 +563,76 @@ type CapacityStep struct {
 	Run    int      `json:"run"` // index into File.Runs
 	Meets  bool     `json:"meets"`
 	Misses []string `json:"misses,omitempty"`
+}
+
+// CheckWritable says whether a file can be written at path the way WriteAtomic writes it,
+// before anything is measured: its folder is made when missing and must take a new file, and
+// the path must not be a folder. A device or pipe that exists (/dev/null) must open for
+// writing. Nothing is left behind but the folders made.
+func CheckWritable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("%s is a directory", path)
+	case err == nil && !fi.Mode().IsRegular():
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".check*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
+}
+
+// SameFile says whether two paths name the same regular file: the same file on disk when both
+// exist, else the same path once made absolute. A device or pipe (/dev/null) is no file that
+// one output could overwrite another with.
+func SameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if (errA == nil && !fa.Mode().IsRegular()) || (errB == nil && !fb.Mode().IsRegular()) {
+		return false
+	}
+	if errA == nil && errB == nil {
+		return os.SameFile(fa, fb)
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
+}
+
+// SpeedupReference is the index of the stage that stage i's speed-up is measured against: the
+// first stage of the same kind, closed loop or open loop (open[j] says whether stage j is one).
+// An open loop's throughput follows its schedule, a closed loop's what the server can do, so a
+// speed-up of one over the other compares unlike things. It is i for the first of its kind.
+func SpeedupReference(open []bool, i int) int {
+	for j := 0; j < i; j++ {
+		if open[j] == open[i] {
+			return j
+		}
+	}
+	return i
+}
+
+// OpenStages says which of the stages are open loops, for SpeedupReference.
+func OpenStages(stages []*StageResult) []bool {
+	out := make([]bool, len(stages))
+	for i, st := range stages {
+		out[i] = st != nil && st.Rate > 0
+	}
+	return out
 }

@@ -82,6 +82,12 @@ func (l *ProcessLauncher) Launch(ctx context.Context, numParallel int) (*Instanc
 // SimLauncher starts the embedded simulator with NUM_PARALLEL = the setting.
 type SimLauncher struct {
 	Config sim.Config
+	// WholeReplies says every request asks for a whole reply (stream:false): no token is
+	// timed, so the caveat about the machine's timers and token timing is left out.
+	WholeReplies bool
+
+	granularity sync.Once
+	timer       time.Duration // this machine's timer granularity, measured at the first launch
 }
 
 // Launch starts a fresh simulator on a free loopback port.
@@ -108,7 +114,9 @@ func (l *SimLauncher) Launch(ctx context.Context, numParallel int) (*Instance, e
 	}()
 	var once sync.Once
 	var notes []string
-	if n := sim.StepNote(cfg, sim.TimerGranularity()); n != "" {
+	// Measured once: every setting of a sweep runs on the same machine, and says so alike.
+	l.granularity.Do(func() { l.timer = sim.TimerGranularity() })
+	if n := sim.StepNote(cfg, l.timer); n != "" && !l.WholeReplies {
 		notes = append(notes, n)
 	}
 	return &Instance{

@@ -262,7 +262,7 @@ func (r *runner) loop() {
 		for _, s := range joined {
 			prefill += s.promptTokens
 		}
-		total, decode := r.stepCost(len(active)+len(joined), prefill)
+		total, _ := r.stepCost(len(active)+len(joined), prefill)
 		now := time.Now()
 		start := next
 		if start.IsZero() || now.Sub(start) > maxLag {
@@ -287,12 +287,14 @@ func (r *runner) loop() {
 		}
 		end := time.Now()
 
+		// A joining sequence's first token comes out of the step that reads its prompt, and its
+		// prompt evaluation ends with that token, as Ollama's runner times it (its generation
+		// clock starts once the batch that read the prompt is decoded): eval_duration covers
+		// the steps of the tokens after it, and TTFT − load − prompt_eval is the request's wait
+		// and overhead alone, with no decode step in it.
 		for _, s := range joined {
 			s.mu.Lock()
-			s.prefillEnd = end.Add(-decode)
-			if s.prefillEnd.Before(s.joinedAt) {
-				s.prefillEnd = s.joinedAt
-			}
+			s.prefillEnd = end
 			s.mu.Unlock()
 		}
 		kept = kept[:0]

@@ -42,8 +42,9 @@ const SimulatedHeader = "X-Llmload-Simulated"
 //     sequences, k prompt tokens of which are being read, takes
 //     decode_step × (1 + α(b−1)) + k / prefill_rate (× the partial-offload slowdown), ÷ Speed,
 //     and gives every sequence one token. prompt_eval_duration runs from joining the batch to
-//     the end of the prompt's step less its decode part; eval_duration from there to the last
-//     token.
+//     the end of the step that read the prompt, which also gives the first token (Ollama's
+//     runner starts its generation clock once the prompt's batch is decoded); eval_duration
+//     from there to the last token.
 //  5. The final chunk is built: total_duration ends and the slot is freed. An idle runner
 //     unloads when its keep-alive runs out.
 type Server struct {

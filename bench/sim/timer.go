@@ -28,8 +28,9 @@ func TimerGranularity() time.Duration {
 
 // StepNote returns a caveat when the shortest decode step the configuration serves (one
 // sequence, after Speed) is under twice the timer granularity: the runner then emits tokens in
-// bursts, so inter-token gaps follow the timer, not the model, while means (TPOT, throughput,
-// eval_duration totals) stay right. It returns "" when every step is long enough.
+// bursts, so inter-token gaps follow the timer, not the model, and so may TTFT and TPOT, which
+// hang on when the first token leaves; throughput, E2E and eval_duration totals stay right.
+// It returns "" when every step is long enough.
 func StepNote(c Config, granularity time.Duration) string {
 	models := c.Models
 	if models == nil {
@@ -51,8 +52,8 @@ func StepNote(c Config, granularity time.Duration) string {
 		return ""
 	}
 	return fmt.Sprintf("simulator: a decode step of %s (%s at speed %g) is under twice this machine's timer granularity (%s): "+
-		"tokens come in bursts, so ITL percentiles show the timer rather than the model (TPOT, throughput and means stay right); "+
-		"a lower speed gives token-level timing", roundDur(shortest), name, speed, roundDur(granularity))
+		"tokens come in bursts, so ITL percentiles show the timer rather than the model, and TTFT and TPOT may be off too "+
+		"(TPOT has read 15%% low); throughput and E2E stay right; a lower speed gives token-level timing", roundDur(shortest), name, speed, roundDur(granularity))
 }
 
 func roundDur(d time.Duration) time.Duration {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -120,17 +121,26 @@ func runCapacity(ctx context.Context, sys *system, o *capacityFlags, changed fun
 	if o.sim.enabled && changed("url") {
 		return usageErrorf("--url and --sim exclude each other")
 	}
+	output := o.output
+	if output == "" || isFolderArg(output) {
+		output = filepath.Join(output, fmt.Sprintf("llmload-capacity-%s.json", sys.now().Format("20060102-150405")))
+	}
+	if err := checkWritable(namedPath{"-o", output}); err != nil {
+		return err
+	}
 	ctx, hardStop, stop := interruptContexts(ctx, sys.streams, o.quiet)
 	defer stop()
 
 	// The server and the model: given, started (--sim), or found on this machine.
 	var inst *serve.Instance
+	var simNotes []string
 	if o.sim.enabled {
 		if len(o.models) == 0 {
 			o.models = []string{sim.Presets()[0].Name}
 		}
 		plan := &results.Plan{Mix: []*results.Template{{Model: o.models[0]}}}
-		cfg, err := o.sim.config(plan)
+		cfg, notes, err := o.sim.config(plan)
+		simNotes = notes
 		if err != nil {
 			return err
 		}
@@ -188,13 +198,9 @@ func runCapacity(ctx context.Context, sys *system, o *capacityFlags, changed fun
 	}
 	if inst != nil {
 		sc.Simulated, sc.InProcess, sc.GPU.Sim = true, true, inst.GPU
-		sc.Notes = append(sc.Notes, inst.Notes...)
+		sc.Notes = append(append(sc.Notes, simNotes...), inst.Notes...)
 	}
 	sc.HardStop = hardStop
-	output := o.output
-	if output == "" {
-		output = fmt.Sprintf("llmload-capacity-%s.json", sys.now().Format("20060102-150405"))
-	}
 	sc.Output = bench.NewResultsFile(output, tool())
 	sc.Hooks = progressHooks(sys.streams, sc.Workload.Plan, o.quiet || o.noProgress)
 	if !o.quiet {

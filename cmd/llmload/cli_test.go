@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/results"
 )
 
@@ -183,7 +185,7 @@ func TestRunConnectionRefusedStillWritesResults(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := t.TempDir()
-	r := llmload(t, dir, "run", "--url", "http://"+addr, "-m", "x", "-n", "3", "-o", "out.json", "--gpu", "off", "-q")
+	r := llmload(t, dir, "run", "--url", "http://"+addr, "-m", "x", "-n", "3", "--warmup", "0", "-o", "out.json", "--gpu", "off", "-q")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
@@ -213,6 +215,8 @@ func TestBadInputNamesTheFlagAndExitsTwo(t *testing.T) {
 		{[]string{"run", "-m", "x", "--api", "grpc"}, "--api: unknown API \"grpc\""},
 		{[]string{"run", "-m", "x", "--rate", "2", "-c", "4"}, "not both"},
 		{[]string{"run", "-m", "x", "--arrival", "bursty", "--rate", "1"}, "--arrival"},
+		{[]string{"run", "--sim", "-c", "4", "--arrival", "poisson"}, "--arrival applies to open-loop runs (--rate) only"},
+		{[]string{"sweep", "--sim", "--num-parallel", "1", "-c", "4", "--arrival", "poisson"}, "--arrival applies to open-loop runs (--rate) only"},
 		{[]string{"run", "-m", "x=heavy"}, "-m \"x=heavy\""},
 		{[]string{"run", "-m", "x", "--option", "num_ctx"}, "--option \"num_ctx\""},
 		{[]string{"run", "-m", "x", "--label", "np"}, "--label \"np\""},
@@ -383,4 +387,28 @@ func TestRunAgainstASimulatorInAnotherProcess(t *testing.T) {
 	if !run.Target.Simulated || run.GPU == nil || !run.GPU.Simulated || run.Stages[0].GPU == nil {
 		t.Errorf("a run against llmload sim must be labelled simulated, with its GPU: target %+v gpu %+v", run.Target, run.GPU)
 	}
+}
+
+// readRecords reads a --records file.
+func readRecords(t *testing.T, path string) []bench.RecordLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []bench.RecordLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var r bench.RecordLine
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -26,6 +26,7 @@ func runDisplay(s *streams, plan *results.Plan, repeat int, quiet, noProgress bo
 		}
 	}
 	ended := h.RunEnded
+	shown := shownNotes{}
 	h.RunEnded = func(run *results.Run) error {
 		_ = ended(run)
 		if run == nil {
@@ -34,9 +35,27 @@ func runDisplay(s *streams, plan *results.Plan, repeat int, quiet, noProgress bo
 		if repeat > 1 {
 			fmt.Fprintf(s.out, "=== repeat %d/%d ===\n", run.Repeat, repeat)
 		}
-		return report.WriteSummary(s.out, run)
+		return report.WriteSummary(s.out, shown.fresh(run))
 	}
 	return h
+}
+
+// shownNotes are the notes a session's summaries have shown. Every run of a session carries
+// the session's caveats (the simulator's about this machine's timers): the terminal says each
+// once, the results file keeps them with every run.
+type shownNotes map[string]bool
+
+// fresh is run with only the notes not shown yet, which are then shown.
+func (s shownNotes) fresh(run *results.Run) *results.Run {
+	c := *run
+	c.Notes = nil
+	for _, n := range run.Notes {
+		if !s[n] {
+			s[n] = true
+			c.Notes = append(c.Notes, n)
+		}
+	}
+	return &c
 }
 
 // progressHooks show a progress bar (a status line every 10 s when stderr is not a terminal)

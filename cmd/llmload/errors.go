@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/llmload/llmload/bench"
+	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/gpu"
 	"github.com/llmload/llmload/report/printable"
 )
@@ -57,6 +58,8 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.As(err, &ce):
 		return exitBadInput
+	case errors.As(err, new(*bench.WarmupError)):
+		return exitBadInput // the wrong model, URL or key: the command line's to fix
 	}
 	return exitFailed
 }
@@ -68,6 +71,19 @@ func errorText(err error) string {
 	var ce *bench.ConfigError
 	if errors.As(err, &ce) {
 		text = strings.Replace(text, ce.Error(), configErrorText(ce), 1)
+	}
+	var we *bench.WarmupError
+	if errors.As(err, &we) {
+		hint := "; nothing was measured"
+		switch {
+		case we.Class == api.ClassConnRefused:
+			hint = "; nothing was measured: is the server running, and is --url right? ('llmload run --sim' needs no server)"
+		case we.Status == 404:
+			hint = "; nothing was measured: is -m right, and is the model on the server?"
+		case we.Status == 401 || we.Status == 403:
+			hint = "; nothing was measured: does the server want a key (--header 'Authorization: Bearer …')?"
+		}
+		text = strings.Replace(text, we.Error(), we.Error()+hint, 1)
 	}
 	var rate *bench.ErrorRateError
 	if errors.As(err, &rate) && rate.Total > 0 {

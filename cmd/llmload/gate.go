@@ -139,6 +139,21 @@ func runGate(s *streams, o *gateOptions, args []string) error {
 	if err := checkSides(args, curPaths, basePaths); err != nil {
 		return err
 	}
+	if o.junit != "" {
+		var inputs []namedPath
+		for _, p := range curPaths {
+			inputs = append(inputs, namedPath{"a results file it judges", p})
+		}
+		for _, p := range basePaths {
+			inputs = append(inputs, namedPath{"a --baseline file", p})
+		}
+		if err := checkOverlap([]namedPath{{"--junit", o.junit}}, inputs); err != nil {
+			return err
+		}
+		if err := checkWritable(namedPath{"--junit", o.junit}); err != nil {
+			return err
+		}
+	}
 	current, err := readSide(curPaths)
 	if err != nil {
 		return err
@@ -190,8 +205,8 @@ func runGate(s *streams, o *gateOptions, args []string) error {
 		if err := gate.WriteJUnit(&b, res); err != nil {
 			return fmt.Errorf("gate: %w", err)
 		}
-		if err := os.WriteFile(o.junit, b.Bytes(), 0o644); err != nil {
-			return usageErrorf("--junit: %v", err)
+		if err := results.WriteAtomic(o.junit, b.Bytes()); err != nil {
+			return fmt.Errorf("--junit %s: %v", o.junit, err)
 		}
 	}
 	if path := os.Getenv("GITHUB_STEP_SUMMARY"); path != "" {

@@ -82,74 +82,170 @@ mix:
     prompt: from the plan
 `
 
-// Flags given explicitly override a plan file: its settings one by one, its stages and its mix
-// as a whole; flags not given leave the plan as it is, and the target comes from --url, else
-// the plan, else $OLLAMA_HOST.
-func TestRunFlagsOverridePlanFile(t *testing.T) {
-	plan := writeFile(t, t.TempDir(), "plan.yaml", testPlan)
+// A plan of two stages and two entries that sets every field a flag also sets, so that each
+// flag is seen to change its field in every stage or entry and nothing else.
+const fullPlan = `url: http://plan-host:1234
+seed: 5
+warmup: 3
+timeout: 1m
+first_byte_timeout: 20s
+stall_timeout: 30s
+stages:
+  - {concurrency: 1, requests: 4}
+  - {rate: 2, arrival: constant, max_concurrency: 3, requests: 4}
+mix:
+  - {name: a, model: m1, weight: 2, prompt: from the plan, max_tokens: 50, stream: true, options: {num_ctx: 2048, temperature: 0}, extra_body: {x: 1}, shared_prefix_words: 3, api: openai-chat}
+  - {name: b, model: m2, synthetic_words: 7, output_tokens: "uniform:5-9", fixed_output: true, api: openai-chat}
+`
+
+// A plan that leaves out every field it may: each takes the flag's default, as without a plan.
+const sparsePlan = `stages:
+  - {concurrency: 16}
+mix:
+  - {model: m1}
+`
+
+// One rule between a plan file and the flags (planRule), field by field: a flag given sets its
+// field in every stage or entry; what the plan leaves out takes the flag's default; the plan's
+// values stand otherwise. The target comes from --url, else the plan, else $OLLAMA_HOST.
+func TestPlanAndFlagsOneRuleFieldByField(t *testing.T) {
+	dir := t.TempDir()
+	full := writeFile(t, dir, "full.yaml", fullPlan)
+	sparse := writeFile(t, dir, "sparse.yaml", sparsePlan)
+	two := writeFile(t, dir, "two.yaml", "stages: [{concurrency: 1, requests: 10}, {concurrency: 8, requests: 10}]\nmix: [{model: m1, max_tokens: 9}]\n")
+	uneven := writeFile(t, dir, "uneven.yaml", "stages: [{concurrency: 1, requests: 10}, {concurrency: 8, duration: 1m}]\nmix: [{model: m1}]\n")
+	writeFile(t, dir, "p.txt", "a prompt file")
 	env := map[string]string{"OLLAMA_HOST": "0.0.0.0:7777"}
+	type plan = *results.Plan
+	stages := func(p plan) string {
+		var out []string
+		for _, st := range p.Stages {
+			out = append(out, fmt.Sprintf("%s n=%d d=%s %s cap=%d", st.Name, st.Requests, time.Duration(st.Duration), st.Arrival, st.MaxConcurrency))
+		}
+		return strings.Join(out, "; ")
+	}
+	mix := func(p plan, f func(t *results.Template) any) string {
+		var out []string
+		for _, t := range p.Mix {
+			out = append(out, fmt.Sprint(f(t)))
+		}
+		return strings.Join(out, "; ")
+	}
+	abs := func(name string) string { a, _ := filepath.Abs(name); return a }
 	for _, tt := range []struct {
-		name  string
-		args  []string
-		check func(o *runOptions) string
+		name string
+		args []string
+		got  func(o *runOptions) string
+		want string
 	}{
-		{"the plan alone", []string{"--plan", plan}, func(o *runOptions) string {
+		// The plan alone: its values stand.
+		{"the plan alone", []string{"--plan", full}, func(o *runOptions) string {
 			p := o.session.Workload.Plan
-			if o.session.URL != "http://plan-host:1234" || p.Seed != 5 || p.Warmup != 3 || p.Timeout != results.Duration(time.Minute) ||
-				len(p.Stages) != 1 || p.Stages[0].Concurrency != 2 || p.Stages[0].Requests != 5 || p.Mix[0].Model != "planmodel" {
-				return fmt.Sprintf("url %s plan %+v stages %+v", o.session.URL, p, p.Stages)
-			}
-			return ""
-		}},
-		{"settings one by one", []string{"--plan", plan, "--seed", "9", "--warmup", "0", "--stall-timeout", "7s"}, func(o *runOptions) string {
+			return fmt.Sprintf("%s seed=%d warmup=%d timeouts=%s/%s/%s | %s | %s", o.session.URL, p.Seed, p.Warmup, time.Duration(p.Timeout), time.Duration(p.FirstByteTimeout), time.Duration(p.StallTimeout), stages(p),
+				mix(p, func(t *results.Template) any {
+					return strings.TrimSpace(fmt.Sprintln(t.Name, t.Model, t.Weight, t.API, t.MaxTokens, t.OutputTokens, t.Stream, t.Options, t.ExtraBody, t.SharedPrefixWords, t.FixedOutput))
+				}))
+		}, "http://plan-host:1234 seed=5 warmup=3 timeouts=1m0s/20s/30s | c=1 n=4 d=0s  cap=0; rate=2/s n=4 d=0s constant cap=3 | a m1 2 openai-chat 50  true map[num_ctx:2048 temperature:0] map[x:1] 3 false; b m2 1 openai-chat 0 uniform:5-9 true map[] map[] 0 true"},
+		// Settings, one by one.
+		{"--url", []string{"--plan", full, "--url", "http://flag-host:1/"}, func(o *runOptions) string { return o.session.URL }, "http://flag-host:1"},
+		{"--seed", []string{"--plan", full, "--seed", "9"}, func(o *runOptions) string { return fmt.Sprint(o.session.Workload.Plan.Seed) }, "9"},
+		{"--warmup", []string{"--plan", full, "--warmup", "0"}, func(o *runOptions) string { return fmt.Sprint(o.session.Workload.Plan.Warmup) }, "0"},
+		{"--timeout", []string{"--plan", full, "--timeout", "2m"}, func(o *runOptions) string { return time.Duration(o.session.Workload.Plan.Timeout).String() }, "2m0s"},
+		{"--first-byte-timeout", []string{"--plan", full, "--first-byte-timeout", "5s"}, func(o *runOptions) string {
+			return time.Duration(o.session.Workload.Plan.FirstByteTimeout).String()
+		}, "5s"},
+		{"--stall-timeout", []string{"--plan", full, "--stall-timeout", "7s"}, func(o *runOptions) string {
+			return time.Duration(o.session.Workload.Plan.StallTimeout).String()
+		}, "7s"},
+		// Stage fields, in every stage; -c and --rate give the stages, as long as the plan's.
+		{"-n", []string{"--plan", full, "-n", "3"}, func(o *runOptions) string { return stages(o.session.Workload.Plan) }, "c=1 n=3 d=0s  cap=0; rate=2/s n=3 d=0s constant cap=3"},
+		{"-d", []string{"--plan", full, "-d", "2s"}, func(o *runOptions) string { return stages(o.session.Workload.Plan) }, "c=1 n=0 d=2s  cap=0; rate=2/s n=0 d=2s constant cap=3"},
+		{"--arrival", []string{"--plan", full, "--arrival", "poisson"}, func(o *runOptions) string { return stages(o.session.Workload.Plan) }, "c=1 n=4 d=0s  cap=0; rate=2/s n=4 d=0s poisson cap=3"},
+		{"--max-concurrency", []string{"--plan", full, "--max-concurrency", "5"}, func(o *runOptions) string { return stages(o.session.Workload.Plan) }, "c=1 n=4 d=0s  cap=0; rate=2/s n=4 d=0s constant cap=5"},
+		{"-c", []string{"--plan", two, "-c", "2,4"}, func(o *runOptions) string { return stages(o.session.Workload.Plan) }, "c=2 n=10 d=0s  cap=0; c=4 n=10 d=0s  cap=0"},
+		{"-c -n", []string{"--plan", uneven, "-c", "2", "-n", "6"}, func(o *runOptions) string { return stages(o.session.Workload.Plan) }, "c=2 n=6 d=0s  cap=0"},
+		{"--rate", []string{"--plan", two, "--rate", "3"}, func(o *runOptions) string { return stages(o.session.Workload.Plan) }, "rate=3/s n=10 d=0s constant cap=0"},
+		// Mix fields, in every entry.
+		{"-m", []string{"--plan", full, "-m", "flagmodel"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.Name + " " + t.Model + " " + t.Prompt })
+		}, "a flagmodel from the plan; b flagmodel "},
+		{"-m twice", []string{"--plan", two, "-m", "x=3", "-m", "y"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return fmt.Sprint(t.Name, " ", t.Weight, " ", t.MaxTokens) })
+		}, "x 3 9; y 1 9"},
+		{"-p", []string{"--plan", full, "-p", "flag prompt"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return fmt.Sprint(t.Prompt, "/", t.SyntheticWords) })
+		}, "flag prompt/0; flag prompt/0"},
+		{"--prompt-file", []string{"--plan", full, "--prompt-file", "p.txt"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.PromptFile == abs("p.txt") && t.Prompt == "" })
+		}, "true; true"},
+		{"--synthetic-words", []string{"--plan", full, "--synthetic-words", "4"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.SyntheticWords })
+		}, "4; 4"},
+		{"--api", []string{"--plan", full, "--api", "openai-completions"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.API })
+		}, "openai-completions; openai-completions"},
+		{"--max-tokens", []string{"--plan", full, "--max-tokens", "7"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return fmt.Sprint(t.MaxTokens, "/", t.OutputTokens) })
+		}, "7/; 7/"},
+		{"--output-tokens", []string{"--plan", full, "--output-tokens", "normal:30,5"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.OutputTokens })
+		}, "normal:30,5; normal:30,5"},
+		{"--no-stream", []string{"--plan", full, "--no-stream"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.Stream })
+		}, "false; false"},
+		{"--option", []string{"--plan", full, "--option", "num_ctx=4096", "--option", "top_k=3"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.Options })
+		}, "map[num_ctx:4096 temperature:0 top_k:3]; map[num_ctx:4096 top_k:3]"},
+		{"--extra-body", []string{"--plan", full, "--extra-body", `{"y":2}`}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.ExtraBody })
+		}, "map[x:1 y:2]; map[y:2]"},
+		{"--shared-prefix", []string{"--plan", full, "--shared-prefix", "0"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.SharedPrefixWords })
+		}, "0; 0"},
+		{"--fixed-output", []string{"--plan", full, "--fixed-output=false"}, func(o *runOptions) string {
+			return mix(o.session.Workload.Plan, func(t *results.Template) any { return t.FixedOutput })
+		}, "false; false"},
+		// What the plan leaves out takes the flag's default, as without a plan.
+		{"defaults", []string{"--plan", sparse}, func(o *runOptions) string {
 			p := o.session.Workload.Plan
-			if p.Seed != 9 || p.Warmup != 0 || p.StallTimeout != results.Duration(7*time.Second) || p.Timeout != results.Duration(time.Minute) || p.Stages[0].Requests != 5 {
-				return fmt.Sprintf("plan %+v", p)
-			}
-			return ""
-		}},
-		{"--url over the plan's", []string{"--plan", plan, "--url", "http://flag-host:1/"}, func(o *runOptions) string {
-			if o.session.URL != "http://flag-host:1" {
-				return "url " + o.session.URL
-			}
-			return ""
-		}},
-		{"stages as a whole", []string{"--plan", plan, "-c", "4,8"}, func(o *runOptions) string {
-			st := o.session.Workload.Plan.Stages
-			if len(st) != 2 || st[0].Concurrency != 4 || st[1].Concurrency != 8 || st[0].Requests != 10 {
-				return fmt.Sprintf("stages %+v", st)
-			}
-			return ""
-		}},
-		{"the mix as a whole", []string{"--plan", plan, "-m", "flagmodel", "--max-tokens", "9"}, func(o *runOptions) string {
-			m := o.session.Workload.Plan.Mix
-			if len(m) != 1 || m[0].Model != "flagmodel" || m[0].Prompt == "from the plan" || m[0].MaxTokens != 9 {
-				return fmt.Sprintf("mix %+v", m[0])
-			}
-			return ""
-		}},
-		{"$OLLAMA_HOST without a plan", []string{"-m", "x"}, func(o *runOptions) string {
-			if o.session.URL != "http://127.0.0.1:7777" {
-				return "url " + o.session.URL
-			}
-			return ""
-		}},
+			return fmt.Sprintf("%s seed=%d warmup=%d timeouts=%s/%s/%s | %s | max_tokens=%d", o.session.URL, p.Seed, p.Warmup, time.Duration(p.Timeout), time.Duration(p.FirstByteTimeout), time.Duration(p.StallTimeout), stages(p), p.Mix[0].MaxTokens)
+		}, "http://127.0.0.1:7777 seed=1 warmup=1 timeouts=5m0s/5m0s/1m0s | c=16 n=16 d=0s  cap=0 | max_tokens=128"},
+		{"defaults without a plan", []string{"-m", "m1", "-c", "16"}, func(o *runOptions) string {
+			p := o.session.Workload.Plan
+			return fmt.Sprintf("%s seed=%d warmup=%d timeouts=%s/%s/%s | %s | max_tokens=%d", o.session.URL, p.Seed, p.Warmup, time.Duration(p.Timeout), time.Duration(p.FirstByteTimeout), time.Duration(p.StallTimeout), stages(p), p.Mix[0].MaxTokens)
+		}, "http://127.0.0.1:7777 seed=1 warmup=1 timeouts=5m0s/5m0s/1m0s | c=16 n=16 d=0s  cap=0 | max_tokens=128"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(dir)
 			sys, _, _ := testSystem(env)
 			o, err := runOptionsOf(t, sys, tt.args...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if msg := tt.check(o); msg != "" {
-				t.Error(msg)
+			if got := tt.got(o); got != tt.want {
+				t.Errorf("%v:\n got %s\nwant %s", tt.args, got, tt.want)
 			}
 		})
 	}
-	// What a plan's mix sets cannot be changed piecemeal: refused, not ignored.
-	sys, _, _ := testSystem(env)
-	if _, err := runOptionsOf(t, sys, "--plan", plan, "--api", "openai-chat"); exitCode(err) != exitBadInput || !strings.Contains(err.Error(), "cannot change a plan file's mix") {
-		t.Errorf("--api over a plan's mix: %v", err)
+	// What the rule cannot decide is refused, naming why.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--plan", uneven, "-c", "4"}, "which differ in length: give -n or -d"},
+		{[]string{"--plan", full, "-m", "x", "-m", "y"}, "has 2 mix entries"},
+		{[]string{"--plan", two, "--arrival", "poisson"}, "--arrival applies to open-loop stages (rate)"},
+		{[]string{"--plan", two, "--max-concurrency", "2"}, "--max-concurrency applies to open-loop stages (rate)"},
+	} {
+		sys, _, _ := testSystem(env)
+		if _, err := runOptionsOf(t, sys, tt.args...); exitCode(err) != exitBadInput || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want exit 2 and %q", tt.args, err, tt.want)
+		}
+	}
+	// run --help says the rule.
+	sys, stdout, _ := testSystem(env)
+	if err := execute(sys, []string{"run", "--help"}, nil, nil); err != nil || !strings.Contains(stdout.String(), "a flag given explicitly sets its field in every stage") {
+		t.Errorf("run --help does not say the rule: %v", err)
 	}
 }
 
@@ -261,7 +357,7 @@ func processConfig(o *sweepOptions) serve.Config {
 func TestSweepAppliesOrRefusesEveryFlag(t *testing.T) {
 	dir := t.TempDir()
 	prompt := writeFile(t, dir, "prompt.txt", "a prompt")
-	body := writeFile(t, dir, "body.json", `{"model":"bodymodel","prompt":"p"}`)
+	body := writeFile(t, dir, "body.json", `{"model":"base","prompt":"p"}`)
 	plan := writeFile(t, dir, "plan.yaml", testPlan)
 	gguf := writeFile(t, dir, "model.gguf", "GGUF")
 	profile, _ := filepath.Abs("../../bench/sim/testdata/profiles.yaml")

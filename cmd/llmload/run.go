@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -69,6 +70,8 @@ type runFlags struct {
 	repeat         int
 
 	sim simFlags
+	// planGiven, once the plan is built, holds what the --plan file set (bench.PlanFile.Given).
+	planGiven map[string]bool
 }
 
 // runOptions is what `llmload run` does, built from its flags: one session, where its results
@@ -130,7 +133,7 @@ func newRunCmd(sys *system, runF func(*runOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "run",
 		Short:   "Run one load test and write a results file",
-		Long:    "Run one load test: stages of closed-loop (-c) or open-loop (--rate) load over a weighted\nrequest mix, a terminal summary per stage, and a JSON results file.\n" + metricHelp,
+		Long:    "Run one load test: stages of closed-loop (-c) or open-loop (--rate) load over a weighted\nrequest mix, a terminal summary per stage, and a JSON results file.\n\n" + planRule + "\n" + metricHelp,
 		Example: runExamples,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -165,7 +168,7 @@ func (o *runFlags) register(f *pflag.FlagSet) {
 	f.IntVar(&o.sharedPrefix, "shared-prefix", 0, "start every prompt with the same N words, to measure a server's prompt cache")
 	f.BoolVar(&o.fixedOutput, "fixed-output", false, "ask for exactly the token limit past the end of text (ignore_eos, min_tokens: llama-server, vLLM; Ollama cannot)")
 	f.StringVar(&o.extraBody, "extra-body", "", `more top-level JSON fields for every request, e.g. '{"ignore_eos":true}' or '{"cache_prompt":false}'`)
-	f.IntVarP(&o.requests, "requests", "n", 0, "requests per stage (default 10 when no --duration)")
+	f.IntVarP(&o.requests, "requests", "n", 0, "requests per stage (default, when no --duration: 10, or the stage's -c when more)")
 	f.IntSliceVarP(&o.concurrency, "concurrency", "c", nil, "closed-loop workers; a list gives one stage each, e.g. 1,2,4,8 (default 1)")
 	f.DurationVarP(&o.duration, "duration", "d", 0, "length of each stage, e.g. 60s (requests in flight at the end are awaited)")
 	f.Float64SliceVar(&o.rates, "rate", nil, "open loop: arrival `rate`s in requests per second; a list gives one stage each, e.g. 2,4,8")
@@ -177,8 +180,8 @@ func (o *runFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&o.firstByte, "first-byte-timeout", 0, "per-request timeout for the first byte of the reply (default: --timeout)")
 	f.DurationVar(&o.stall, "stall-timeout", time.Minute, "a stream that sends nothing for this long is counted as stalled (0 = off)")
 	f.Uint64Var(&o.seed, "seed", 1, "seed for the request order, prompts and arrivals")
-	f.StringVar(&o.planFile, "plan", "", "YAML plan with stages and a weighted mix (flags given explicitly override it)")
-	f.StringVarP(&o.output, "output", "o", "", "results file (default llmload-<timestamp>.json)")
+	f.StringVar(&o.planFile, "plan", "", "YAML plan with stages and a weighted mix (a flag given sets its field in every stage or entry; see above)")
+	f.StringVarP(&o.output, "output", "o", "", "results file, or a folder (ending in /) to write llmload-<timestamp>.json in (default llmload-<timestamp>.json here)")
 	f.StringVar(&o.records, "records", "", "write every request as one JSON line to this file")
 	f.StringArrayVar(&o.labels, "label", nil, "label the run KEY=VALUE, e.g. num_parallel=4 (repeatable)")
 	f.StringArrayVar(&o.headers, "header", nil, "extra HTTP header 'Name: value', e.g. an API key (never written to results)")
@@ -202,70 +205,69 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// buildPlan turns flags (and an optional plan file) into a prepared plan and the target URL:
-// --url, else the plan file's, else $OLLAMA_HOST's. Flags given explicitly override the plan
-// file: its settings one by one, its stages as a whole (-c, --rate, -n, -d, --arrival,
-// --max-concurrency), its mix as a whole (-m, -p, --prompt-file, --body, --synthetic-words).
-func (o *runFlags) buildPlan(changed func(string) bool, getenv func(string) string) (*bench.Workload, string, error) {
-	var plan *results.Plan
-	target := ""
-	dir := ""
-	if o.planFile != "" {
-		pf, err := bench.LoadPlanFile(o.planFile)
-		if err != nil {
-			return nil, "", &exitError{code: exitBadInput, err: err}
-		}
-		plan, target, dir = &pf.Plan, pf.URL, filepath.Dir(o.planFile)
-	} else {
-		plan = &results.Plan{Warmup: o.warmup, Seed: o.seed}
-	}
-	if o.planFile == "" || changed("warmup") {
-		plan.Warmup = o.warmup
-	}
-	if o.planFile == "" || changed("seed") {
-		plan.Seed = o.seed
-	}
-	if o.planFile == "" || changed("timeout") {
-		plan.Timeout = results.Duration(o.timeout)
-	}
-	if o.planFile == "" || changed("first-byte-timeout") {
-		plan.FirstByteTimeout = results.Duration(o.firstByte)
-	}
-	if o.planFile == "" || changed("stall-timeout") {
-		plan.StallTimeout = results.Duration(o.stall)
-	}
-	if plan.Timeout == 0 {
-		plan.Timeout = results.Duration(5 * time.Minute)
-	}
-	if plan.FirstByteTimeout == 0 {
-		plan.FirstByteTimeout = plan.Timeout
-	}
+// planRule is the one rule between a plan file and the flags, as run --help and the README
+// say it.
+const planRule = `A plan file and the flags: a flag given explicitly sets its field in every stage or every
+mix entry of the plan; what the plan leaves out takes the flag's default (--warmup 1, --seed 1,
+--max-tokens 128, -n 10 …); the plan's own values stand otherwise. Two flags give lists instead
+of a field: -c or --rate give the stages, one per value, each as long as the plan's stages are
+(-n, -d), and several -m give the mix, a copy of the plan's one entry per model.`
 
-	if o.planFile == "" || changed("concurrency") || changed("rate") || changed("requests") || changed("duration") ||
-		changed("arrival") || changed("max-concurrency") {
+// defaultRequests is a stage's length when neither -n, -d nor the plan gives one: ten
+// requests, or one per worker when there are more workers, so that a stage named c=16 has 16
+// requests in flight.
+func defaultRequests(st results.Stage) int {
+	if st.OpenLoop() {
+		return 10
+	}
+	return max(10, st.Concurrency)
+}
+
+// buildPlan turns flags (and an optional plan file, under planRule) into a prepared plan and
+// the target URL: --url, else the plan file's, else $OLLAMA_HOST's.
+func (o *runFlags) buildPlan(changed func(string) bool, getenv func(string) string) (*bench.Workload, string, error) {
+	var work *bench.Workload
+	target := ""
+	if o.planFile == "" {
 		stages, err := o.stages(changed)
 		if err != nil {
 			return nil, "", err
 		}
-		plan.Stages = stages
-	}
-	if o.planFile == "" || changed("model") || changed("prompt") || changed("prompt-file") || changed("body") || changed("synthetic-words") || changed("input-words") {
-		mix, err := o.mix()
+		mix, err := o.mix(changed)
 		if err != nil {
 			return nil, "", err
 		}
-		plan.Mix = mix
-		dir = ""
-	} else if changed("api") || changed("max-tokens") || changed("no-stream") || changed("option") || changed("extra-body") ||
-		changed("output-tokens") || changed("shared-prefix") || changed("fixed-output") {
-		return nil, "", usageErrorf("--api, --max-tokens, --no-stream, --option, --extra-body, --output-tokens, --shared-prefix and --fixed-output cannot change a plan file's mix; set them in the plan (or give -m to replace the mix)")
-	}
-	work, err := bench.Prepare(plan, dir)
-	switch {
-	case errors.Is(err, bench.ErrNoModel) && dir == "": // the mix came from flags
-		return nil, "", usageErrorf("no model: give -m/--model, or a --body file with a \"model\" field")
-	case err != nil:
-		return nil, "", usageErrorf("%v", err)
+		plan := &results.Plan{Stages: stages, Mix: mix}
+		o.settings(plan, changed, nil)
+		work, err = bench.Prepare(plan, "")
+		var bce *bench.BodyConflictError
+		switch {
+		case errors.Is(err, bench.ErrNoModel):
+			return nil, "", usageErrorf("no model: give -m/--model, or a --body file with a \"model\" field")
+		case errors.As(err, &bce) && bce.Field == "model":
+			return nil, "", usageErrorf("--body %s names model %q, -m %q: the body is sent as it is, so give no -m (or the body's model)", bce.File, bce.Body, bce.Template)
+		case errors.As(err, &bce):
+			return nil, "", usageErrorf("--body %s is written for %s, not for --api %s: give --api %s, or no --api", bce.File, bce.Body, bce.Template, bce.Body)
+		case err != nil:
+			return nil, "", usageErrorf("%v", err)
+		}
+	} else {
+		pf, err := bench.ReadPlanFile(o.planFile)
+		if err != nil {
+			return nil, "", &exitError{code: exitBadInput, err: err}
+		}
+		o.planGiven = pf.Given
+		o.settings(&pf.Plan, changed, pf.Given)
+		if err := o.planStages(pf, changed); err != nil {
+			return nil, "", err
+		}
+		if err := o.planMix(pf, changed); err != nil {
+			return nil, "", err
+		}
+		if work, err = pf.PrepareFile(); err != nil {
+			return nil, "", &exitError{code: exitBadInput, err: err}
+		}
+		target = pf.URL
 	}
 
 	switch {
@@ -282,6 +284,202 @@ func (o *runFlags) buildPlan(changed func(string) bool, getenv func(string) stri
 	return work, u, nil
 }
 
+// settings sets the plan's run-wide settings under planRule: a flag given, else the plan's
+// (given says what the plan file set; nil for none), else the flag's default.
+func (o *runFlags) settings(p *results.Plan, changed func(string) bool, given map[string]bool) {
+	use := func(flag, key string) bool { return changed(flag) || !given[key] }
+	if use("warmup", "warmup") {
+		p.Warmup = o.warmup
+	}
+	if use("seed", "seed") {
+		p.Seed = o.seed
+	}
+	if use("timeout", "timeout") {
+		p.Timeout = results.Duration(o.timeout)
+	}
+	if use("first-byte-timeout", "first_byte_timeout") {
+		p.FirstByteTimeout = results.Duration(o.firstByte)
+	}
+	if use("stall-timeout", "stall_timeout") {
+		p.StallTimeout = results.Duration(o.stall)
+	}
+	if p.Timeout == 0 {
+		p.Timeout = results.Duration(5 * time.Minute)
+	}
+	if p.FirstByteTimeout == 0 {
+		p.FirstByteTimeout = p.Timeout
+	}
+}
+
+// planStages applies the stage flags to a plan file's stages under planRule.
+func (o *runFlags) planStages(pf *bench.PlanFile, changed func(string) bool) error {
+	p := &pf.Plan
+	lengthGiven := changed("requests") || changed("duration")
+	if changed("concurrency") || changed("rate") {
+		if !lengthGiven {
+			// The new stages are as long as the plan's: the length they all share.
+			n, d := p.Stages[0].Requests, p.Stages[0].Duration
+			for _, st := range p.Stages[1:] {
+				if st.Requests != n || st.Duration != d {
+					return usageErrorf("-c and --rate replace the stages of %s, which differ in length: give -n or -d", o.planFile)
+				}
+			}
+			o.requests, o.duration = n, time.Duration(d)
+		}
+		stages, err := o.stages(changed)
+		if err != nil {
+			return err
+		}
+		p.Stages = stages
+		return nil
+	}
+	open := false
+	for i := range p.Stages {
+		st := &p.Stages[i]
+		place := fmt.Sprintf("stages[%d].", i)
+		switch {
+		case lengthGiven:
+			if o.requests < 0 || o.duration < 0 {
+				return usageErrorf("-n and -d must not be negative")
+			}
+			st.Requests, st.Duration = o.requests, results.Duration(o.duration)
+		case !pf.Given[place+"requests"] && !pf.Given[place+"duration"]:
+			st.Requests = defaultRequests(*st)
+		}
+		if !st.OpenLoop() {
+			continue
+		}
+		open = true
+		if changed("arrival") {
+			st.Arrival = results.Arrival(o.arrival)
+		}
+		if changed("max-concurrency") {
+			st.MaxConcurrency = o.maxConcurrency
+		}
+	}
+	if !open {
+		if n := firstChanged(changed, "arrival", "max-concurrency"); n != "" {
+			return usageErrorf("--%s applies to open-loop stages (rate), and %s has none", n, o.planFile)
+		}
+	}
+	return nil
+}
+
+// promptFlags set a mix entry's prompt source.
+var promptFlags = []string{"prompt", "prompt-file", "body", "synthetic-words", "input-words"}
+
+// planMix applies the mix flags to a plan file's entries under planRule. Paths the flags give
+// are made absolute: the plan's own are relative to its folder.
+func (o *runFlags) planMix(pf *bench.PlanFile, changed func(string) bool) error {
+	p := &pf.Plan
+	if o.maxTokens < 0 {
+		return usageErrorf("--max-tokens must not be negative")
+	}
+	if o.syntheticWords < 0 {
+		return usageErrorf("--synthetic-words must not be negative")
+	}
+	var opts, extra map[string]any
+	var err error
+	if opts, err = parseOptions(o.modelOptions); err != nil {
+		return err
+	}
+	if extra, err = o.parseExtraBody(); err != nil {
+		return err
+	}
+	var a api.API
+	if changed("api") {
+		if a, err = api.ParseAPI(o.apiName); err != nil {
+			return usageErrorf("--api: %v", err)
+		}
+	}
+	source := firstChanged(changed, promptFlags...) != ""
+	for i, t := range p.Mix {
+		place := fmt.Sprintf("mix[%d].", i)
+		if source {
+			t.Prompt, t.PromptFile, t.BodyFile, t.SyntheticWords, t.InputWords = o.prompt, absPath(o.promptFile), absPath(o.bodyFile), o.syntheticWords, absDist(o.inputWords)
+		}
+		if changed("api") {
+			t.API = string(a)
+		}
+		switch {
+		case changed("max-tokens"):
+			t.MaxTokens, t.OutputTokens = o.maxTokens, ""
+		case !pf.Given[place+"max_tokens"] && !pf.Given[place+"output_tokens"]:
+			t.MaxTokens = o.maxTokens
+		}
+		if changed("output-tokens") {
+			t.OutputTokens = absDist(o.outputTokens)
+		}
+		if changed("no-stream") {
+			t.Stream = !o.noStream
+		}
+		if changed("option") {
+			t.Options = merged(t.Options, opts)
+		}
+		if changed("extra-body") {
+			t.ExtraBody = merged(t.ExtraBody, extra)
+		}
+		if changed("shared-prefix") {
+			t.SharedPrefixWords = o.sharedPrefix
+		}
+		if changed("fixed-output") {
+			t.FixedOutput = o.fixedOutput
+		}
+	}
+	// Last, as the entries' places in the file (Given) are those before copies are made.
+	if changed("model") {
+		entries, err := o.modelEntries()
+		if err != nil {
+			return err
+		}
+		if len(entries) == 1 && !strings.Contains(o.models[0], "=") {
+			for _, t := range p.Mix {
+				t.Model = entries[0].name
+			}
+		} else {
+			if len(p.Mix) != 1 {
+				return usageErrorf("-m %s: %s has %d mix entries, and several models (or a weight) replace one entry only; set the models in the plan", strings.Join(o.models, " -m "), o.planFile, len(p.Mix))
+			}
+			one := p.Mix[0]
+			p.Mix = nil
+			for _, e := range entries {
+				t := *one
+				t.Name, t.Model, t.Weight = "", e.name, e.weight
+				p.Mix = append(p.Mix, &t)
+			}
+		}
+	}
+	return nil
+}
+
+// merged is base with over's keys set over it, a new map (base may be shared).
+func merged(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	maps.Copy(out, base)
+	maps.Copy(out, over)
+	return out
+}
+
+// absPath makes a path a flag gave absolute ("" stays ""): a plan resolves relative paths
+// against its own folder, a flag's are the working directory's.
+func absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// absDist makes the file of a file:PATH distribution absolute (see absPath).
+func absDist(spec string) string {
+	if path, ok := strings.CutPrefix(spec, "file:"); ok {
+		return "file:" + absPath(path)
+	}
+	return spec
+}
+
 func (o *runFlags) stages(changed func(string) bool) ([]results.Stage, error) {
 	if o.requests < 0 {
 		return nil, usageErrorf("-n/--requests must be at least 1, got %d", o.requests)
@@ -289,12 +487,15 @@ func (o *runFlags) stages(changed func(string) bool) ([]results.Stage, error) {
 	if o.duration < 0 {
 		return nil, usageErrorf("-d/--duration must be positive, got %s", o.duration)
 	}
-	n := o.requests
-	if n == 0 && o.duration == 0 {
-		n = 10
-	}
 	if len(o.rates) > 0 && len(o.concurrency) > 0 {
 		return nil, usageErrorf("give either -c (closed loop) or --rate (open loop), not both")
+	}
+	length := func(st results.Stage) results.Stage {
+		st.Requests, st.Duration = o.requests, results.Duration(o.duration)
+		if st.Requests == 0 && st.Duration == 0 {
+			st.Requests = defaultRequests(st)
+		}
+		return st
 	}
 	var out []results.Stage
 	for _, r := range o.rates {
@@ -308,14 +509,14 @@ func (o *runFlags) stages(changed func(string) bool) ([]results.Stage, error) {
 		if o.maxConcurrency < 0 {
 			return nil, usageErrorf("--max-concurrency must not be negative")
 		}
-		out = append(out, results.Stage{Rate: r, Arrival: arrival, MaxConcurrency: o.maxConcurrency, Requests: n, Duration: results.Duration(o.duration)})
+		out = append(out, length(results.Stage{Rate: r, Arrival: arrival, MaxConcurrency: o.maxConcurrency}))
 	}
 	if len(o.rates) == 0 {
 		if o.maxConcurrency != 0 {
 			return nil, usageErrorf("--max-concurrency applies to open-loop runs (--rate) only")
 		}
 		if changed("arrival") {
-			return nil, usageErrorf("--arrival applies to open-loop runs (--rate) only")
+			return nil, usageErrorf("--arrival applies to open-loop runs (--rate) only: -c sends each request as soon as a worker is free")
 		}
 		cs := o.concurrency
 		if len(cs) == 0 {
@@ -325,26 +526,65 @@ func (o *runFlags) stages(changed func(string) bool) ([]results.Stage, error) {
 			if c < 1 {
 				return nil, usageErrorf("-c/--concurrency values must be at least 1, got %d", c)
 			}
-			out = append(out, results.Stage{Concurrency: c, Requests: n, Duration: results.Duration(o.duration)})
+			out = append(out, length(results.Stage{Concurrency: c}))
 		}
 	}
 	return out, nil
 }
 
-func (o *runFlags) mix() ([]*results.Template, error) {
+// modelEntry is one -m: a model and its weight in the mix.
+type modelEntry struct {
+	name   string
+	weight float64
+}
+
+// modelEntries reads the -m flags: NAME or NAME=WEIGHT.
+func (o *runFlags) modelEntries() ([]modelEntry, error) {
+	var out []modelEntry
+	for _, m := range o.models {
+		name, weight := m, 1.0
+		if i := strings.LastIndex(m, "="); i >= 0 {
+			w, err := strconv.ParseFloat(m[i+1:], 64)
+			if err != nil || w <= 0 {
+				return nil, usageErrorf("-m %q: the weight after '=' must be a positive number", m)
+			}
+			name, weight = m[:i], w
+		}
+		if name == "" && o.bodyFile == "" {
+			return nil, usageErrorf("-m %q: empty model name", m)
+		}
+		out = append(out, modelEntry{name, weight})
+	}
+	return out, nil
+}
+
+func (o *runFlags) parseExtraBody() (map[string]any, error) {
+	if o.extraBody == "" {
+		return nil, nil
+	}
+	var extra map[string]any
+	if err := json.Unmarshal([]byte(o.extraBody), &extra); err != nil || extra == nil {
+		return nil, usageErrorf("--extra-body: want a JSON object such as '{\"ignore_eos\":true}'")
+	}
+	return extra, nil
+}
+
+// mix is the mix the flags describe, without a plan file.
+func (o *runFlags) mix(changed func(string) bool) ([]*results.Template, error) {
 	a, err := api.ParseAPI(o.apiName)
 	if err != nil {
 		return nil, usageErrorf("--api: %v", err)
+	}
+	if o.bodyFile != "" && !changed("api") {
+		a = "" // the body says which protocol it is for
 	}
 	opts, err := parseOptions(o.modelOptions)
 	if err != nil {
 		return nil, err
 	}
-	var extra map[string]any
-	if o.extraBody != "" {
-		if err := json.Unmarshal([]byte(o.extraBody), &extra); err != nil || extra == nil {
-			return nil, usageErrorf("--extra-body: want a JSON object such as '{\"ignore_eos\":true}'")
-		}
+	extra, err := o.parseExtraBody()
+	if err != nil {
+		return nil, err
 	}
 	if o.maxTokens < 0 {
 		return nil, usageErrorf("--max-tokens must not be negative")
@@ -363,21 +603,17 @@ func (o *runFlags) mix() ([]*results.Template, error) {
 		}
 		models = []string{""}
 	}
+	saved := o.models
+	o.models = models
+	entries, err := o.modelEntries()
+	o.models = saved
+	if err != nil {
+		return nil, err
+	}
 	var mix []*results.Template
-	for _, m := range models {
-		name, weight := m, 1.0
-		if i := strings.LastIndex(m, "="); i >= 0 {
-			w, err := strconv.ParseFloat(m[i+1:], 64)
-			if err != nil || w <= 0 {
-				return nil, usageErrorf("-m %q: the weight after '=' must be a positive number", m)
-			}
-			name, weight = m[:i], w
-		}
-		if name == "" && o.bodyFile == "" {
-			return nil, usageErrorf("-m %q: empty model name", m)
-		}
+	for _, e := range entries {
 		mix = append(mix, &results.Template{
-			Name: name, Weight: weight, API: string(a), Model: name,
+			Name: e.name, Weight: e.weight, API: string(a), Model: e.name,
 			Prompt: o.prompt, PromptFile: o.promptFile, SyntheticWords: o.syntheticWords, BodyFile: o.bodyFile,
 			MaxTokens: o.maxTokens, Stream: !o.noStream, Options: opts, ExtraBody: extra,
 			InputWords: o.inputWords, OutputTokens: o.outputTokens, SharedPrefixWords: o.sharedPrefix, FixedOutput: o.fixedOutput,
@@ -537,16 +773,17 @@ func (o *runFlags) options(sys *system, changed func(string) bool) (*runOptions,
 	if err != nil {
 		return nil, err
 	}
-	out := &runOptions{sys: sys, session: sc, output: o.output, quiet: o.quiet, noProgress: o.noProgress}
-	if out.output == "" {
-		out.output = fmt.Sprintf("llmload-%s.json", sys.now().Format("20060102-150405"))
+	out := &runOptions{sys: sys, session: sc, output: runOutput(o.output, sys.now()), quiet: o.quiet, noProgress: o.noProgress}
+	if err := checkOverlap([]namedPath{{"-o", out.output}, {"--records", o.records}}, o.runInputs(sc.Workload)); err != nil {
+		return nil, err
 	}
 	if o.sim.enabled {
-		cfg, err := o.sim.config(sc.Workload.Plan)
+		cfg, notes, err := o.sim.config(sc.Workload.Plan)
 		if err != nil {
 			return nil, err
 		}
 		out.sim = &cfg
+		out.session.Notes = append(out.session.Notes, notes...)
 	}
 	return out, nil
 }
@@ -554,12 +791,20 @@ func (o *runFlags) options(sys *system, changed func(string) bool) (*runOptions,
 // runRun runs one session (against a simulator it starts, with --sim), writing the results
 // file after every run and the summary of each to stdout.
 func runRun(ctx context.Context, o *runOptions) error {
+	if err := checkWritable(namedPath{"-o", o.output}, namedPath{"--records", o.session.Records}); err != nil {
+		return err
+	}
+	return runChecked(ctx, o)
+}
+
+// runChecked is runRun once the outputs are known to be writable.
+func runChecked(ctx context.Context, o *runOptions) error {
 	ctx, hardStop, stop := interruptContexts(ctx, o.sys.streams, o.quiet)
 	defer stop()
 	sc := o.session
 	sc.HardStop = hardStop
 	if o.sim != nil {
-		inst, err := (&serve.SimLauncher{Config: *o.sim}).Launch(ctx, o.sim.NumParallel)
+		inst, err := (&serve.SimLauncher{Config: *o.sim, WholeReplies: wholeReplies(sc.Workload.Plan)}).Launch(ctx, o.sim.NumParallel)
 		if err != nil {
 			return fmt.Errorf("simulator: %w", err)
 		}
@@ -570,13 +815,23 @@ func runRun(ctx context.Context, o *runOptions) error {
 	sc.Output = bench.NewResultsFile(o.output, tool())
 	sc.Hooks = runDisplay(o.sys.streams, sc.Workload.Plan, sc.Repeat, o.quiet, o.noProgress)
 	runs, err := bench.RunSession(ctx, sc)
-	if len(runs) > 0 && !o.quiet {
-		fmt.Fprintf(o.sys.err, "results written to %s\n", o.output)
+	if len(runs) > 0 && !o.quiet && sc.Output.Saved() {
+		fmt.Fprintf(o.sys.err, "results written to %s\n", sc.Output.Path)
 		if sc.Records != "" {
 			fmt.Fprintf(o.sys.err, "records written to %s\n", sc.Records)
 		}
 	}
 	return err
+}
+
+// wholeReplies says no request of the plan streams: none has its tokens timed.
+func wholeReplies(p *results.Plan) bool {
+	for _, t := range p.Mix {
+		if t.Stream {
+			return false
+		}
+	}
+	return true
 }
 
 // interruptContexts returns a context that ends on the first Ctrl-C (stop sending) and one

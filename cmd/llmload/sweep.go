@@ -93,6 +93,8 @@ SIGKILL), also on Ctrl-C or a failure. Server logs are kept next to the results.
 
 Each setting warms every slot first (--warmup defaults to the setting) because the first burst
 after a load is slower.
+
+` + planRule + `
 ` + metricHelp,
 		Example: sweepExamples,
 		Args:    noArgs,
@@ -223,17 +225,18 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 	cfg := serve.SweepConfig{
 		Settings:      o.numParallel,
 		Session:       sc,
-		WarmupPerSlot: !changed("warmup") && work.Plan.Warmup > 0,
+		WarmupPerSlot: !changed("warmup") && !o.planGiven["warmup"] && work.Plan.Warmup > 0,
 		Output:        out.results,
 		Records:       o.records,
 	}
 	switch {
 	case o.sim.enabled:
-		simCfg, err := o.sim.config(work.Plan)
+		simCfg, notes, err := o.sim.config(work.Plan)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Launcher = &serve.SimLauncher{Config: simCfg}
+		cfg.Session.Notes = append(cfg.Session.Notes, notes...)
+		cfg.Launcher = &serve.SimLauncher{Config: simCfg, WholeReplies: wholeReplies(work.Plan)}
 	case kind == serve.KindLlamaServer:
 		for _, t := range work.Plan.Mix {
 			if api.API(t.API).IsOllama() {
@@ -264,7 +267,23 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 			LogPath: out.logPath,
 		}
 	}
-	return &sweepOptions{sys: sys, sweep: cfg, output: out, slo: slo, quiet: o.quiet, noProgress: o.noProgress}, nil
+	opts := &sweepOptions{sys: sys, sweep: cfg, output: out, slo: slo, quiet: o.quiet, noProgress: o.noProgress}
+	if err := checkOverlap(opts.outputs(), o.runInputs(work)); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// outputs are the files the sweep writes: a results file per setting (or one for all) and
+// a records file per setting.
+func (o *sweepOptions) outputs() []namedPath {
+	out := o.output.paths(o.sweep.Settings)
+	if o.sweep.Records != "" {
+		for _, k := range slices.Compact(slices.Sorted(slices.Values(o.sweep.Settings))) {
+			out = append(out, namedPath{"--records", serve.RecordsPath(o.sweep.Records, k)})
+		}
+	}
+	return out
 }
 
 // runSweep runs the sweep (or, with --external, the one run), then prints each run's summary
@@ -277,7 +296,7 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 		}
 		return runRun(ctx, o.external)
 	}
-	if err := o.output.prepare(); err != nil {
+	if err := checkWritable(o.outputs()...); err != nil {
 		return err
 	}
 	ctx, hardStop, stop := interruptContexts(ctx, s, o.quiet)
@@ -292,20 +311,23 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 	}
 	runs, err := serve.Sweep(ctx, cfg)
 	if len(runs) > 0 {
+		// The answer first (the comparison and its recommendation), then each setting in
+		// short; every figure is in the results files and their report.
+		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, o.slo)); err != nil {
+			return err
+		}
+		shown := shownNotes{}
 		for _, run := range runs {
 			fmt.Fprintf(s.out, "\n=== NUM_PARALLEL=%s", run.Labels["num_parallel"])
 			if run.Repeat > 0 {
 				fmt.Fprintf(s.out, " (repeat %d/%d)", run.Repeat, cfg.Session.Repeat)
 			}
 			fmt.Fprintln(s.out, " ===")
-			if err := report.WriteSummary(s.out, run); err != nil {
+			if err := report.WriteBrief(s.out, shown.fresh(run)); err != nil {
 				return err
 			}
 		}
-		fmt.Fprintln(s.out)
-		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, o.slo)); err != nil {
-			return err
-		}
+		fmt.Fprintf(s.out, "\nEvery stage in detail, with charts:\n  llmload report %s -o REPORT.md\n", o.output.reportArgs())
 		if !o.quiet {
 			fmt.Fprintf(s.err, "results written to %s\n", o.output.describe())
 			if cfg.Records != "" {
@@ -348,12 +370,20 @@ func newSweepOutput(o string, now func() time.Time) *sweepOutput {
 	return &sweepOutput{file: o}
 }
 
-func (w *sweepOutput) prepare() error {
-	dir := cmp.Or(w.dir, filepath.Dir(w.file))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return usageErrorf("-o: %v", err)
+// paths are the results files of the settings given.
+func (w *sweepOutput) paths(settings []int) []namedPath {
+	if w.dir == "" {
+		return []namedPath{{"-o", w.file}}
 	}
-	return nil
+	var out []namedPath
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(settings))) {
+		out = append(out, namedPath{"-o", w.resultsPath(k)})
+	}
+	return out
+}
+
+func (w *sweepOutput) resultsPath(k int) string {
+	return filepath.Join(w.dir, "num_parallel-"+strconv.Itoa(k)+".json")
 }
 
 func (w *sweepOutput) logPath(k int) string {
@@ -368,12 +398,20 @@ func (w *sweepOutput) logPath(k int) string {
 // interrupt later in the sweep loses nothing already measured.
 func (w *sweepOutput) results(k int) *bench.ResultsFile {
 	if w.dir != "" {
-		return bench.NewResultsFile(filepath.Join(w.dir, "num_parallel-"+strconv.Itoa(k)+".json"), tool())
+		return bench.NewResultsFile(w.resultsPath(k), tool())
 	}
 	if w.all == nil {
 		w.all = bench.NewResultsFile(w.file, tool())
 	}
 	return w.all
+}
+
+// reportArgs are the results files as 'llmload report' takes them.
+func (w *sweepOutput) reportArgs() string {
+	if w.dir != "" {
+		return filepath.Join(w.dir, "num_parallel-*.json")
+	}
+	return w.file
 }
 
 func (w *sweepOutput) describe() string {

@@ -133,6 +133,8 @@ type Stage struct {
 	Client               results.ClientCheck        `json:"client"`
 	// GPU is the stage's GPU summary, nil when nothing was measured.
 	GPU *results.GPUStageSummary `json:"gpu,omitempty"`
+	// Saturation counts a capped open loop's arrivals that found no free place.
+	Saturation *results.Saturation `json:"saturation,omitempty"`
 
 	// Failed counts the failed requests (the errors metric).
 	Failed int `json:"failed"`
@@ -339,7 +341,7 @@ func newRun(e *entry) *Run {
 			Name: st.Name, Concurrency: st.Concurrency, Rate: st.Rate, Arrival: st.Arrival, MaxConcurrency: st.MaxConcurrency,
 			StartS: st.StartS, WallS: st.WallS, Requests: st.Requests, Throughput: st.Throughput, OutputTokens: st.OutputTokens,
 			TokenSource: st.TokenSource, PromptTokens: st.PromptTokens, LatencyMs: st.LatencyMs, Decomposition: st.Decomposition,
-			EffectiveParallelism: st.EffectiveParallelism, Speedup: st.Speedup, Client: st.Client, GPU: e.gpu.stage(i),
+			EffectiveParallelism: st.EffectiveParallelism, Speedup: st.Speedup, Client: st.Client, GPU: e.gpu.stage(i), Saturation: st.Saturation,
 			Failed: st.Requests.Failed(), QueueWaitHoldsBatchSharing: !queueIsSlotWaitOnly(r, st), TimeSplit: timeSplit(r, st), Data: st,
 			Goodput: st.Goodput, Machine: st.Machine,
 		}

@@ -16,6 +16,15 @@ import (
 // parallel slots (OLLAMA_NUM_PARALLEL, llama-server's -np).
 const DefaultBy = "num_parallel"
 
+// Unit is what one step of a compared label counts: a slot for num_parallel; for any other
+// label, one of it ("max_loaded"), as llmload cannot tell what it counts.
+func Unit(by string) string {
+	if by == "" || by == DefaultBy {
+		return "slot"
+	}
+	return by
+}
+
 // DefaultKneeGain is the throughput gain below which one more step of the setting is not
 // worth it: past the knee, more slots cost GPU memory and batch-sharing latency for less
 // than 10 % more tokens.
@@ -589,7 +598,7 @@ func (c *Comparison) recommend() {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("%s=%s %s the SLO at the judged level.", c.By, prose.JoinAnd(failing), verb))
 	}
 	if c.MiBPerSlot != nil {
-		r.Reasons = append(r.Reasons, fmt.Sprintf("Each extra slot costs about %s of GPU memory (least-squares fit over %d settings).", prose.MiB(c.MiBPerSlot.Slope), c.MiBPerSlot.Points))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Each extra %s costs about %s of GPU memory (least-squares fit over %d settings).", Unit(c.By), prose.MiB(c.MiBPerSlot.Slope), c.MiBPerSlot.Points))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -20,7 +21,7 @@ import (
 // histograms merged and the latency summaries recomputed from them, Ollama's decomposition
 // averaged weighted by requests. The notes say what was merged and what could not be merged
 // exactly. It fails when runs that share labels ran different plans. Runs alone in their
-// group pass through unchanged.
+// group pass through unchanged, and so do runs that ran one after the other (see apart).
 func mergeEntries(es []*entry) ([]*entry, []Note, error) {
 	var order []string
 	groups := map[string][]*entry{}
@@ -39,6 +40,13 @@ func mergeEntries(es []*entry) ([]*entry, []Note, error) {
 			out = append(out, g[0])
 			continue
 		}
+		if why := apart(g); why != "" {
+			// Hosts that ran one after the other did not load the server together: their
+			// throughputs do not add up.
+			out = append(out, g...)
+			notes = append(notes, Note{Kind: KindMerged, Severity: SeverityCaution, Text: why})
+			continue
+		}
 		e, n, err := mergeGroup(g)
 		if err != nil {
 			return nil, nil, err
@@ -48,6 +56,56 @@ func mergeEntries(es []*entry) ([]*entry, []Note, error) {
 	}
 	nameEntries(out)
 	return out, notes, nil
+}
+
+// apart says why runs that share labels were not measured at once, so that merging them would
+// add up throughputs the server never served together: a stage of one ended before the same
+// stage of another began. "" when every stage overlaps in time on every host, or when a file
+// does not say when it ran (then they are taken to have run at once, as --merge asks).
+func apart(g []*entry) string {
+	what := prose.Labels(g[0].run.Labels)
+	if what == "" {
+		what = "the runs"
+	}
+	for _, e := range g {
+		if e.run.Started.IsZero() || len(e.run.Stages) != len(g[0].run.Stages) {
+			return "" // no times to judge by; samePlan says what else is wrong
+		}
+	}
+	for i, st := range g[0].run.Stages {
+		if st == nil {
+			return ""
+		}
+		var latestStart, earliestEnd time.Time
+		var first, last *entry
+		for _, e := range g {
+			s := e.run.Stages[i]
+			if s == nil {
+				return ""
+			}
+			start := e.run.Started.Add(time.Duration(s.StartS * float64(time.Second)))
+			end := start.Add(time.Duration(s.WallS * float64(time.Second)))
+			if latestStart.IsZero() || start.After(latestStart) {
+				latestStart, last = start, e
+			}
+			if earliestEnd.IsZero() || end.Before(earliestEnd) {
+				earliestEnd, first = end, e
+			}
+		}
+		if !latestStart.Before(earliestEnd) {
+			return fmt.Sprintf("Not merged: %s of %s ran one after the other, not at once (stage %s ended in %s at %s, before it began in %s at %s); merging adds up the throughputs of client hosts that loaded the server together, so these are shown apart.",
+				what, prose.JoinAnd(sourcesOf(g)), st.Name, first.source, earliestEnd.UTC().Format("15:04:05.000"), last.source, latestStart.UTC().Format("15:04:05.000"))
+		}
+	}
+	return ""
+}
+
+func sourcesOf(g []*entry) []string {
+	var out []string
+	for _, e := range g {
+		out = append(out, e.source)
+	}
+	return out
 }
 
 func mergeGroup(g []*entry) (*entry, []Note, error) {
@@ -226,8 +284,8 @@ func mergeRuns(runs []*results.Run, sources []string) (*results.Run, []Note, err
 		for _, d := range drop {
 			dropped[d] = true
 		}
-		if i > 0 && out.Stages[0].Throughput.RequestsPerS > 0 {
-			st.Speedup = results.Round3(st.Throughput.RequestsPerS / out.Stages[0].Throughput.RequestsPerS)
+		if j := results.SpeedupReference(results.OpenStages(append(out.Stages, st)), i); j < i && out.Stages[j].Throughput.RequestsPerS > 0 {
+			st.Speedup = results.Round3(st.Throughput.RequestsPerS / out.Stages[j].Throughput.RequestsPerS)
 		}
 		if gpuFrom >= 0 && runs[gpuFrom].Stages[i].GPU != nil {
 			g := *runs[gpuFrom].Stages[i].GPU
@@ -299,6 +357,14 @@ func mergeStage(sts []*results.StageResult, sources []string, baseline *results.
 			tokenSources[st.TokenSource] = true
 		}
 		out.EffectiveParallelism += st.EffectiveParallelism
+		if sat := st.Saturation; sat != nil {
+			if out.Saturation == nil {
+				out.Saturation = &results.Saturation{}
+			}
+			out.Saturation.Arrivals += sat.Arrivals
+			out.Saturation.Delayed += sat.Delayed
+			out.Saturation.Dropped += sat.Dropped
+		}
 		c := st.Client
 		out.Client.SendLagP99Ms = math.Max(out.Client.SendLagP99Ms, c.SendLagP99Ms)
 		out.Client.GCPauseMs = math.Max(out.Client.GCPauseMs, c.GCPauseMs)

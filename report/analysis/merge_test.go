@@ -206,3 +206,37 @@ func TestMergeFixtures(t *testing.T) {
 		}
 	}
 }
+
+// Runs made one after the other did not load the server together: merging them would add up
+// their throughputs. They stay apart, and a note says why; runs that overlap are merged.
+func TestMergeOnlyRunsThatRanAtOnce(t *testing.T) {
+	at := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	run := func(host string, started time.Time) *results.File {
+		st := hostStage(t, 1, 100, 400)
+		st.StartS = 0.5
+		return &results.File{Schema: results.Schema, Runs: []*results.Run{{
+			Labels:  map[string]string{"num_parallel": "4"},
+			Host:    results.Host{Hostname: host},
+			Started: started, Ended: started.Add(11 * time.Second),
+			Stages: []*results.StageResult{st},
+		}}}
+	}
+	runs, notes, err := merge([]*results.File{run("a", at), run("b", at.Add(time.Minute))}, []string{"a.json", "b.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].Stages[0].Throughput.RequestsPerS != 10 {
+		t.Fatalf("%d runs (req/s %v), want the two apart", len(runs), runs[0].Stages[0].Throughput.RequestsPerS)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "Not merged: num_parallel=4 of a.json and b.json ran one after the other") || !strings.Contains(notes[0], "stage c=4 ended in a.json at 10:00:10.500, before it began in b.json at 10:01:00.500") {
+		t.Errorf("notes %q", notes)
+	}
+	// Two seconds apart, the ten-second stages overlap: merged, throughputs summed.
+	runs, _, err = merge([]*results.File{run("a", at), run("b", at.Add(2*time.Second))}, []string{"a.json", "b.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Stages[0].Throughput.RequestsPerS != 20 {
+		t.Errorf("%d runs, want one merged with 20 req/s", len(runs))
+	}
+}
