@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/internal/stats"
 )
 
 // DefaultAlpha is the significance level of baseline comparisons.
@@ -542,25 +543,9 @@ func noteCI(r *Result, c *Check, s Summary) {
 	}
 }
 
-// runsForCI is the fewest values whose [min, max] covers the median with confidence conf.
-func runsForCI(conf float64) int {
-	for n := 1; n < 64; n++ {
-		if 1-2/math.Pow(2, float64(n)) >= conf {
-			return n
-		}
-	}
-	return 64
-}
+func runsForCI(conf float64) int { return stats.RunsForCI(conf) }
 
-// runsForSignificance is the fewest runs a side (equal sides) that can reach p < α.
-func runsForSignificance(alpha float64) int {
-	for n := 1; n < 64; n++ {
-		if MinP(n, n) < alpha {
-			return n
-		}
-	}
-	return 64
-}
+func runsForSignificance(alpha float64) int { return stats.RunsForSignificance(alpha) }
 
 func pctText(f float64) string { return sig(100*f) + "%" }
 
