@@ -61,6 +61,7 @@ type stageMetrics struct {
 	decodeSum  float64 // Σ per-request decode tok/s
 	decodeN    int
 	cached     int64 // prompt tokens the server's cache served (server timings)
+	loads      int   // successful requests whose server timings show a model load
 	newConns   int   // requests carried by a connection opened for them
 	reconnects int   // requests sent again after their kept-alive connection was found closed
 
@@ -84,6 +85,7 @@ type groupMetrics struct {
 	counts          map[api.Class]int
 	samples         map[api.Class]string
 	total, ok, good int
+	loads           int
 	outTokens       int64
 	e2e, ttft       *hdrhistogram.Histogram
 	tpot, itl       *hdrhistogram.Histogram // classes only
@@ -195,6 +197,12 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 	}
 	if s := r.Server; s != nil {
 		m.cached += int64(s.CachedCount)
+		if s.Load >= results.ModelLoadMs*time.Millisecond {
+			m.loads++
+			if cm != nil {
+				cm.loads++
+			}
+		}
 	}
 	if s := r.Server; s != nil && s.Total > 0 {
 		res := s.Residual()
@@ -307,6 +315,7 @@ func (m *stageMetrics) result(st results.Stage, start, wall time.Duration, basel
 		OutputTokens:   m.outTokens,
 		PromptTokens:   m.inTokens,
 		PromptCached:   m.cached,
+		ModelLoads:     m.loads,
 		LatencyMs:      map[string]results.Summary{},
 		Histograms:     map[string]string{},
 	}
@@ -409,7 +418,7 @@ func (g *groupMetrics) class(slo *GoodputSLO, wall time.Duration) *results.Class
 	c := &results.Class{
 		Requests: counts(g.counts, g.total, g.ok, g.samples), OutputTokens: g.outTokens,
 		LatencyMs: map[string]results.Summary{}, Histograms: map[string]string{},
-		Goodput: slo.result(g.good, g.total, wall),
+		Goodput: slo.result(g.good, g.total, wall), ModelLoads: g.loads,
 	}
 	if w := wall.Seconds(); w > 0 {
 		c.Throughput.RequestsPerS = results.Round3(float64(g.ok) / w)

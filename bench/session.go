@@ -166,6 +166,10 @@ type SessionConfig struct {
 	Goodput *GoodputSLO
 	// MaxLine bounds a reply's line, SSE event or document (api.Config.MaxLine).
 	MaxLine int
+	// ControlProbe is how many requests each run sends one at a time before its stages to
+	// measure its control, when the plan has no closed-loop stage at concurrency 1 (see
+	// Options.ControlProbe); 0 sends none.
+	ControlProbe int
 	// ServerPID is the server's process, when the caller started it: its CPU time (and its
 	// children's) is not counted as the machine's other work. When zero, the session looks for
 	// the process listening on a loopback URL's port.
@@ -202,6 +206,9 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	}
 	if err := checkURL(cfg.URL); err != nil {
 		return nil, &ConfigError{Field: "URL", Err: err}
+	}
+	if cfg.ControlProbe < 0 {
+		return nil, &ConfigError{Field: "ControlProbe", Err: fmt.Errorf("must not be negative, got %d", cfg.ControlProbe)}
 	}
 	switch {
 	case cfg.Repeat < 0:
@@ -360,6 +367,7 @@ func (s *Session) runOnce(ctx context.Context, rep int, live *Live, records io.W
 		ServerInProcess: cfg.InProcess,
 		Machine:         s.machine,
 		Goodput:         cfg.Goodput,
+		ControlProbe:    cfg.ControlProbe,
 	})
 	if err != nil {
 		sampling.Finish(&results.Run{})
