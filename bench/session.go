@@ -92,6 +92,10 @@ func (f *ResultsFile) Add(run *results.Run) error {
 	return f.file.Write(f.Path)
 }
 
+// Write writes the file again, with the runs as they are now (a sweep adds to their noise
+// once it has seen them all).
+func (f *ResultsFile) Write() error { return f.file.Write(f.Path) }
+
 // Runs are the runs written so far.
 func (f *ResultsFile) Runs() []*results.Run { return f.file.Runs }
 

@@ -559,7 +559,7 @@ func runRun(ctx context.Context, o *runOptions) error {
 	sc := o.session
 	sc.HardStop = hardStop
 	if o.sim != nil {
-		inst, err := (&serve.SimLauncher{Config: *o.sim}).Launch(ctx, o.sim.NumParallel)
+		inst, err := (&serve.SimLauncher{Config: *o.sim}).Launch(ctx, nil, 0)
 		if err != nil {
 			return fmt.Errorf("simulator: %w", err)
 		}
