@@ -296,10 +296,11 @@ func (r *runner) readMachine() (hostload.Reading, error) {
 var errNoMachine = errors.New("no machine meter")
 
 // What makes a run noisy: other processes using this share of the CPUs during a stage, or a
-// lone request (concurrency 1, where nothing queues) taking this many times the stage's median.
+// lone request (concurrency 1, where nothing queues) taking this many times the stage's median
+// (results.NoisyOthersCPUPct, results.NoisyOutlier).
 const (
-	NoisyOthersCPUPct = 25
-	NoisyOutlier      = 5
+	NoisyOthersCPUPct = results.NoisyOthersCPUPct
+	NoisyOutlier      = results.NoisyOutlier
 )
 
 // noise lists what makes a run's figures doubtful, each a sentence that starts "noisy: ".

@@ -32,6 +32,15 @@ type Control struct {
 	E2EMaxMs float64 `json:"e2e_max_ms,omitempty"`
 }
 
+// What makes a run noisy besides its control: other processes using this share (in percent)
+// of the machine's CPUs during a stage, or a lone request (concurrency 1, where nothing
+// queues) taking this many times its stage's median. A quiet workstation's background (an
+// idle browser, an editor) stays well under a quarter of its CPUs.
+const (
+	NoisyOthersCPUPct = 25
+	NoisyOutlier      = 5
+)
+
 // ControlTolerance is how far apart the controls of runs that should agree may be — their
 // range over their median — before a comparison of those runs is confounded. A lone request
 // decodes at the same rate run after run on a quiet machine (llama.cpp within a few percent,

@@ -248,8 +248,8 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 	default:
 		return nil, usageErrorf("--server %q: want ollama or llama-server", o.server)
 	}
-	if o.sim.enabled && changed("sim-num-parallel") {
-		return nil, usageErrorf("--sim-num-parallel does not apply to a sweep: --num-parallel sets it")
+	if o.sim.enabled && changed("sim-num-parallel") && len(o.numParallel) > 0 {
+		return nil, usageErrorf("--sim-num-parallel does not apply to a sweep of --num-parallel: --num-parallel sets it")
 	}
 	axes, err := o.axes(kind, changed)
 	if err != nil {

@@ -230,12 +230,15 @@ func (s *series) matches(sel string) bool {
 }
 
 // varyingLabels are the label keys whose values differ among the runs (a missing label
-// counts as a value of its own).
+// counts as a value of its own). A sweep's round is not one: the runs of a setting in its
+// rounds are repeats, and pool.
 func varyingLabels(runs []sourcedRun) map[string]bool {
 	keys := map[string]bool{}
 	for _, r := range runs {
 		for k := range r.run.Labels {
-			keys[k] = true
+			if k != results.LabelRound {
+				keys[k] = true
+			}
 		}
 	}
 	out := map[string]bool{}
