@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"net/http"
@@ -170,6 +171,9 @@ type SessionConfig struct {
 	Goodput *GoodputSLO
 	// MaxLine bounds a reply's line, SSE event or document (api.Config.MaxLine).
 	MaxLine int
+	// Proc is the /proc file system the machine's other work is read from (see hostload);
+	// nil reads this machine's. Tests give a fake one to make a machine busy or quiet.
+	Proc fs.FS
 	// ControlProbe is how many requests each run sends one at a time before its stages to
 	// measure its control, when the plan has no closed-loop stage at concurrency 1 (see
 	// Options.ControlProbe); 0 sends none.
@@ -246,7 +250,7 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		StallTimeout:     time.Duration(plan.StallTimeout),
 		MaxLine:          cfg.MaxLine,
 	})
-	s.machine = machineMeter(cfg.URL, cfg.ServerPID)
+	s.machine = machineMeter(cfg.Proc, cfg.URL, cfg.ServerPID)
 	dctx, cancel := context.WithTimeout(ctx, cfg.DiscoveryTimeout)
 	s.id = s.client.Identify(dctx)
 	cancel()
@@ -264,9 +268,11 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 // but llmload (with a simulator in it) and the server — serverPID, or else the process
 // listening on the target's port when the target is on this machine. Nil where there is no
 // /proc.
-func machineMeter(target string, serverPID int) *hostload.Meter {
-	m := hostload.New()
-	if m == nil {
+func machineMeter(proc fs.FS, target string, serverPID int) *hostload.Meter {
+	var m *hostload.Meter
+	if proc != nil {
+		m = &hostload.Meter{FS: proc, Exclude: []int{os.Getpid()}}
+	} else if m = hostload.New(); m == nil {
 		return nil
 	}
 	if serverPID > 0 {

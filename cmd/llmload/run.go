@@ -525,6 +525,7 @@ func (o *runFlags) session(sys *system, changed func(string) bool) (bench.Sessio
 		MaxErrorRate: o.maxErrorRate,
 		GPU:          bench.GPUConfig{Mode: g.mode, Interval: g.interval, Indices: g.indices},
 		Grace:        o.grace,
+		Proc:         sys.proc,
 	}, nil
 }
 
