@@ -71,7 +71,7 @@ const busyPrefix = "noisy: the machine was busy"
 // busyNote says, once for all runs, during which the machine was busy with other work: the
 // share of its CPUs other processes took in their stages.
 func busyNote(es []*entry) (Note, bool) {
-	var busy []string
+	var busy, quiet []string
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, e := range es {
 		hit := false
@@ -84,6 +84,8 @@ func busyNote(es []*entry) (Note, bool) {
 		}
 		if hit {
 			busy = append(busy, e.name)
+		} else {
+			quiet = append(quiet, e.name)
 		}
 	}
 	if len(busy) == 0 {
@@ -97,6 +99,8 @@ func busyNote(es []*entry) (Note, bool) {
 	switch {
 	case len(es) > 1 && len(busy) == len(es):
 		runs = fmt.Sprintf("all %d runs", len(es))
+	case len(busy) > len(quiet):
+		runs = fmt.Sprintf("%d of %d runs (all but %s)", len(busy), len(es), strings.Join(quiet, "; "))
 	case len(es) > 1:
 		runs = fmt.Sprintf("%d of %d runs (%s)", len(busy), len(es), strings.Join(busy, "; "))
 	}
