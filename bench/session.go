@@ -108,7 +108,9 @@ type GPUConfig struct {
 	Mode     string
 	Interval time.Duration // default 250 ms
 	Indices  []int         // the devices to sample; all when empty
-	// PID is the server's process when llmload started it: its GPU memory is told apart.
+	// PID is the server's process: its GPU memory is told apart, and so is the other
+	// processes' use of the GPU. When zero, the session uses the process it finds listening
+	// on a loopback target's port.
 	PID int
 	// Sim reads the simulator's GPU when the target is one.
 	Sim func() gpu.SimReading
@@ -250,7 +252,13 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		StallTimeout:     time.Duration(plan.StallTimeout),
 		MaxLine:          cfg.MaxLine,
 	})
-	s.machine = machineMeter(cfg.Proc, cfg.URL, cfg.ServerPID)
+	var server int
+	s.machine, server = machineMeter(cfg.Proc, cfg.URL, cfg.ServerPID)
+	if s.cfg.GPU.PID == 0 && cfg.Proc == nil {
+		// The server found listening on this machine: its GPU memory, and the others' use of
+		// the GPU, are told apart as for a server llmload started.
+		s.cfg.GPU.PID = server
+	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.DiscoveryTimeout)
 	s.id = s.client.Identify(dctx)
 	cancel()
@@ -266,29 +274,30 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 
 // machineMeter measures how busy the machine is with work other than this session: everything
 // but llmload (with a simulator in it) and the server — serverPID, or else the process
-// listening on the target's port when the target is on this machine. Nil where there is no
-// /proc.
-func machineMeter(proc fs.FS, target string, serverPID int) *hostload.Meter {
+// listening on the target's port when the target is on this machine, which it returns. Nil
+// where there is no /proc.
+func machineMeter(proc fs.FS, target string, serverPID int) (*hostload.Meter, int) {
 	var m *hostload.Meter
 	if proc != nil {
 		m = &hostload.Meter{FS: proc, Exclude: []int{os.Getpid()}}
 	} else if m = hostload.New(); m == nil {
-		return nil
+		return nil, 0
 	}
 	if serverPID > 0 {
 		m.Exclude = append(m.Exclude, serverPID)
-		return m
+		return m, serverPID
 	}
 	if u, err := url.Parse(target); err == nil {
 		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
 			if port, err := strconv.Atoi(u.Port()); err == nil {
 				if pid, ok := m.ListenerPID(port); ok {
 					m.Exclude = append(m.Exclude, pid)
+					return m, pid
 				}
 			}
 		}
 	}
-	return m
+	return m, 0
 }
 
 // maxConns is how many connections a plan's client keeps: one per request it may have in

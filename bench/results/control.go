@@ -39,6 +39,10 @@ type Control struct {
 const (
 	NoisyOthersCPUPct = 25
 	NoisyOutlier      = 5
+	// NoisyOthersGPUPct is the share of the GPU's time other processes' kernels may take
+	// during a stage: a desktop's compositor takes a few percent, a game or a video encoder
+	// most of it.
+	NoisyOthersGPUPct = 10
 )
 
 // ControlTolerance is how far apart the controls of runs that should agree may be — their

@@ -496,6 +496,9 @@ type MachineLoad struct {
 	// OthersCPUPct is the share of all the machine's CPUs that processes other than llmload
 	// and the server under test (with its children) used, in percent.
 	OthersCPUPct float64 `json:"others_cpu_pct"`
+	// OthersGPUUtilPct is the share of the GPU's time other processes' kernels ran (NVML),
+	// when the driver says per process and the server's process is known.
+	OthersGPUUtilPct *float64 `json:"others_gpu_util_pct,omitempty"`
 }
 
 // Class is one class's share of a stage: its requests, throughput and latencies, with the
