@@ -277,6 +277,13 @@ func (b *builder) facts() {
 	for _, f := range differ {
 		cols = append(cols, column{name: f.name})
 	}
+	control := false
+	for _, r := range b.a.Runs {
+		control = control || r.Control != nil
+	}
+	if control {
+		cols = append(cols, column{name: "control", right: true})
+	}
 	cols = append(cols, column{name: "started (UTC)"}, column{name: "duration", right: true})
 	if multiFile {
 		cols = append(cols, column{name: "file"})
@@ -293,6 +300,9 @@ func (b *builder) facts() {
 		}
 		for _, f := range differ {
 			row = append(row, f.get(r))
+		}
+		if control {
+			row = append(row, controlText(r.Control))
 		}
 		started, dur := "-", "-"
 		if !r.Started.IsZero() {
@@ -312,6 +322,18 @@ func (b *builder) facts() {
 		t.rows = append(t.rows, row)
 	}
 	b.doc.add(t)
+}
+
+// controlText is a run's control in a table cell: "1047 tok/s (probe)".
+func controlText(c *results.Control) string {
+	if c == nil || c.OK == 0 {
+		return "-"
+	}
+	src := "probe"
+	if c.Source != "probe" {
+		src = strings.TrimPrefix(c.Source, "stage ")
+	}
+	return fmt.Sprintf("%s tok/s (%s)", prose.Rate(c.Value), src)
 }
 
 func gpuText(g *results.GPUInfo) string {

@@ -50,6 +50,17 @@ func WriteSummary(w io.Writer, run *results.Run) error {
 		}
 		ew.printf("%s\n", errorList(run.Warmup.Errors))
 	}
+	if c := run.Control; c != nil && c.OK > 0 {
+		what := "decodes"
+		if c.Metric != results.MetricDecodeTPS {
+			what = "returns tokens"
+		}
+		from := "stage " + strings.TrimPrefix(c.Source, "stage ")
+		if c.Source == "probe" {
+			from = fmt.Sprintf("a probe of %d requests, in no stage", c.Requests)
+		}
+		ew.printf("Control: a lone request %s at %s tok/s (%s)\n", what, prose.Num(c.Value), from)
+	}
 	for _, st := range run.Stages {
 		ew.printf("\n")
 		writeStage(ew, st, run.Baseline, run.Target.Engine)
