@@ -178,6 +178,9 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 			if g := c.Goodput; g != nil {
 				ew.printf(", goodput %.0f%%", 100*g.Share)
 			}
+			if c.ModelLoads > 0 {
+				ew.printf(", %d waited for a model load", c.ModelLoads)
+			}
 			ew.printf("\n")
 		}
 	case len(st.ByModel) > 1:

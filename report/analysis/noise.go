@@ -97,6 +97,8 @@ func busyNote(es []*entry) (Note, bool) {
 	}
 	runs := "the run"
 	switch {
+	case len(es) == 2 && len(busy) == 2:
+		runs = "both runs"
 	case len(es) > 1 && len(busy) == len(es):
 		runs = fmt.Sprintf("all %d runs", len(es))
 	case len(busy) > len(quiet):
