@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,7 +132,7 @@ func pText(p float64) string {
 	return "p = " + strconv.FormatFloat(p, 'g', 2, 64)
 }
 
-// Text says the test in a few words: "+31% tok/s over num_parallel=2, better in 5 of 5
+// text says the test in a few words: "+31% tok/s over num_parallel=2, better in 5 of 5
 // rounds, p = 0.0079".
 func (g *GainTest) text(c *Comparison) string {
 	s := fmt.Sprintf("%s tok/s over %s", prose.SignedPct(g.Change), c.Name(g.Over))
@@ -224,11 +223,3 @@ func (c *Comparison) sureness(chosen, best *Setting) (string, *GainTest, []strin
 
 // runRound is a run's round label, "" when it has none.
 func runRound(r *results.Run) string { return r.Labels[results.LabelRound] }
-
-// finite guards a figure for JSON.
-func finite(f float64) float64 {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0
-	}
-	return f
-}
