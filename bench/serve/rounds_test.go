@@ -267,3 +267,31 @@ func TestTwoModelsUnderMaxLoadedModels(t *testing.T) {
 		t.Errorf("reload thrash said for =1: %q; for =2: %q", runs[0].Notes, runs[1].Notes)
 	}
 }
+
+// A point's settings reach the server as it takes them: OLLAMA_* variables over llmload's own
+// and under the user's --server-env, llama-server flags after llmload's own and before the
+// user's arguments; a point without NUM_PARALLEL leaves Ollama its default.
+func TestPointReachesTheServer(t *testing.T) {
+	mlm, _ := ParseAxis(KindOllama, false, "OLLAMA_MAX_LOADED_MODELS=2")
+	l := &ProcessLauncher{Config: Config{Env: []string{"OLLAMA_MAX_LOADED_MODELS=9", "HOME=/h"}, Extra: []string{"OLLAMA_FLASH_ATTENTION=1"}}}
+	p := Product([]Axis{NumParallelAxis(KindOllama, 4), mlm})[0]
+	cfg := l.Config
+	cfg.NumParallel, cfg.Settings = p.NumParallel(), p[1:]
+	_, env, _ := cfg.command(1234)
+	for _, want := range []string{"OLLAMA_NUM_PARALLEL=4", "OLLAMA_MAX_LOADED_MODELS=2", "OLLAMA_FLASH_ATTENTION=1", "HOME=/h"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("env %q lacks %s", env, want)
+		}
+	}
+	cfg.NumParallel = 0
+	if _, env, _ = cfg.command(1234); slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "OLLAMA_NUM_PARALLEL=") }) {
+		t.Errorf("no NUM_PARALLEL asked, yet the env sets it: %q", env)
+	}
+
+	fa, _ := ParseAxis(KindLlamaServer, false, "--flash-attn=on")
+	ls := Config{Kind: KindLlamaServer, NumParallel: 2, SlotContext: 1024, Settings: Product([]Axis{fa})[0], Args: []string{"-m", "x.gguf"}}
+	args, _, _ := ls.command(1234)
+	if got := strings.Join(args, " "); !strings.Contains(got, "-np 2 --metrics -c 2048 --flash-attn on -m x.gguf") {
+		t.Errorf("llama-server args %q", got)
+	}
+}
