@@ -47,9 +47,9 @@ const (
 
 // ControlTolerance is how far apart the controls of runs that should agree may be — their
 // range over their median — before a comparison of those runs is confounded. Between the runs
-// of a simulator sweep on a 2-core machine a lone request's rate moved by 5 % (2 ms decode
-// steps); the busy workstation that made the comparisons this guards against moved it ×2.3.
-// 15 % sits well above the first and well below the second.
+// of a simulator sweep on a 2-core machine a lone request's rate moved by about 1 % (1 ms
+// decode steps, 64 tokens) to 5 % (32 tokens); the busy workstation that made the comparisons
+// this guards against moved it ×2.3. 15 % sits well above the first and well below the second.
 const ControlTolerance = 0.15
 
 // controlNeutral are the labels of settings that leave a lone request's decode rate alone:
