@@ -40,12 +40,13 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # The main job on the embedded simulator, offline: a NUM_PARALLEL sweep (1, 2, 4, 8) of a
-# simulated Ollama under the same seeded workload, then the markdown report with its charts.
+# simulated Ollama under the same seeded workload in four rounds (the fewest that can show a
+# gain significant at 0.05), then the markdown report with its charts.
 demo: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	@echo "demo: llmload sweep --sim --num-parallel 1,2,4,8 -c 1,2,4,8,16 -n 32 …"
-	@./$(BIN) sweep --sim --sim-speed 4 --num-parallel 1,2,4,8 -m llama3.2:1b \
-		-c 1,2,4,8,16 -n 32 --max-tokens 64 --slo ttft_p95=500ms,tpot_p95=2.5ms --no-progress -o $(DEMO_DIR)/
+	@echo "demo: llmload sweep --sim --num-parallel 1,2,4,8 --rounds 4 -c 1,4,16 -n 16 …"
+	@./$(BIN) sweep --sim --sim-speed 4 --num-parallel 1,2,4,8 -m llama3.2:1b --rounds 4 \
+		-c 1,4,16 -n 16 --max-tokens 64 --slo ttft_p95=500ms,tpot_p95=2.5ms --no-progress -o $(DEMO_DIR)/
 	@./$(BIN) report $(DEMO_DIR)/num_parallel-*.json --slo ttft_p95=500ms,tpot_p95=2.5ms -o $(DEMO_DIR)/REPORT.md
 	@echo "open $(DEMO_DIR)/REPORT.md (charts in $(DEMO_DIR)/REPORT_files/)"
 

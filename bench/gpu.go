@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/llmload/llmload/bench/results"
@@ -55,5 +56,24 @@ func (g *GPUSampling) Finish(run *results.Run) {
 		to := from + time.Duration(st.WallS*float64(time.Second))
 		sum := gpu.Summarize(series, from, to, st.OutputTokens)
 		st.GPU = &sum
+	}
+	othersOnTheGPU(run)
+}
+
+// othersOnTheGPU puts other processes' share of the GPU's time during each stage among the
+// machine's other work, and makes the run noisy where it reached NoisyOthersGPUPct.
+func othersOnTheGPU(run *results.Run) {
+	for _, st := range run.Stages {
+		if st.GPU == nil || st.GPU.OthersUtilizationMeanPct == nil {
+			continue
+		}
+		if st.Machine == nil {
+			st.Machine = &results.MachineLoad{}
+		}
+		v := results.Round3(*st.GPU.OthersUtilizationMeanPct)
+		st.Machine.OthersGPUUtilPct = &v
+		if v >= results.NoisyOthersGPUPct {
+			run.Noise = append(run.Noise, fmt.Sprintf("noisy: the GPU was busy with other processes during stage %s: their kernels ran %.0f%% of its time (a quiet GPU stays under %d%%)", st.Name, v, results.NoisyOthersGPUPct))
+		}
 	}
 }

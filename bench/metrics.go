@@ -62,6 +62,7 @@ type stageMetrics struct {
 	decodeSum  float64 // Σ per-request decode tok/s
 	decodeN    int
 	cached     int64 // prompt tokens the server's cache served (server timings)
+	loads      int   // successful requests whose server timings show a model load
 	newConns   int   // requests carried by a connection opened for them
 	delayed    int   // open-loop requests that waited for a place under the cap
 	reconnects int   // requests sent again after their kept-alive connection was found closed
@@ -86,6 +87,7 @@ type groupMetrics struct {
 	counts          map[api.Class]int
 	samples         map[api.Class]string
 	total, ok, good int
+	loads           int
 	outTokens       int64
 	e2e, ttft       *hdrhistogram.Histogram
 	tpot, itl       *hdrhistogram.Histogram // classes only
@@ -202,6 +204,12 @@ func (m *stageMetrics) add(r *api.Record, runStart time.Time) {
 	}
 	if s := r.Server; s != nil {
 		m.cached += int64(s.CachedCount)
+		if s.Load >= results.ModelLoadMs*time.Millisecond {
+			m.loads++
+			if cm != nil {
+				cm.loads++
+			}
+		}
 	}
 	if s := r.Server; s != nil && s.Total > 0 {
 		res := s.Residual()
@@ -314,6 +322,7 @@ func (m *stageMetrics) result(st results.Stage, start, wall time.Duration, basel
 		OutputTokens:   m.outTokens,
 		PromptTokens:   m.inTokens,
 		PromptCached:   m.cached,
+		ModelLoads:     m.loads,
 		LatencyMs:      map[string]results.Summary{},
 		Histograms:     map[string]string{},
 	}
@@ -422,7 +431,7 @@ func (g *groupMetrics) class(slo *GoodputSLO, wall time.Duration) *results.Class
 	c := &results.Class{
 		Requests: counts(g.counts, g.total, g.ok, g.samples), OutputTokens: g.outTokens,
 		LatencyMs: map[string]results.Summary{}, Histograms: map[string]string{},
-		Goodput: slo.result(g.good, g.total, wall),
+		Goodput: slo.result(g.good, g.total, wall), ModelLoads: g.loads,
 	}
 	if w := wall.Seconds(); w > 0 {
 		c.Throughput.RequestsPerS = results.Round3(float64(g.ok) / w)

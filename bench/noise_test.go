@@ -109,3 +109,24 @@ func TestRecordsReachTheFileDuringTheRun(t *testing.T) {
 		t.Errorf("%d lines; the first written %v before the end of a %v run: want most of the run", w.n, run.Ended.Sub(w.first), total)
 	}
 }
+
+// Other processes' kernels on the GPU during a stage are the machine's other work too: at
+// NoisyOthersGPUPct or more the run is noisy.
+func TestBusyGPUMakesARunNoisy(t *testing.T) {
+	pct := func(v float64) *float64 { return &v }
+	run := &results.Run{Stages: []*results.StageResult{
+		{Name: "c=1", Machine: &results.MachineLoad{OthersCPUPct: 3}, GPU: &results.GPUStageSummary{GPUStats: results.GPUStats{OthersUtilizationMeanPct: pct(4)}}},
+		{Name: "c=8", GPU: &results.GPUStageSummary{GPUStats: results.GPUStats{OthersUtilizationMeanPct: pct(37.5)}}},
+		{Name: "c=16", GPU: &results.GPUStageSummary{}},
+	}}
+	othersOnTheGPU(run)
+	if m := run.Stages[0].Machine; m.OthersCPUPct != 3 || m.OthersGPUUtilPct == nil || *m.OthersGPUUtilPct != 4 {
+		t.Errorf("c=1: %+v", m)
+	}
+	if m := run.Stages[1].Machine; m == nil || *m.OthersGPUUtilPct != 37.5 || run.Stages[2].Machine != nil {
+		t.Errorf("c=8: %+v, c=16: %+v", m, run.Stages[2].Machine)
+	}
+	if len(run.Noise) != 1 || run.Noise[0] != "noisy: the GPU was busy with other processes during stage c=8: their kernels ran 38% of its time (a quiet GPU stays under 10%)" {
+		t.Errorf("noise %q", run.Noise)
+	}
+}

@@ -210,10 +210,60 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 	if total <= 0 {
 		return nil, fmt.Errorf("mix weights sum to zero")
 	}
+	if n := reloadNote(p.Mix); n != "" {
+		w.Notes = append(w.Notes, n)
+	}
 	if p.Warmup < 0 || p.Warmup > MaxWarmup {
 		return nil, fmt.Errorf("warmup must be from 0 to %d requests per model, got %d", MaxWarmup, p.Warmup)
 	}
 	return w, nil
+}
+
+// runnerOptions are the options Ollama starts a model's runner with: a request whose values
+// differ from those the model was loaded with makes Ollama reload it (sampling options such
+// as temperature do not).
+var runnerOptions = []string{"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "use_mmap", "use_mlock", "low_vram"}
+
+// reloadNote says when entries of the mix ask one model, over Ollama's API, for different
+// runner options: Ollama then reloads the model between their requests (reload thrash), and
+// every such request pays a load.
+func reloadNote(mix []*results.Template) string {
+	type seen struct {
+		name, opts string
+	}
+	first := map[string]seen{}
+	var parts []string
+	for _, t := range mix {
+		if !api.API(t.API).IsOllama() || t.Model == "" {
+			continue
+		}
+		var kv []string
+		for _, k := range runnerOptions {
+			if v, ok := t.Options[k]; ok {
+				kv = append(kv, fmt.Sprintf("%s %v", k, v))
+			}
+		}
+		opts := strings.Join(kv, ", ")
+		f, ok := first[t.Model]
+		if !ok {
+			first[t.Model] = seen{t.Name, opts}
+			continue
+		}
+		if f.opts != opts {
+			parts = append(parts, fmt.Sprintf("%s (%s) and %s (%s) ask %s for different runner options", f.name, orNone(f.opts), t.Name, orNone(opts), t.Model))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "reload thrash: " + strings.Join(parts, "; ") + ": Ollama reloads a model whenever a request's runner options differ from those it was loaded with, so these requests take turns loading it and their latencies hold the loads"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "the defaults"
+	}
+	return s
 }
 
 // load reads the template's prompt source. A body file also decides the template's model

@@ -10,7 +10,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,6 +54,11 @@ type Options struct {
 	Machine *hostload.Meter
 	// Goodput, when set, is the per-request objective each stage counts good requests by.
 	Goodput *GoodputSLO
+	// ControlProbe, when the plan has no closed-loop stage at concurrency 1, is how many
+	// requests a probe sends one at a time before the stages, to measure the run's control (a
+	// lone request's decode rate); they count in no stage. 0 sends none: the control then comes
+	// from such a stage alone.
+	ControlProbe int
 }
 
 // Live holds counters a progress display may read at any time.
@@ -135,6 +142,10 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 		<-colDone
 		return nil, werr
 	}
+	var probe []*api.Record
+	if r.opts.ControlProbe > 0 && loneStage(r.plan.Stages) < 0 && ctx.Err() == nil {
+		probe = r.probe(reqCtx, r.opts.ControlProbe)
+	}
 
 	spans := make([]stageSpan, 0, len(r.plan.Stages))
 	usages := make([]usage, 0, len(r.plan.Stages))
@@ -185,13 +196,109 @@ func (r *runner) run(ctx context.Context) (*results.Run, error) {
 		}
 	}
 	out.Notes = append(out.Notes, r.work.Notes...)
-	for _, note := range []string{keepAliveNote(out.Stages), promptCacheNote(out.Stages)} {
+	for _, note := range []string{keepAliveNote(out.Stages), promptCacheNote(out.Stages), loadNote(out.Stages)} {
 		if note != "" {
 			out.Notes = append(out.Notes, note)
 		}
 	}
-	out.Noise = noise(out.Stages)
+	out.Control = control(out.Stages, probe)
+	out.Noise = noise(out.Stages, out.Control)
 	return out, nil
+}
+
+// loneStage is the index of the plan's first closed-loop stage at concurrency 1, -1 when none.
+func loneStage(stages []results.Stage) int {
+	for i, st := range stages {
+		if !st.OpenLoop() && st.Concurrency == 1 {
+			return i
+		}
+	}
+	return -1
+}
+
+// probe sends n requests of the plan, one at a time, for the control; their records stay out
+// of every stage and of the records file.
+func (r *runner) probe(reqCtx context.Context, n int) []*api.Record {
+	r.live.Stage.Store(-1)
+	seq := newSequence(r.work)
+	recs := make([]*api.Record, 0, n)
+	for range n {
+		if reqCtx.Err() != nil {
+			break
+		}
+		req, _ := seq.next()
+		recs = append(recs, r.client.Do(reqCtx, req))
+	}
+	return recs
+}
+
+// control is the run's control figure: a lone request's decode rate, from the first
+// closed-loop stage at concurrency 1, else from the probe; nil when neither measured one.
+func control(stages []*results.StageResult, probe []*api.Record) *results.Control {
+	for _, st := range stages {
+		if st.Rate > 0 || st.Concurrency != 1 || st.Requests.OK == 0 {
+			continue
+		}
+		c := &results.Control{Source: "stage " + st.Name, Requests: st.Requests.Total, OK: st.Requests.OK,
+			Metric: results.MetricDecodeTPS, Value: st.Throughput.DecodeTokensPerS}
+		if c.Value <= 0 {
+			c.Metric, c.Value = results.MetricOutputTPS, st.Throughput.OutputTokensPerS
+		}
+		return c
+	}
+	if len(probe) == 0 {
+		return nil
+	}
+	c := &results.Control{Source: "probe", Requests: len(probe), Metric: results.MetricDecodeTPS}
+	var decode, output, e2e []float64
+	for _, rec := range probe {
+		if !rec.OK() {
+			continue
+		}
+		c.OK++
+		e2e = append(e2e, float64(rec.Done)/float64(time.Millisecond))
+		if d := rec.Done - rec.FirstToken; rec.Stream && len(rec.TokenTimes) > 0 && rec.OutputTokens > 1 && d > 0 {
+			decode = append(decode, float64(rec.OutputTokens)/d.Seconds())
+		}
+		if rec.Done > 0 {
+			output = append(output, float64(rec.OutputTokens)/rec.Done.Seconds())
+		}
+	}
+	if c.OK == 0 {
+		return c
+	}
+	// The mean, as a stage's decode_tps is.
+	mean := func(v []float64) float64 {
+		sum := 0.0
+		for _, x := range v {
+			sum += x
+		}
+		return sum / float64(len(v))
+	}
+	if len(decode) > 0 {
+		c.Value = results.Round3(mean(decode))
+	} else {
+		c.Metric, c.Value = results.MetricOutputTPS, results.Round3(mean(output))
+	}
+	c.E2EP50Ms = results.Round3(results.Median(e2e))
+	c.E2EMaxMs = results.Round3(slices.Max(e2e))
+	return c
+}
+
+// loadNote says when requests of measured stages waited for a model to load: their latencies
+// then hold the load (reload thrash), not the serving.
+func loadNote(stages []*results.StageResult) string {
+	var parts []string
+	for _, st := range stages {
+		if st.ModelLoads > 0 {
+			parts = append(parts, fmt.Sprintf("%s (%d of %d requests)", st.Name, st.ModelLoads, st.Requests.Total))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "reload thrash: requests of measured stages waited for a model to load, so their latencies hold the load: " + strings.Join(parts, ", ") +
+		". A model was unloaded while the plan still needed it: more models than the server keeps loaded at once (OLLAMA_MAX_LOADED_MODELS, or GPU memory), a keep-alive that ran out, or requests of one model with different runner options"
 }
 
 func (r *runner) readMachine() (hostload.Reading, error) {
@@ -204,15 +311,19 @@ func (r *runner) readMachine() (hostload.Reading, error) {
 var errNoMachine = errors.New("no machine meter")
 
 // What makes a run noisy: other processes using this share of the CPUs during a stage, or a
-// lone request (concurrency 1, where nothing queues) taking this many times the stage's median.
+// lone request (concurrency 1, where nothing queues) taking this many times the stage's median
+// (results.NoisyOthersCPUPct, results.NoisyOutlier).
 const (
-	NoisyOthersCPUPct = 25
-	NoisyOutlier      = 5
+	NoisyOthersCPUPct = results.NoisyOthersCPUPct
+	NoisyOutlier      = results.NoisyOutlier
 )
 
 // noise lists what makes a run's figures doubtful, each a sentence that starts "noisy: ".
-func noise(stages []*results.StageResult) []string {
+func noise(stages []*results.StageResult, ctl *results.Control) []string {
 	var out []string
+	if c := ctl; c != nil && c.Source == "probe" && c.OK >= 3 && c.E2EP50Ms > 0 && c.E2EMaxMs > NoisyOutlier*c.E2EP50Ms {
+		out = append(out, fmt.Sprintf("noisy: at concurrency 1, where nothing queues, a request of the control probe took %.0f ms against a median of %.0f ms (over %d×)", c.E2EMaxMs, c.E2EP50Ms, NoisyOutlier))
+	}
 	for _, st := range stages {
 		if m := st.Machine; m != nil && m.OthersCPUPct >= NoisyOthersCPUPct {
 			out = append(out, fmt.Sprintf("noisy: the machine was busy during stage %s: other processes used %.0f%% of its CPUs (a quiet machine stays under %d%%)", st.Name, m.OthersCPUPct, NoisyOthersCPUPct))

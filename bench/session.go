@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"net/http"
@@ -138,6 +139,14 @@ func (f *ResultsFile) Add(run *results.Run) error {
 // Saved says whether the runs added so far are all in the file at Path.
 func (f *ResultsFile) Saved() bool { return f.saved }
 
+// Write writes the file again, with the runs as they are now (a sweep adds to their noise
+// once it has seen them all).
+func (f *ResultsFile) Write() error {
+	err := f.file.Write(f.Path)
+	f.saved = err == nil
+	return err
+}
+
 // Runs are the runs written so far.
 func (f *ResultsFile) Runs() []*results.Run { return f.file.Runs }
 
@@ -158,7 +167,9 @@ type GPUConfig struct {
 	Mode     string
 	Interval time.Duration // default 250 ms
 	Indices  []int         // the devices to sample; all when empty
-	// PID is the server's process when llmload started it: its GPU memory is told apart.
+	// PID is the server's process: its GPU memory is told apart, and so is the other
+	// processes' use of the GPU. When zero, the session uses the process it finds listening
+	// on a loopback target's port.
 	PID int
 	// Sim reads the simulator's GPU when the target is one.
 	Sim func() gpu.SimReading
@@ -223,13 +234,19 @@ type SessionConfig struct {
 	Goodput *GoodputSLO
 	// MaxLine bounds a reply's line, SSE event or document (api.Config.MaxLine).
 	MaxLine int
+	// Proc is the /proc file system the machine's other work is read from (see hostload);
+	// nil reads this machine's. Tests give a fake one to make a machine busy or quiet.
+	Proc fs.FS
+	// ControlProbe is how many requests each run sends one at a time before its stages to
+	// measure its control, when the plan has no closed-loop stage at concurrency 1 (see
+	// Options.ControlProbe); 0 sends none.
+	ControlProbe int
 	// ServerPID is the server's process, when the caller started it: its CPU time (and its
 	// children's) is not counted as the machine's other work. When zero, the session looks for
 	// the process listening on a loopback URL's port.
 	ServerPID int
-	// Machine measures the machine's other work; nil: this machine's /proc. NoMachine
-	// measures none (a test whose neighbours on the machine are other tests).
-	Machine   *hostload.Meter
+	// NoMachine measures none of the machine's other work (a test whose neighbours on the
+	// machine are other tests).
 	NoMachine bool
 }
 
@@ -266,6 +283,9 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	if err := checkURL(cfg.URL); err != nil {
 		return nil, &ConfigError{Field: "URL", Err: err}
 	}
+	if cfg.ControlProbe < 0 {
+		return nil, &ConfigError{Field: "ControlProbe", Err: fmt.Errorf("must not be negative, got %d", cfg.ControlProbe)}
+	}
 	switch {
 	case cfg.Repeat < 0:
 		return nil, &ConfigError{Field: "Repeat", Err: fmt.Errorf("must be at least 1, got %d", cfg.Repeat)}
@@ -298,12 +318,14 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		StallTimeout:     time.Duration(plan.StallTimeout),
 		MaxLine:          cfg.MaxLine,
 	})
-	switch {
-	case cfg.NoMachine:
-	case cfg.Machine != nil:
-		s.machine = cfg.Machine
-	default:
-		s.machine = machineMeter(cfg.URL, cfg.ServerPID)
+	var server int
+	if !cfg.NoMachine {
+		s.machine, server = machineMeter(cfg.Proc, cfg.URL, cfg.ServerPID)
+	}
+	if s.cfg.GPU.PID == 0 && cfg.Proc == nil {
+		// The server found listening on this machine: its GPU memory, and the others' use of
+		// the GPU, are told apart as for a server llmload started.
+		s.cfg.GPU.PID = server
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.DiscoveryTimeout)
 	s.id = s.client.Identify(dctx)
@@ -320,27 +342,30 @@ func NewSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 
 // machineMeter measures how busy the machine is with work other than this session: everything
 // but llmload (with a simulator in it) and the server — serverPID, or else the process
-// listening on the target's port when the target is on this machine. Nil where there is no
-// /proc.
-func machineMeter(target string, serverPID int) *hostload.Meter {
-	m := hostload.New()
-	if m == nil {
-		return nil
+// listening on the target's port when the target is on this machine, which it returns. Nil
+// where there is no /proc.
+func machineMeter(proc fs.FS, target string, serverPID int) (*hostload.Meter, int) {
+	var m *hostload.Meter
+	if proc != nil {
+		m = &hostload.Meter{FS: proc, Exclude: []int{os.Getpid()}}
+	} else if m = hostload.New(); m == nil {
+		return nil, 0
 	}
 	if serverPID > 0 {
 		m.Exclude = append(m.Exclude, serverPID)
-		return m
+		return m, serverPID
 	}
 	if u, err := url.Parse(target); err == nil {
 		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
 			if port, err := strconv.Atoi(u.Port()); err == nil {
 				if pid, ok := m.ListenerPID(port); ok {
 					m.Exclude = append(m.Exclude, pid)
+					return m, pid
 				}
 			}
 		}
 	}
-	return m
+	return m, 0
 }
 
 // maxConns is how many connections a plan's client keeps: one per request it may have in
@@ -435,6 +460,7 @@ func (s *Session) runOnce(ctx context.Context, rep int, live *Live, records io.W
 		ServerInProcess: cfg.InProcess,
 		Machine:         s.machine,
 		Goodput:         cfg.Goodput,
+		ControlProbe:    cfg.ControlProbe,
 	})
 	if err != nil {
 		sampling.Finish(&results.Run{})

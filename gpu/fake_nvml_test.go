@@ -33,6 +33,7 @@ type fakeDevice struct {
 	smMHz      uint32
 	energyMJ   uint64
 	procs      []nvmlProcess
+	utils      []nvmlProcessUtil // per-process samples; those after lastSeen are returned
 	// errs maps a call name to the errors it returns on successive calls (nil = success);
 	// after the list runs out the call succeeds.
 	errs  map[string][]error
@@ -197,6 +198,22 @@ func (d *fakeDevice) ComputeProcesses(dst []nvmlProcess) ([]nvmlProcess, error) 
 		return dst, err
 	}
 	return append(dst, d.procs...), nil
+}
+
+func (d *fakeDevice) ProcessUtilization(lastSeen uint64, dst []nvmlProcessUtil) ([]nvmlProcessUtil, error) {
+	if err := d.call("ProcessUtilization", "nvmlDeviceGetProcessUtilization"); err != nil {
+		return dst, err
+	}
+	n := len(dst)
+	for _, u := range d.utils {
+		if u.TimeStamp > lastSeen {
+			dst = append(dst, u)
+		}
+	}
+	if len(dst) == n {
+		return dst, errNoSamples
+	}
+	return dst, nil
 }
 
 // fakeLib returns a newLib func for open.

@@ -45,6 +45,17 @@ type nvmlDevice interface {
 	TotalEnergyConsumption() (millijoules uint64, err error)
 	// ComputeProcesses appends the processes using the device to dst.
 	ComputeProcesses(dst []nvmlProcess) ([]nvmlProcess, error)
+	// ProcessUtilization appends the per-process utilization samples NVML took after
+	// lastSeen (its own microsecond clock) to dst; errNoSamples when it took none.
+	ProcessUtilization(lastSeen uint64, dst []nvmlProcessUtil) ([]nvmlProcessUtil, error)
+}
+
+// nvmlProcessUtil is one entry of GetProcessUtilization: a process's share of the GPU's
+// time (its kernels' SM utilization, in percent) at a moment of NVML's clock.
+type nvmlProcessUtil struct {
+	PID       uint32
+	TimeStamp uint64
+	SMUtil    uint32
 }
 
 // nvmlProcess is one entry of GetComputeRunningProcesses.
@@ -61,6 +72,9 @@ var (
 	errLibraryNotFound = errors.New("no NVIDIA driver (libnvidia-ml.so.1 not found)")
 	// errNotSupported is a device saying it cannot give a reading at all.
 	errNotSupported = errors.New("not supported by this device")
+	// errNoSamples is NVML holding no utilization sample newer than the one asked after:
+	// no process ran a kernel since.
+	errNoSamples = errors.New("no samples since the last reading")
 )
 
 // feature is one NVML function the backend may call, with the symbols that provide it.
@@ -81,6 +95,7 @@ const (
 	featSMClock
 	featEnergy
 	featProcesses
+	featProcessUtil
 	numFeatures
 )
 
@@ -117,6 +132,8 @@ func (f feature) symbols() []string {
 			"nvmlDeviceGetComputeRunningProcesses_v2",
 			"nvmlDeviceGetComputeRunningProcesses",
 		}
+	case featProcessUtil:
+		return []string{"nvmlDeviceGetProcessUtilization"}
 	}
 	return nil
 }
@@ -139,13 +156,16 @@ type nvmlBackend struct {
 	parent func(pid int) (int, error)
 	// owner caches, per PID NVML listed, whether it is Options.PID or a descendant.
 	owner map[uint32]ownership
-	procs []nvmlProcess // reused between reads
-	errs  []error       // reused between reads
+	procs []nvmlProcess     // reused between reads
+	utils []nvmlProcessUtil // reused between reads
+	errs  []error           // reused between reads
 }
 
 type nvmlDev struct {
 	h   nvmlDevice
 	has featureSet // symbol present and not refused with NOT_SUPPORTED
+	// lastSeen is the newest per-process utilization sample read, on NVML's clock.
+	lastSeen uint64
 }
 
 type ownership uint8
@@ -213,6 +233,9 @@ func (b *nvmlBackend) setup(indices []int) ([]string, error) {
 	}
 	if b.pid != 0 && !present.has(featProcesses) {
 		notices = append(notices, "gpu: this driver lacks nvmlDeviceGetComputeRunningProcesses: per-process memory not recorded")
+	}
+	if b.pid != 0 && !present.has(featProcessUtil) {
+		notices = append(notices, "gpu: this driver lacks nvmlDeviceGetProcessUtilization: other processes' use of the GPU not recorded")
 	}
 
 	count, err := b.lib.DeviceCount()
@@ -315,6 +338,9 @@ func (b *nvmlBackend) Read(dst []results.GPUSample) ([]results.GPUSample, error)
 		if b.pid != 0 && d.has.has(featProcesses) {
 			b.readProcessMemory(i, &s)
 		}
+		if b.pid != 0 && d.has.has(featProcessUtil) {
+			b.readOthersUtil(i, &s)
+		}
 		dst = append(dst, s)
 	}
 	if len(b.errs) == 0 {
@@ -362,42 +388,99 @@ func (d *nvmlDev) readMemory(s *results.GPUSample) error {
 	return nil
 }
 
-// readProcessMemory sums the memory of Options.PID and its descendants on one device.
+// readProcessMemory sums the memory of Options.PID and its descendants on one device, and
+// apart from it the memory of every other process.
 func (b *nvmlBackend) readProcessMemory(dev int, s *results.GPUSample) {
 	var err error
 	b.procs, err = b.devs[dev].h.ComputeProcesses(b.procs[:0])
 	if !b.note(dev, "processes", err, featProcesses) {
 		return
 	}
+	var used, others uint64
+	known, othersKnown, foreignOnly := true, true, len(b.procs) > 0
+	for _, p := range b.procs {
+		o := b.owns(p.PID)
+		if o != foreign {
+			foreignOnly = false
+		}
+		if p.UsedBytes == notAvailable {
+			// NVML cannot see this process's memory (permissions, WDDM).
+			if o == owned {
+				known = false
+			} else {
+				othersKnown = false
+			}
+			continue
+		}
+		if o == owned {
+			used += p.UsedBytes
+		} else {
+			others += p.UsedBytes
+		}
+	}
+	if foreignOnly && used == 0 {
+		// With every PID unknown here, NVML sees another PID namespace (a container):
+		// "the server holds 0 MiB" would be a guess, and so would "the others hold it all".
+		return
+	}
+	if known {
+		s.Set(results.GPUProcessMemory, mib(used))
+	}
+	if othersKnown {
+		s.Set(results.GPUOthersMemory, mib(others))
+	}
+}
+
+// owns is whether pid is Options.PID or its descendant, cached.
+func (b *nvmlBackend) owns(pid uint32) ownership {
 	if len(b.owner) > maxOwnerCache {
 		clear(b.owner)
 	}
-	var used uint64
-	known, foreignOnly := true, len(b.procs) > 0
-	for _, p := range b.procs {
-		o, ok := b.owner[p.PID]
-		if !ok {
-			o = b.ownership(p.PID)
-			b.owner[p.PID] = o
+	o, ok := b.owner[pid]
+	if !ok {
+		o = b.ownership(pid)
+		b.owner[pid] = o
+	}
+	return o
+}
+
+// readOthersUtil sums, over the processes not of the server's tree, the share of the GPU's
+// time their kernels ran in NVML's newest sample of each since the last reading. No sample
+// since then means no process ran a kernel: 0. In another PID namespace, where no process
+// NVML names is known here, the server cannot be told from the others: nothing is recorded.
+func (b *nvmlBackend) readOthersUtil(dev int, s *results.GPUSample) {
+	d := &b.devs[dev]
+	var err error
+	b.utils, err = d.h.ProcessUtilization(d.lastSeen, b.utils[:0])
+	if errors.Is(err, errNoSamples) {
+		s.Set(results.GPUOthersUtil, 0)
+		return
+	}
+	if !b.note(dev, "process utilization", err, featProcessUtil) {
+		return
+	}
+	latest := map[uint32]nvmlProcessUtil{}
+	for _, u := range b.utils {
+		d.lastSeen = max(d.lastSeen, u.TimeStamp)
+		if have, ok := latest[u.PID]; !ok || u.TimeStamp >= have.TimeStamp {
+			latest[u.PID] = u
 		}
+	}
+	var others uint32
+	foreignOnly := len(latest) > 0
+	for pid, u := range latest {
+		o := b.owns(pid)
 		if o != foreign {
 			foreignOnly = false
 		}
 		if o != owned {
-			continue
+			others += u.SMUtil
 		}
-		if p.UsedBytes == notAvailable {
-			known = false // NVML cannot see this process's memory (permissions, WDDM)
-			continue
-		}
-		used += p.UsedBytes
 	}
-	if !known || (foreignOnly && used == 0) {
-		// With every PID unknown here, NVML sees another PID namespace (a container):
-		// "the server holds 0 MiB" would be a guess.
+	if foreignOnly {
 		return
 	}
-	s.Set(results.GPUProcessMemory, mib(used))
+	s.Set(results.GPUOthersUtil, float64(min(others, 100)))
 }
 
 // ownership walks up from pid to see whether it descends from b.pid.

@@ -31,6 +31,8 @@ func nvmlError(ret nvml.Return) error {
 		return errLibraryNotFound
 	case nvml.ERROR_NOT_SUPPORTED:
 		return errNotSupported
+	case nvml.ERROR_NOT_FOUND:
+		return errNoSamples
 	case nvml.ERROR_DRIVER_NOT_LOADED:
 		return errors.New("NVIDIA driver not loaded")
 	}
@@ -117,6 +119,17 @@ func (g goNVMLDevice) ComputeProcesses(dst []nvmlProcess) ([]nvmlProcess, error)
 	}
 	for _, p := range ps {
 		dst = append(dst, nvmlProcess{PID: p.Pid, UsedBytes: p.UsedGpuMemory})
+	}
+	return dst, nil
+}
+
+func (g goNVMLDevice) ProcessUtilization(lastSeen uint64, dst []nvmlProcessUtil) ([]nvmlProcessUtil, error) {
+	us, ret := g.d.GetProcessUtilization(lastSeen)
+	if err := nvmlError(ret); err != nil {
+		return dst, err
+	}
+	for _, u := range us {
+		dst = append(dst, nvmlProcessUtil{PID: u.Pid, TimeStamp: u.TimeStamp, SMUtil: u.SmUtil})
 	}
 	return dst, nil
 }

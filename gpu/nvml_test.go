@@ -431,3 +431,77 @@ func TestProcParent(t *testing.T) {
 		t.Error("no error for a process that does not exist")
 	}
 }
+
+// What other processes (not the server's tree) hold and use of the GPU: their memory from the
+// process list, their share of its time from NVML's per-process samples since the last
+// reading; nothing when the server's process is unknown, when the driver cannot tell, or in
+// another PID namespace.
+func TestNVMLOthersUseOfTheGPU(t *testing.T) {
+	parents := map[int]int{100: 1, 101: 100, 200: 1, 300: 1}
+	parent := func(pid int) (int, error) {
+		if p, ok := parents[pid]; ok {
+			return p, nil
+		}
+		return 0, errors.New("no such process")
+	}
+	open := func(pid int, d *fakeDevice, missing ...string) (*fakeNVML, *nvmlBackend, []string) {
+		f := newFake(d)
+		for _, m := range missing {
+			f.missing[m] = true
+		}
+		b, notices, err := openNVML(f, Options{PID: pid}, parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f, b, notices
+	}
+	get := func(s results.GPUSample, f results.GPUField) float64 {
+		if v, ok := s.Get(f); ok {
+			return v
+		}
+		return -1
+	}
+
+	d := h100()
+	d.procs = []nvmlProcess{{100, 10 << 20}, {101, 2000 << 20}, {200, 500 << 20}, {300, 250 << 20}}
+	// The server's runner (101) busy, a game (200) at 30 % then 50 %, a compositor (300) at 4 %.
+	d.utils = []nvmlProcessUtil{{101, 10, 80}, {200, 10, 30}, {200, 20, 50}, {300, 15, 4}}
+	f, b, _ := open(100, d)
+	out, err := readOne(t, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, u := get(out[0], results.GPUOthersMemory), get(out[0], results.GPUOthersUtil); m != 750 || u != 54 {
+		t.Errorf("others: %v MiB, %v %%; want 750 and 50 + 4", m, u)
+	}
+	// Nothing newer since: no process ran a kernel, 0 %, and the next call asks after the
+	// newest sample seen.
+	out, err = readOne(t, b)
+	if err != nil || get(out[0], results.GPUOthersUtil) != 0 {
+		t.Errorf("no new samples: %v %% (%v), want 0", get(out[0], results.GPUOthersUtil), err)
+	}
+	if n := len(f.called("dev0.ProcessUtilization")); n != 2 {
+		t.Errorf("%d utilization calls, want 2", n)
+	}
+
+	// Without the server's process nothing tells the server from the others: not asked.
+	f, b, _ = open(0, d)
+	out, _ = readOne(t, b)
+	if out[0].Has(results.GPUOthersUtil) || out[0].Has(results.GPUOthersMemory) || len(f.called("dev0.ProcessUtilization")) != 0 {
+		t.Error("others' use recorded without the server's process")
+	}
+	// A driver without the function: never called, and a notice says so.
+	f, b, notices := open(100, d, "nvmlDeviceGetProcessUtilization")
+	out, _ = readOne(t, b)
+	if out[0].Has(results.GPUOthersUtil) || len(f.called("dev0.ProcessUtilization")) != 0 || !strings.Contains(strings.Join(notices, "\n"), "other processes' use of the GPU not recorded") {
+		t.Errorf("driver without nvmlDeviceGetProcessUtilization: notices %q", notices)
+	}
+	// Another PID namespace: every PID unknown here, nothing recorded.
+	ns := h100()
+	ns.procs, ns.utils = []nvmlProcess{{4242, 2000 << 20}}, []nvmlProcessUtil{{4242, 10, 90}}
+	_, b, _ = open(100, ns)
+	out, _ = readOne(t, b)
+	if out[0].Has(results.GPUOthersUtil) || out[0].Has(results.GPUOthersMemory) {
+		t.Errorf("another PID namespace: %+v", out[0])
+	}
+}

@@ -292,9 +292,9 @@ func mergeSample(a, b results.GPUSample, wa, wb float64) results.GPUSample {
 			continue
 		}
 		switch f {
-		case results.GPUMemoryUsed, results.GPUProcessMemory, results.GPUTemperature:
+		case results.GPUMemoryUsed, results.GPUProcessMemory, results.GPUOthersMemory, results.GPUTemperature:
 			m.Set(f, max(va, vb))
-		case results.GPUUtilization, results.GPUMemoryUtil, results.GPUPower, results.GPUSMClock:
+		case results.GPUUtilization, results.GPUMemoryUtil, results.GPUPower, results.GPUSMClock, results.GPUOthersUtil:
 			m.Set(f, (va*wa+vb*wb)/(wa+wb))
 		}
 	}

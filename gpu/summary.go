@@ -42,9 +42,11 @@ func (c column) at(r int) *results.GPUSample { return &c.s[r*c.nd+c.d] }
 func deviceStats(s results.GPUSeries, d, first, end int, from, to time.Duration, tokens int64) results.GPUStats {
 	c := column{s.Samples, len(s.Devices), d}
 	st := results.GPUStats{Rounds: end - first}
-	var mem, memTotal, util, memUtil, power, temp, clock, proc gauge
+	var mem, memTotal, util, memUtil, power, temp, clock, proc, othersMem, othersUtil gauge
 	for r := first; r < end; r++ {
 		x, w := c.at(r), weight(s, r)
+		othersMem.add(w)(x.Get(results.GPUOthersMemory))
+		othersUtil.add(w)(x.Get(results.GPUOthersUtil))
 		mem.add(w)(x.Get(results.GPUMemoryUsed))
 		memTotal.add(w)(x.Get(results.GPUMemoryTotal))
 		util.add(w)(x.Get(results.GPUUtilization))
@@ -62,6 +64,7 @@ func deviceStats(s results.GPUSeries, d, first, end int, from, to time.Duration,
 	st.TemperatureMaxC = temp.peak()
 	st.SMClockMeanMHz = clock.mean()
 	st.ProcessMemoryPeakMiB = proc.peak()
+	st.OthersMemoryPeakMiB, st.OthersUtilizationMeanPct = othersMem.peak(), othersUtil.mean()
 	for r := first - 1; r >= 0; r-- {
 		if v, ok := c.at(r).Get(results.GPUMemoryUsed); ok {
 			st.MemoryUsedBeforeMiB = &v
@@ -84,9 +87,11 @@ func deviceStats(s results.GPUSeries, d, first, end int, from, to time.Duration,
 func totalStats(s results.GPUSeries, devs []results.GPUDeviceStats, first, end int, tokens int64) results.GPUStats {
 	nd := len(s.Devices)
 	st := results.GPUStats{Rounds: end - first}
-	var mem, util, memUtil, power, temp, clock, proc gauge
+	var mem, util, memUtil, power, temp, clock, proc, othersMem, othersUtil gauge
 	for r := first; r < end; r++ {
 		round, w := s.Samples[r*nd:(r+1)*nd], weight(s, r)
+		othersMem.add(w)(combine(round, results.GPUOthersMemory, sumOf))
+		othersUtil.add(w)(combine(round, results.GPUOthersUtil, meanOf))
 		mem.add(w)(combine(round, results.GPUMemoryUsed, sumOf))
 		util.add(w)(combine(round, results.GPUUtilization, meanOf))
 		memUtil.add(w)(combine(round, results.GPUMemoryUtil, meanOf))
@@ -102,6 +107,7 @@ func totalStats(s results.GPUSeries, devs []results.GPUDeviceStats, first, end i
 	st.TemperatureMaxC = temp.peak()
 	st.SMClockMeanMHz = clock.mean()
 	st.ProcessMemoryPeakMiB = proc.peak()
+	st.OthersMemoryPeakMiB, st.OthersUtilizationMeanPct = othersMem.peak(), othersUtil.mean()
 
 	before, total, energy := 0.0, 0.0, 0.0
 	haveBefore, haveTotal, haveEnergy := true, true, true

@@ -33,6 +33,7 @@ func newBuilder(a *analysis.Analysis, charts Charts) *builder {
 
 func (b *builder) build() (*document, error) {
 	b.doc.h(1, b.title())
+	b.noisy()
 	for _, c := range b.a.Capacities {
 		// The answer a capacity search was run for comes first, as a sentence.
 		b.doc.h(2, "Capacity")
@@ -68,12 +69,14 @@ func (b *builder) build() (*document, error) {
 		return nil, err
 	}
 	b.errorsSection()
-	if len(b.a.Notes) > 0 {
-		b.doc.h(2, "Notes")
-		var items [][]span
-		for _, n := range b.a.Notes {
+	var items [][]span
+	for _, n := range b.a.Notes {
+		if n.Kind != analysis.KindNoisy { // they lead the report
 			items = append(items, []span{plain(n.Text)})
 		}
+	}
+	if len(items) > 0 {
+		b.doc.h(2, "Notes")
 		b.doc.add(list{items})
 	}
 	b.definitions()
@@ -131,6 +134,21 @@ func serverName(t results.Target) string {
 	return name
 }
 
+// noisy leads the report with what makes its figures doubtful, before any recommendation.
+func (b *builder) noisy() {
+	var items [][]span
+	for _, n := range b.a.Notes {
+		if n.Kind == analysis.KindNoisy {
+			items = append(items, []span{plain(n.Text)})
+		}
+	}
+	if len(items) == 0 {
+		return
+	}
+	b.doc.p(strong("The measurements are noisy: what follows may say more about this machine than about the server."))
+	b.doc.add(list{items})
+}
+
 // verdict is the paragraph under the title: what was measured and what it says.
 func (b *builder) verdict() {
 	a := b.a
@@ -164,6 +182,9 @@ func (b *builder) verdict() {
 	parts = append(parts, what+".")
 	if a.Comparison != nil {
 		parts = append(parts, a.Comparison.Recommendation.Summary)
+		if s := a.Comparison.Recommendation.Sureness; s != "" {
+			parts = append(parts, s)
+		}
 	} else if a.BestStage != nil {
 		r, best := a.Lookup(*a.BestStage)
 		s := fmt.Sprintf("Most throughput at %s", best.Name)
@@ -271,6 +292,13 @@ func (b *builder) facts() {
 	for _, f := range differ {
 		cols = append(cols, column{name: f.name})
 	}
+	control := false
+	for _, r := range b.a.Runs {
+		control = control || r.Control != nil
+	}
+	if control {
+		cols = append(cols, column{name: "control", right: true})
+	}
 	cols = append(cols, column{name: "started (UTC)"}, column{name: "duration", right: true})
 	if multiFile {
 		cols = append(cols, column{name: "file"})
@@ -287,6 +315,9 @@ func (b *builder) facts() {
 		}
 		for _, f := range differ {
 			row = append(row, f.get(r))
+		}
+		if control {
+			row = append(row, controlText(r.Control))
 		}
 		started, dur := "-", "-"
 		if !r.Started.IsZero() {
@@ -306,6 +337,18 @@ func (b *builder) facts() {
 		t.rows = append(t.rows, row)
 	}
 	b.doc.add(t)
+}
+
+// controlText is a run's control in a table cell: "1047 tok/s (probe)".
+func controlText(c *results.Control) string {
+	if c == nil || c.OK == 0 {
+		return "-"
+	}
+	src := "probe"
+	if c.Source != "probe" {
+		src = strings.TrimPrefix(c.Source, "stage ")
+	}
+	return fmt.Sprintf("%s tok/s (%s)", prose.Rate(c.Value), src)
 }
 
 func gpuText(g *results.GPUInfo) string {
@@ -342,6 +385,9 @@ func (b *builder) comparison() error {
 	b.doc.h(2, "Compared by "+c.By)
 	r := c.Recommendation
 	b.doc.p(strong(r.Summary))
+	if r.Sureness != "" {
+		b.doc.p(plain(r.Sureness))
+	}
 	if len(r.Reasons) > 0 {
 		var items [][]span
 		for _, s := range r.Reasons {
@@ -360,17 +406,36 @@ func (b *builder) comparison() error {
 	if c.SLO != "" {
 		sloText = "SLO " + c.SLOText()
 	}
+	parallel := "eff. parallel is requests in flight on average, per slot over the setting (above 1, requests queue)."
+	if !c.PerSlot() {
+		parallel = "eff. parallel is requests in flight on average."
+	}
+	rounds := false
+	for _, s := range c.Settings {
+		rounds = rounds || s.Runs > 1
+	}
+	spread := ""
+	if rounds {
+		spread = fmt.Sprintf(" Figures are medians over a setting's runs; the interval bounds the median of tok/s without assuming a distribution (95 %% with 6 runs or more, else the runs' range and its confidence); a gain is marked ~ when the runs cannot tell it from their spread (Mann-Whitney, α = %g).", analysis.Alpha)
+	}
 	b.doc.p(plain(fmt.Sprintf("Judged: %s; %s; a step must add at least %s throughput to count (the knee). "+
 		"tok/s is output tokens per second of the stage, tok/s per req each request's decode rate; latencies in ms; queue wait is the mean and %% its share of E2E; "+
-		"eff. parallel is requests in flight on average, per %s over the setting (above 1, requests queue).", judged, sloText, prose.Pct(c.KneeGain), analysis.Unit(c.By))))
+		"%s%s", judged, sloText, prose.Pct(c.KneeGain), parallel, spread)))
 
 	hasGPU := false
 	for _, s := range c.Settings {
 		hasGPU = hasGPU || s.GPUMemoryPeakMiB != nil
 	}
-	cols := []column{{name: c.By}, {name: "at"}, {name: "tok/s", right: true}, {name: "gain", right: true}, {name: "tok/s per req", right: true},
-		{name: "TTFT p50", right: true}, {name: "TTFT p95", right: true}, {name: "E2E p95", right: true}, {name: "queue wait", right: true}, {name: "queue %", right: true},
-		{name: "eff. parallel", right: true}, {name: "per " + analysis.Unit(c.By), right: true}}
+	cols := []column{{name: c.By}, {name: "at"}, {name: "tok/s", right: true}}
+	if rounds {
+		cols = append(cols, column{name: "interval", right: true})
+	}
+	cols = append(cols, column{name: "gain", right: true}, column{name: "tok/s per req", right: true},
+		column{name: "TTFT p50", right: true}, column{name: "TTFT p95", right: true}, column{name: "E2E p95", right: true}, column{name: "queue wait", right: true}, column{name: "queue %", right: true},
+		column{name: "eff. parallel", right: true})
+	if c.PerSlot() {
+		cols = append(cols, column{name: "per slot", right: true})
+	}
 	if hasGPU {
 		cols = append(cols, column{name: "GPU MiB", right: true})
 	}
@@ -385,6 +450,9 @@ func (b *builder) comparison() error {
 		if s.GainOverPrevious != nil {
 			gain = prose.SignedPct(*s.GainOverPrevious)
 		}
+		if s.GainTest != nil {
+			gain = s.GainTest.Cell()
+		}
 		perSlot := "-"
 		if l.ParallelismPerSlot != nil {
 			perSlot = prose.Num(*l.ParallelismPerSlot)
@@ -397,8 +465,19 @@ func (b *builder) comparison() error {
 		if l.DecodeTokensPerS > 0 {
 			decode = prose.Rate(l.DecodeTokensPerS)
 		}
-		row := []string{s.Value + runsSuffix(s.Runs), l.Load().String(), prose.Rate(l.OutputTokensPerS), gain, decode,
-			optMs(l.TTFTP50, l.HasTTFT), optMs(l.TTFTP95, l.HasTTFT), prose.Num(l.E2EP95), queue, share, prose.Num(l.EffectiveParallelism), perSlot}
+		row := []string{s.Value + runsSuffix(s.Runs), l.Load().String(), prose.Rate(l.OutputTokensPerS)}
+		if rounds {
+			iv := "-"
+			if l.OutputTokensPerSInterval != nil {
+				iv = l.OutputTokensPerSInterval.String()
+			}
+			row = append(row, iv)
+		}
+		row = append(row, gain, decode,
+			optMs(l.TTFTP50, l.HasTTFT), optMs(l.TTFTP95, l.HasTTFT), prose.Num(l.E2EP95), queue, share, prose.Num(l.EffectiveParallelism))
+		if c.PerSlot() {
+			row = append(row, perSlot)
+		}
 		if hasGPU {
 			g := "-"
 			if s.GPUMemoryPeakMiB != nil {
@@ -444,7 +523,12 @@ func (b *builder) comparison() error {
 			}
 			b.doc.add(t)
 		}
-		pivot("Output tok/s by load", func(l *analysis.Level) string { return prose.Rate(l.OutputTokensPerS) })
+		pivot("Output tok/s by load", func(l *analysis.Level) string {
+			if iv := l.OutputTokensPerSInterval; iv != nil {
+				return fmt.Sprintf("%s (%s–%s)", prose.Rate(l.OutputTokensPerS), prose.Rate(iv.Lo), prose.Rate(iv.Hi))
+			}
+			return prose.Rate(l.OutputTokensPerS)
+		})
 		pivot("TTFT p95 (ms) by load", func(l *analysis.Level) string { return optMs(l.TTFTP95, l.HasTTFT) })
 		pivot("E2E p95 (ms) by load", func(l *analysis.Level) string { return prose.Num(l.E2EP95) })
 		if c.SLO != "" {
@@ -458,8 +542,13 @@ func (b *builder) comparison() error {
 	}
 	if c.MiBPerSlot != nil {
 		f := c.MiBPerSlot
-		b.doc.p(plain(fmt.Sprintf("GPU memory: %s per extra %s (least-squares fit of peak memory against %s over %d settings: %s + %s × %s, R² %.3f).",
-			prose.MiB(f.Slope), analysis.Unit(c.By), c.By, f.Points, prose.MiB(f.Intercept), prose.MiB(f.Slope), c.By, f.R2)))
+		b.doc.p(plain(fmt.Sprintf("GPU memory: %s per extra slot (least-squares fit of peak memory against %s over %d settings: %s + %s × %s, R² %.3f).",
+			prose.MiB(f.Slope), c.By, f.Points, prose.MiB(f.Intercept), prose.MiB(f.Slope), c.By, f.R2)))
+	}
+	if c.MiBPerUnit != nil {
+		f := c.MiBPerUnit
+		b.doc.p(plain(fmt.Sprintf("GPU memory: %s per unit of %s (least-squares fit of peak memory against %s over %d settings: %s + %s × %s, R² %.3f).",
+			prose.MiB(f.Slope), c.By, c.By, f.Points, prose.MiB(f.Intercept), prose.MiB(f.Slope), c.By, f.R2)))
 	}
 	if err := b.comparisonCharts(); err != nil {
 		return err

@@ -237,11 +237,19 @@ func WriteComparison(w io.Writer, c *analysis.Comparison) error {
 		return errors.New("write comparison: nothing to compare")
 	}
 	b := &builder{a: &analysis.Analysis{Comparison: c}}
+	// What makes the figures doubtful comes before the recommendation.
+	for _, n := range c.Notes {
+		if n.Kind == analysis.KindNoisy {
+			b.doc.p(plain("NOISY" + strings.TrimPrefix(n.Text, "Noisy")))
+		}
+	}
 	if err := b.comparison(); err != nil {
 		return err
 	}
 	for _, n := range c.Notes {
-		b.doc.p(plain("note: " + n.Text))
+		if n.Kind != analysis.KindNoisy {
+			b.doc.p(plain("note: " + n.Text))
+		}
 	}
 	return b.doc.writeText(w)
 }

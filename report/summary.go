@@ -102,6 +102,17 @@ func writeTarget(ew *errWriter, run *results.Run) {
 		}
 		ew.printf("%s\n", errorList(run.Warmup.Errors))
 	}
+	if c := run.Control; c != nil && c.OK > 0 {
+		what := "decodes"
+		if c.Metric != results.MetricDecodeTPS {
+			what = "returns tokens"
+		}
+		from := "stage " + strings.TrimPrefix(c.Source, "stage ")
+		if c.Source == "probe" {
+			from = fmt.Sprintf("a probe of %d requests, in no stage", c.Requests)
+		}
+		ew.printf("Control: a lone request %s at %s tok/s (%s)\n", what, prose.Num(c.Value), from)
+	}
 	for _, st := range run.Stages {
 		ew.printf("\n")
 		writeStage(ew, st, run.Baseline, run.Target.Engine)
@@ -284,6 +295,9 @@ func writeStage(ew *errWriter, st *results.StageResult, baseline *results.Baseli
 			}
 			if g := c.Goodput; g != nil {
 				ew.printf(", goodput %.0f%%", 100*g.Share)
+			}
+			if c.ModelLoads > 0 {
+				ew.printf(", %d waited for a model load", c.ModelLoads)
 			}
 			ew.printf("\n")
 		}

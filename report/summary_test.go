@@ -179,8 +179,31 @@ func TestComparisonByAnotherLabelSpeaksOfIt(t *testing.T) {
 		if strings.Contains(comparison, "slot") {
 			t.Errorf("%s: the comparison by max_loaded speaks of slots:\n%s", format, grepLine(comparison, "slot"))
 		}
-		if !strings.Contains(comparison, "per max_loaded") {
-			t.Errorf("%s: no per max_loaded column:\n%s", format, comparison)
-		}
+	}
+}
+
+// A run's control shows in its summary and, for a report of runs that have one, as a column
+// of the runs table.
+func TestControlInSummaryAndReport(t *testing.T) {
+	f, err := results.ReadFile(filepath.Join(resultsDir, "sweep.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range f.Runs {
+		r.Control = &results.Control{Source: "probe", Requests: 4, OK: 4, Metric: results.MetricDecodeTPS, Value: 1040 + float64(i)}
+	}
+	var b strings.Builder
+	if err := WriteSummary(&b, f.Runs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(b.String()), " "), " Control: a lone request decodes at 1040 tok/s (a probe of 4 requests, in no stage) ") {
+		t.Errorf("summary:\n%s", b.String())
+	}
+	b.Reset()
+	if err := Render(&b, []*results.File{f}, Options{Format: FormatMarkdown}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "| control |") || !strings.Contains(b.String(), "| 1042 tok/s (probe) |") {
+		t.Errorf("report runs table:\n%s", b.String()[:min(3000, b.Len())])
 	}
 }

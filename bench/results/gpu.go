@@ -46,6 +46,8 @@ const (
 	GPUSMClock                            // MHz
 	GPUEnergy                             // J
 	GPUProcessMemory                      // MiB held by the server's process and its descendants
+	GPUOthersMemory                       // MiB held by other processes (not the server's tree)
+	GPUOthersUtil                         // % of the GPU's time other processes' kernels ran (NVML's per-process SM utilization, summed)
 
 	// NumGPUFields is the number of readings: GPUField(1 << i) for i below it names each.
 	NumGPUFields = iota
@@ -72,6 +74,10 @@ func (f GPUField) String() string {
 		return "energy_j"
 	case GPUProcessMemory:
 		return "process_memory_mib"
+	case GPUOthersMemory:
+		return "others_memory_mib"
+	case GPUOthersUtil:
+		return "others_util_pct"
 	}
 	return "fields(" + strconv.Itoa(int(f)) + ")"
 }
@@ -92,6 +98,8 @@ type GPUSample struct {
 	SMClockMHz       float64
 	EnergyJ          float64 // cumulative since the series' first round
 	ProcessMemoryMiB float64
+	OthersMemoryMiB  float64
+	OthersUtilPct    float64
 	Valid            GPUField
 }
 
@@ -142,12 +150,20 @@ func (s *GPUSample) field(f GPUField) *float64 {
 		return &s.EnergyJ
 	case GPUProcessMemory:
 		return &s.ProcessMemoryMiB
+	case GPUOthersMemory:
+		return &s.OthersMemoryMiB
+	case GPUOthersUtil:
+		return &s.OthersUtilPct
 	}
 	return nil
 }
 
+// optionalGPUFields are written only when measured: others' use of the GPU, which most
+// samples lack (no per-process figures, or no server process known).
+const optionalGPUFields = GPUOthersMemory | GPUOthersUtil
+
 // MarshalJSON writes {"t_ms": …, "device": …, "memory_used_mib": …, …} with null for a
-// reading that was not measured. Durations are milliseconds, as everywhere in results files.
+// reading that was not measured (others' use of the GPU is left out instead). Durations are milliseconds, as everywhere in results files.
 func (s GPUSample) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, `{"t_ms":`...)
@@ -156,6 +172,9 @@ func (s GPUSample) MarshalJSON() ([]byte, error) {
 	b = strconv.AppendInt(b, int64(s.Device), 10)
 	for i := range NumGPUFields {
 		f := GPUField(1 << i)
+		if f&optionalGPUFields != 0 && !s.Has(f) {
+			continue // added later: absent rather than null, as in older files
+		}
 		b = append(b, `,"`...)
 		b = append(b, f.String()...)
 		b = append(b, `":`...)
@@ -182,6 +201,8 @@ func (s *GPUSample) UnmarshalJSON(data []byte) error {
 		SMClockMHz       *float64 `json:"sm_clock_mhz"`
 		EnergyJ          *float64 `json:"energy_j"`
 		ProcessMemoryMiB *float64 `json:"process_memory_mib"`
+		OthersMemoryMiB  *float64 `json:"others_memory_mib"`
+		OthersUtilPct    *float64 `json:"others_util_pct"`
 	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
@@ -191,6 +212,7 @@ func (s *GPUSample) UnmarshalJSON(data []byte) error {
 		GPUMemoryUsed: w.MemoryUsedMiB, GPUMemoryTotal: w.MemoryTotalMiB, GPUUtilization: w.UtilizationPct,
 		GPUMemoryUtil: w.MemoryUtilPct, GPUPower: w.PowerW, GPUTemperature: w.TemperatureC,
 		GPUSMClock: w.SMClockMHz, GPUEnergy: w.EnergyJ, GPUProcessMemory: w.ProcessMemoryMiB,
+		GPUOthersMemory: w.OthersMemoryMiB, GPUOthersUtil: w.OthersUtilPct,
 	} {
 		if v != nil {
 			s.Set(f, *v)
@@ -244,7 +266,12 @@ type GPUStats struct {
 	SMClockMeanMHz      *float64 `json:"sm_clock_mean_mhz"`
 	// ProcessMemoryPeakMiB is the peak held by the server's process and its descendants.
 	ProcessMemoryPeakMiB *float64 `json:"process_memory_peak_mib"`
-	EnergyJ              *float64 `json:"energy_j"`
+	// OthersMemoryPeakMiB and OthersUtilizationMeanPct are what other processes (not the
+	// server's tree) held and used of the GPU: the GPU's share of a busy machine. Absent when
+	// the driver cannot say per process, or the server's process is not known.
+	OthersMemoryPeakMiB      *float64 `json:"others_memory_peak_mib,omitempty"`
+	OthersUtilizationMeanPct *float64 `json:"others_utilization_mean_pct,omitempty"`
+	EnergyJ                  *float64 `json:"energy_j"`
 	// EnergySource says how EnergyJ was found: "counter", "power" or "mixed".
 	EnergySource         string   `json:"energy_source,omitempty"`
 	JoulesPerOutputToken *float64 `json:"joules_per_output_token"`

@@ -96,6 +96,9 @@ type Run struct {
 	// nothing queues, a control that drifted), each a sentence starting "noisy: ". The gate
 	// refuses a noisy run as it refuses an overloaded client.
 	Noise []string `json:"noise,omitempty"`
+	// Control is the run's control figure: a lone request's decode rate, which a sweep's
+	// settings do not change (from the plan's stage at concurrency 1, or a probe).
+	Control *Control `json:"control,omitempty"`
 	// Server describes the server llmload started for this run (sweep), absent otherwise.
 	Server *ServerInfo `json:"server,omitempty"`
 }
@@ -106,8 +109,11 @@ type ServerInfo struct {
 	Simulated bool   `json:"simulated"`
 	PID       int    `json:"pid,omitempty"`
 	LogFile   string `json:"log_file,omitempty"`
-	// NumParallel is the setting asked for; NumParallelObserved what the runner's log line
-	// said; Verified that the two agree.
+	// Settings are the server settings the sweep started it with, each as the server takes it
+	// and as the run's label names it.
+	Settings []ServerSetting `json:"settings,omitempty"`
+	// NumParallel is the setting asked for (0: the server's default); NumParallelObserved what
+	// the runner's log line said; Verified that the two agree.
 	NumParallel         int  `json:"num_parallel"`
 	NumParallelObserved int  `json:"num_parallel_observed,omitempty"`
 	Verified            bool `json:"num_parallel_verified"`
@@ -118,6 +124,15 @@ type ServerInfo struct {
 	// LoadMs is the preload time per model; MemoryAfterLoadMiB the GPU memory right after.
 	LoadMs             map[string]float64 `json:"load_ms,omitempty"`
 	MemoryAfterLoadMiB *float64           `json:"memory_after_load_mib,omitempty"`
+}
+
+// ServerSetting is one setting a sweep started a server with: an environment variable of
+// `ollama serve` (OLLAMA_MAX_LOADED_MODELS) or a flag of llama-server (-np), its value, and
+// the label the run carries it under (max_loaded_models, num_parallel).
+type ServerSetting struct {
+	Name  string `json:"name"`
+	Label string `json:"label"`
+	Value string `json:"value"`
 }
 
 // Warmup summarises the warm-up requests, which are not part of any stage's metrics.
@@ -162,6 +177,9 @@ type StageResult struct {
 	LatencyMs map[string]Summary `json:"latency_ms"`
 	// Decomposition splits the mean end-to-end latency of successful Ollama requests.
 	Decomposition *Decomposition `json:"decomposition,omitempty"`
+	// ModelLoads counts the requests whose server timings show a model load (a load_duration
+	// of at least ModelLoadMs): inside a measured stage, a load is reload thrash.
+	ModelLoads int `json:"model_loads,omitempty"`
 	// EffectiveParallelism is Σ service time / wall time: requests in service on average.
 	EffectiveParallelism float64 `json:"effective_parallelism"`
 	// Speedup is this stage's completed requests/s over that of the first stage of its kind,
@@ -188,6 +206,11 @@ type StageResult struct {
 	// (llamacpp:requests_deferred is llama-server's queue, vllm:num_requests_waiting vLLM's).
 	ServerGauges map[string]GaugeStats `json:"server_gauges,omitempty"`
 }
+
+// ModelLoadMs is the load_duration from which a request counts as having loaded (or waited
+// for) its model: a model already in memory reports a few milliseconds at most, the smallest
+// real load takes hundreds.
+const ModelLoadMs = 50
 
 // Counts are requests by outcome class.
 type Counts struct {
@@ -481,6 +504,9 @@ type MachineLoad struct {
 	// OthersCPUPct is the share of all the machine's CPUs that processes other than llmload
 	// and the server under test (with its children) used, in percent.
 	OthersCPUPct float64 `json:"others_cpu_pct"`
+	// OthersGPUUtilPct is the share of the GPU's time other processes' kernels ran (NVML),
+	// when the driver says per process and the server's process is known.
+	OthersGPUUtilPct *float64 `json:"others_gpu_util_pct,omitempty"`
 }
 
 // Class is one class's share of a stage: its requests, throughput and latencies, with the
@@ -492,6 +518,8 @@ type Class struct {
 	LatencyMs    map[string]Summary `json:"latency_ms"`
 	Histograms   map[string]string  `json:"histograms"`
 	Goodput      *Goodput           `json:"goodput,omitempty"`
+	// ModelLoads counts the class's requests that waited for a model load.
+	ModelLoads int `json:"model_loads,omitempty"`
 }
 
 // Saturation counts an open loop's arrivals that found no free place under its cap on

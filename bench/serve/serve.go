@@ -21,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Kind is the kind of server a Config starts.
@@ -51,8 +53,13 @@ type Config struct {
 	Env []string
 	// Extra are KEY=VALUE settings from the user (--server-env); they win over everything.
 	Extra []string
-	// NumParallel is the setting under test: OLLAMA_NUM_PARALLEL, or llama-server's -np.
+	// NumParallel is the setting under test: OLLAMA_NUM_PARALLEL, or llama-server's -np. 0
+	// leaves Ollama its own default; llama-server then gets -np 1.
 	NumParallel int
+	// Settings are the other settings of a sweep's point: OLLAMA_* variables laid over the
+	// environment after llmload's own, or llama-server flags after llmload's own (and before
+	// Args).
+	Settings []results.ServerSetting
 	// SlotContext is llama-server's context per slot: it starts with -c SlotContext×NumParallel
 	// (llama-server splits -c among its slots). 0 leaves -c to the server.
 	SlotContext int
@@ -178,13 +185,19 @@ func (cfg *Config) command(port int) (args, env []string, readyPath string) {
 		if cfg.SlotContext > 0 {
 			args = append(args, "-c", strconv.Itoa(cfg.SlotContext*max(cfg.NumParallel, 1)))
 		}
+		for _, st := range cfg.Settings {
+			args = append(args, st.Name, st.Value)
+		}
 		return append(args, cfg.Args...), mergeEnv(cfg.Env, cfg.Extra), "/health"
 	}
-	env = mergeEnv(cfg.Env, []string{
-		"OLLAMA_HOST=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		"OLLAMA_NUM_PARALLEL=" + np,
-		"OLLAMA_KEEP_ALIVE=-1",
-	}, cfg.Extra)
+	own := []string{"OLLAMA_HOST=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "OLLAMA_KEEP_ALIVE=-1"}
+	if cfg.NumParallel > 0 {
+		own = append(own, "OLLAMA_NUM_PARALLEL="+np)
+	}
+	for _, st := range cfg.Settings {
+		own = append(own, st.Name+"="+st.Value)
+	}
+	env = mergeEnv(cfg.Env, own, cfg.Extra)
 	return append([]string{"serve"}, cfg.Args...), env, "/"
 }
 

@@ -40,25 +40,32 @@ type Instance struct {
 	Settings func(ctx context.Context) (RunnerSettings, bool)
 }
 
-// Launcher starts a server with a given number of parallel slots.
+// Launcher starts a server with the settings of one point of a sweep; round (1…N, 0 outside
+// rounds) names its log.
 type Launcher interface {
-	Launch(ctx context.Context, numParallel int) (*Instance, error)
+	Launch(ctx context.Context, p Point, round int) (*Instance, error)
 }
 
 // ProcessLauncher starts a server process of Config's kind: `ollama serve` (or anything that
 // behaves like it) or llama-server.
 type ProcessLauncher struct {
-	Config Config // NumParallel and LogPath are set per launch
-	// LogPath names the log file of a setting; nil keeps logs in memory only.
-	LogPath func(numParallel int) string
+	Config Config // NumParallel, Settings and LogPath are set per launch
+	// LogPath names the log file of a point in a round; nil keeps logs in memory only.
+	LogPath func(p Point, round int) string
 }
 
-// Launch starts the server for one setting.
-func (l *ProcessLauncher) Launch(ctx context.Context, numParallel int) (*Instance, error) {
+// Launch starts the server for one point.
+func (l *ProcessLauncher) Launch(ctx context.Context, p Point, round int) (*Instance, error) {
 	cfg := l.Config
-	cfg.NumParallel = numParallel
+	cfg.NumParallel = p.NumParallel()
+	cfg.Settings = nil
+	for _, st := range p {
+		if st.Label != LabelNumParallel {
+			cfg.Settings = append(cfg.Settings, st)
+		}
+	}
 	if l.LogPath != nil {
-		cfg.LogPath = l.LogPath(numParallel)
+		cfg.LogPath = l.LogPath(p, round)
 	}
 	s, err := Start(ctx, cfg)
 	if err != nil {
@@ -79,7 +86,8 @@ func (l *ProcessLauncher) Launch(ctx context.Context, numParallel int) (*Instanc
 	return inst, nil
 }
 
-// SimLauncher starts the embedded simulator with NUM_PARALLEL = the setting.
+// SimLauncher starts the embedded simulator with a point's settings, read as `ollama serve`
+// reads its OLLAMA_* variables.
 type SimLauncher struct {
 	Config sim.Config
 	// WholeReplies says every request asks for a whole reply (stream:false): no token is
@@ -91,9 +99,15 @@ type SimLauncher struct {
 }
 
 // Launch starts a fresh simulator on a free loopback port.
-func (l *SimLauncher) Launch(ctx context.Context, numParallel int) (*Instance, error) {
-	cfg := l.Config
-	cfg.NumParallel = numParallel
+func (l *SimLauncher) Launch(ctx context.Context, p Point, _ int) (*Instance, error) {
+	env := map[string]string{}
+	for _, st := range p {
+		env[st.Name] = st.Value
+	}
+	cfg, err := l.Config.WithEnv(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, err
+	}
 	log := &logBuffer{limit: 1 << 20}
 	cfg.Log = log
 	srv, err := sim.New(cfg)
@@ -138,23 +152,29 @@ func (l *SimLauncher) Launch(ctx context.Context, numParallel int) (*Instance, e
 	}, nil
 }
 
-// SweepConfig is a NUM_PARALLEL sweep: the same seeded session against a fresh server per
-// setting.
+// SweepConfig is a sweep of server settings: the same seeded session against a fresh server
+// per point, in rounds.
 type SweepConfig struct {
-	Settings []int
+	// Points are the combinations of settings to run (see Product).
+	Points []Point
+	// Rounds runs every point once per round, each round in an order rotated by one (1, 2, 4 ·
+	// 2, 4, 1 · 4, 1, 2 …), so that a slow drift of the machine hits every point alike. Each
+	// (point, round) is a run of its own, labelled round=r when there are several. 0 = 1.
+	Rounds   int
 	Launcher Launcher
-	// Session is what every setting runs. Per setting the sweep sets its URL, the server's
-	// process and simulated GPU, num_parallel among its labels (labels given here win), the
-	// server's notes, and its results file and records file from Output and Records below.
+	// Session is what every point runs. Per point the sweep sets its URL, the server's process
+	// and simulated GPU, the point's settings among its labels (labels given here win) and the
+	// round's, the server's notes, and its results file and records file from Output and
+	// Records below.
 	Session bench.SessionConfig
-	// WarmupPerSlot, when true, warms every slot: the plan's Warmup becomes the setting's
+	// WarmupPerSlot, when true, warms every slot: the plan's Warmup becomes the point's
 	// NUM_PARALLEL (the first burst after a load is slower; it must not be measured).
 	WarmupPerSlot bool
-	// Output gives the results file a setting's runs go to: one per setting, or one shared by
-	// all. Nil writes none.
-	Output func(numParallel int) *bench.ResultsFile
-	// Records, when set, names the records file: each setting writes its own, named after the
-	// setting by RecordsPath.
+	// Output gives the results file a point's runs in a round go to (round 0 outside rounds):
+	// one per point and round, or one shared by all. Nil writes none.
+	Output func(p Point, round int) *bench.ResultsFile
+	// Records, when set, names the records file: each point (and round) writes its own, named
+	// after it by RecordsPath.
 	Records string
 	// OnEvent reports progress: "starting", "ready", "loaded", "verified", "running", "stopped".
 	OnEvent func(Event)
@@ -162,85 +182,178 @@ type SweepConfig struct {
 	VerifyTimeout time.Duration
 }
 
-// Event is one step of a sweep.
+// Event is one step of a sweep: of a point, in a round (0 outside rounds).
 type Event struct {
-	NumParallel int
-	Phase       string
-	Detail      string
+	Point  Point
+	Round  int
+	Phase  string
+	Detail string
 }
 
-// RecordsPath names a setting's records file after the one asked for: records.jsonl becomes
-// records-num_parallel-4.jsonl.
-func RecordsPath(path string, numParallel int) string {
+// RecordsPath names the records file of a point (in a round: 0 outside rounds) after the one
+// asked for: records.jsonl becomes records-num_parallel-4.jsonl, or
+// records-num_parallel-4.round-2.jsonl.
+func RecordsPath(path string, p Point, round int) string {
 	ext := filepath.Ext(path)
-	return strings.TrimSuffix(path, ext) + "-num_parallel-" + strconv.Itoa(numParallel) + ext
+	return strings.TrimSuffix(path, ext) + "-" + p.FileName(round) + ext
 }
 
-// Sweep runs the session once per setting and returns the runs made. It stops each server
-// before starting the next, and every server it started is stopped when it returns — also on
-// error or when ctx ends (then the runs so far come back with bench.ErrInterrupted). A
-// setting whose requests failed too often does not stop the sweep: the error rate is judged
-// over every run at the end (bench.JudgeErrorRate).
+// Order is the order the points run in, round by round (round 1 first): each round rotated
+// by one from the last, so that every point runs early and late alike.
+func Order(points []Point, rounds int) [][]Point {
+	out := make([][]Point, max(rounds, 1))
+	for r := range out {
+		for i := range points {
+			out[r] = append(out[r], points[(i+r)%len(points)])
+		}
+	}
+	return out
+}
+
+// Sweep runs the session once per point and round and returns the runs made. It stops each
+// server before starting the next, and every server it started is stopped when it returns —
+// also on error or when ctx ends (then the runs so far come back with bench.ErrInterrupted).
+// A point whose requests failed too often does not stop the sweep: the error rate is judged
+// over every run at the end (bench.JudgeErrorRate). At the end, runs whose controls should
+// agree and do not (results.ControlDrift) carry it among their noise, and their results files
+// are written again.
 func Sweep(ctx context.Context, cfg SweepConfig) ([]*results.Run, error) {
-	if len(cfg.Settings) == 0 {
-		return nil, errors.New("no NUM_PARALLEL settings to sweep")
+	if len(cfg.Points) == 0 {
+		return nil, errors.New("no settings to sweep")
 	}
+	if cfg.Rounds < 0 {
+		return nil, fmt.Errorf("rounds must be at least 1, got %d", cfg.Rounds)
+	}
+	rounds := max(cfg.Rounds, 1)
 	var runs []*results.Run
-	for _, k := range cfg.Settings {
-		if ctx.Err() != nil {
-			return runs, bench.ErrInterrupted
-		}
-		got, err := sweepOne(ctx, cfg, k)
-		runs = append(runs, got...)
-		var rate *bench.ErrorRateError
-		switch {
-		case errors.Is(err, bench.ErrInterrupted) || (err != nil && ctx.Err() != nil):
-			return runs, bench.ErrInterrupted
-		case errors.As(err, &rate): // judged over the whole sweep below
-		case err != nil:
-			return runs, fmt.Errorf("NUM_PARALLEL=%d: %w", k, err)
+	var files []*bench.ResultsFile
+	output := cfg.Output
+	if output != nil {
+		cfg.Output = func(p Point, round int) *bench.ResultsFile {
+			f := output(p, round)
+			if f != nil && !slices.Contains(files, f) {
+				files = append(files, f)
+			}
+			return f
 		}
 	}
-	return runs, bench.JudgeErrorRate(runs, cfg.Session.MaxErrorRate)
+	finish := func(err error) ([]*results.Run, error) {
+		if noteDrift(runs) {
+			for _, f := range files {
+				if werr := f.Write(); werr != nil && err == nil {
+					err = fmt.Errorf("write results: %w", werr)
+				}
+			}
+		}
+		return runs, err
+	}
+	for r, order := range Order(cfg.Points, rounds) {
+		round := 0
+		if rounds > 1 {
+			round = r + 1
+		}
+		for _, p := range order {
+			if ctx.Err() != nil {
+				return finish(bench.ErrInterrupted)
+			}
+			got, err := sweepOne(ctx, cfg, p, round)
+			runs = append(runs, got...)
+			var rate *bench.ErrorRateError
+			switch {
+			case errors.Is(err, bench.ErrInterrupted) || (err != nil && ctx.Err() != nil):
+				return finish(bench.ErrInterrupted)
+			case errors.As(err, &rate): // judged over the whole sweep below
+			case err != nil:
+				where := p.String()
+				if round > 0 {
+					where += fmt.Sprintf(", round %d", round)
+				}
+				return finish(fmt.Errorf("%s: %w", where, err))
+			}
+		}
+	}
+	return finish(bench.JudgeErrorRate(runs, cfg.Session.MaxErrorRate))
 }
 
-func (cfg *SweepConfig) event(k int, phase, format string, args ...any) {
+// noteDrift adds to the noise of runs whose controls should agree and drifted apart the
+// sentence that says so (every run of such a group carries it: their comparison is
+// confounded); it reports whether it added any.
+func noteDrift(runs []*results.Run) bool {
+	added := false
+	for _, group := range results.ControlGroups(runs) {
+		names := make([]string, len(group))
+		for i, r := range group {
+			names[i] = results.LabelText(r.Labels)
+		}
+		d := results.ControlDrift(group, names)
+		if d == nil {
+			continue
+		}
+		for _, r := range group {
+			if !slices.Contains(r.Noise, d.Text) {
+				r.Noise = append(r.Noise, d.Text)
+				added = true
+			}
+		}
+	}
+	return added
+}
+
+func (cfg *SweepConfig) event(p Point, round int, phase, format string, args ...any) {
 	if cfg.OnEvent != nil {
-		cfg.OnEvent(Event{NumParallel: k, Phase: phase, Detail: fmt.Sprintf(format, args...)})
+		cfg.OnEvent(Event{Point: p, Round: round, Phase: phase, Detail: fmt.Sprintf(format, args...)})
 	}
 }
 
-// sweepOne starts the server for setting k, preloads the mix's models, checks the server's
+// serverText says how a point's server starts: "OLLAMA_NUM_PARALLEL=4", "-np 2 -fa on".
+func serverText(p Point) string {
+	var parts []string
+	for _, s := range p {
+		if strings.HasPrefix(s.Name, "-") {
+			parts = append(parts, s.Name+" "+s.Value)
+		} else {
+			parts = append(parts, s.Name+"="+s.Value)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// sweepOne starts the server for a point, preloads the mix's models, checks the server's
 // slots, runs the session against it and stops it.
-func sweepOne(ctx context.Context, cfg SweepConfig, k int) ([]*results.Run, error) {
-	cfg.event(k, "starting", "starting the server with NUM_PARALLEL=%d", k)
-	inst, err := cfg.Launcher.Launch(ctx, k)
+func sweepOne(ctx context.Context, cfg SweepConfig, p Point, round int) ([]*results.Run, error) {
+	k := p.NumParallel()
+	cfg.event(p, round, "starting", "starting the server with %s", serverText(p))
+	inst, err := cfg.Launcher.Launch(ctx, p, round)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		inst.Stop()
-		cfg.event(k, "stopped", "server stopped")
+		cfg.event(p, round, "stopped", "server stopped")
 	}()
-	cfg.event(k, "ready", "server ready at %s", inst.URL)
+	cfg.event(p, round, "ready", "server ready at %s", inst.URL)
 
 	sc := cfg.Session
 	sc.URL = inst.URL
-	sc.Labels = map[string]string{"num_parallel": strconv.Itoa(k)}
+	sc.Labels = p.Labels()
+	if round > 0 {
+		sc.Labels[results.LabelRound] = strconv.Itoa(round)
+	}
 	maps.Copy(sc.Labels, cfg.Session.Labels)
 	sc.GPU.PID, sc.GPU.Sim, sc.ServerPID = inst.PID, inst.GPU, inst.PID
 	sc.Simulated, sc.InProcess = inst.Simulated, inst.Simulated
 	sc.Notes = append(slices.Clip(cfg.Session.Notes), inst.Notes...)
-	if cfg.WarmupPerSlot {
+	if cfg.WarmupPerSlot && k > 0 {
 		sc.Workload = sc.Workload.WithWarmup(k)
 	}
 	if cfg.Output != nil {
-		sc.Output = cfg.Output(k)
+		sc.Output = cfg.Output(p, round)
 	}
 	if cfg.Records != "" {
-		sc.Records = RecordsPath(cfg.Records, k)
+		sc.Records = RecordsPath(cfg.Records, p, round)
 	}
-	info := &results.ServerInfo{Managed: true, Simulated: inst.Simulated, PID: inst.PID, LogFile: inst.LogPath, NumParallel: k, LoadMs: map[string]float64{}}
+	info := &results.ServerInfo{Managed: true, Simulated: inst.Simulated, PID: inst.PID, LogFile: inst.LogPath, NumParallel: k,
+		Settings: slices.Clone(p), LoadMs: map[string]float64{}}
 	sc.Describe = func(run *results.Run) {
 		describeServer(run, info, inst)
 		if cfg.Session.Describe != nil {
@@ -270,10 +383,11 @@ func sweepOne(ctx context.Context, cfg SweepConfig, k int) ([]*results.Run, erro
 			return nil, fmt.Errorf("preload %s: %s: %s", t.Model, rec.Class, rec.Error)
 		}
 		info.LoadMs[t.Model] = roundMs(time.Since(start))
-		cfg.event(k, "loaded", "%s loaded in %.0f ms", t.Model, info.LoadMs[t.Model])
+		cfg.event(p, round, "loaded", "%s loaded in %.0f ms", t.Model, info.LoadMs[t.Model])
 	}
 	verify(ctx, &cfg, inst, info)
-	cfg.event(k, "running", "running %d stages", len(sc.Workload.Plan.Stages))
+	cfg.event(p, round, "verified", "%s", info.Note)
+	cfg.event(p, round, "running", "running %d stages", len(sc.Workload.Plan.Stages))
 	return sess.Run(ctx)
 }
 
@@ -318,12 +432,10 @@ func verify(ctx context.Context, cfg *SweepConfig, inst *Instance, info *results
 		}
 		if ok {
 			judge(r, cfg.slotContext(), info)
-			cfg.event(info.NumParallel, "verified", "%s", info.Note)
 			return
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			info.Note = "the server log shows no runner's parallel setting"
-			cfg.event(info.NumParallel, "verified", "%s", info.Note)
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -337,6 +449,10 @@ func judge(r RunnerSettings, wantCtx int, info *results.ServerInfo) {
 	info.NumParallelObserved = n
 	info.SlotContext = r.SlotContext()
 	switch {
+	case info.NumParallel == 0:
+		// Nothing asked: the server's own default, as it reported it.
+		info.Verified = true
+		info.Note = fmt.Sprintf("the runner started with %d parallel slots (the server's default)", n)
 	case n == info.NumParallel:
 		info.Verified = true
 		info.Note = fmt.Sprintf("the runner started with %d parallel slots", n)

@@ -24,7 +24,7 @@ func TestSimulatorCaveatReachesEveryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs, err := Sweep(context.Background(), SweepConfig{
-		Settings: []int{1, 2},
+		Points:   Product([]Axis{NumParallelAxis(KindOllama, 1, 2)}),
 		Launcher: &SimLauncher{Config: cfg},
 		Session:  bench.SessionConfig{Workload: w, GPU: bench.GPUConfig{Mode: "off"}},
 	})

@@ -48,6 +48,14 @@ type Config struct {
 	// ContextLength is the default num_ctx per slot (OLLAMA_CONTEXT_LENGTH). 0 = each
 	// profile's own context_length.
 	ContextLength int
+	// KVCacheType is the KV cache's element type (OLLAMA_KV_CACHE_TYPE): f16, q8_0 or q4_0,
+	// two, one and half a byte per element; it sets every model's kv_bytes_per_element. As in
+	// Ollama it needs FlashAttention: without it the cache stays f16 (and the log says so).
+	// "" = each profile's own.
+	KVCacheType string
+	// FlashAttention is OLLAMA_FLASH_ATTENTION. The simulator models what it does to memory
+	// (it lets KVCacheType apply), not its speed, which depends on the card.
+	FlashAttention bool
 
 	// Speed divides every simulated duration (load, prefill, decode, overhead); the reported
 	// *_duration fields are measured on the wall clock, so they shrink with it and the server
@@ -87,10 +95,29 @@ func DefaultConfig() Config {
 
 // ConfigFromEnv reads the OLLAMA_* variables `ollama serve` reads, over DefaultConfig:
 // OLLAMA_NUM_PARALLEL, OLLAMA_MAX_QUEUE, OLLAMA_MAX_LOADED_MODELS, OLLAMA_KEEP_ALIVE,
-// OLLAMA_CONTEXT_LENGTH, OLLAMA_HOST and OLLAMA_DEBUG. Unset or empty variables keep the
+// OLLAMA_CONTEXT_LENGTH, OLLAMA_KV_CACHE_TYPE, OLLAMA_FLASH_ATTENTION, OLLAMA_HOST and
+// OLLAMA_DEBUG. Unset or empty variables keep the
 // default; errors name the variable. Pass os.Getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	cfg := DefaultConfig()
+	return DefaultConfig().WithEnv(getenv)
+}
+
+// ModelsSetting reports whether the simulator models a server setting of `ollama serve`, by
+// its variable: what it does to slots, queues, loaded models, context and KV cache memory.
+// OLLAMA_HOST and OLLAMA_DEBUG are read too, but change no figure.
+func ModelsSetting(name string) bool {
+	switch name {
+	case "OLLAMA_NUM_PARALLEL", "OLLAMA_MAX_QUEUE", "OLLAMA_MAX_LOADED_MODELS", "OLLAMA_CONTEXT_LENGTH",
+		"OLLAMA_KV_CACHE_TYPE", "OLLAMA_FLASH_ATTENTION", "OLLAMA_KEEP_ALIVE":
+		return true
+	}
+	return false
+}
+
+// WithEnv lays the OLLAMA_* variables ModelsSetting names (and OLLAMA_HOST, OLLAMA_DEBUG) over c, as `ollama serve` reads them:
+// unset or empty ones leave c as it is; errors name the variable.
+func (c Config) WithEnv(getenv func(string) string) (Config, error) {
+	cfg := c
 	ints := []struct {
 		name string
 		dst  *int
@@ -112,6 +139,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if n > 0 || v.name == "OLLAMA_MAX_LOADED_MODELS" {
 			*v.dst = n
 		}
+	}
+	if s := strings.TrimSpace(getenv("OLLAMA_KV_CACHE_TYPE")); s != "" {
+		if _, ok := KVCacheBytes(s); !ok {
+			return Config{}, fmt.Errorf("OLLAMA_KV_CACHE_TYPE: invalid value %q: want f16, q8_0 or q4_0", s)
+		}
+		cfg.KVCacheType = s
+	}
+	if s := strings.TrimSpace(getenv("OLLAMA_FLASH_ATTENTION")); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return Config{}, fmt.Errorf("OLLAMA_FLASH_ATTENTION: invalid value %q: want a boolean", s)
+		}
+		cfg.FlashAttention = b
 	}
 	if s := strings.TrimSpace(getenv("OLLAMA_KEEP_ALIVE")); s != "" {
 		if _, err := ParseKeepAlive(s); err != nil {
@@ -139,6 +179,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		cfg.Debug = b
 	}
 	return cfg, nil
+}
+
+// KVCacheBytes is the size of one KV cache element of a cache type (OLLAMA_KV_CACHE_TYPE):
+// f16 2 bytes, q8_0 1, q4_0 0.5; false for a type Ollama does not know.
+func KVCacheBytes(cacheType string) (float64, bool) {
+	switch strings.ToLower(strings.TrimSpace(cacheType)) {
+	case "f16":
+		return 2, true
+	case "q8_0":
+		return 1, true
+	case "q4_0":
+		return 0.5, true
+	}
+	return 0, false
 }
 
 // ParseKeepAlive reads a keep-alive in Ollama's syntax: a Go duration, or a number of seconds.
@@ -277,9 +331,24 @@ func (c Config) settle() (settings, error) {
 	if len(models) == 0 {
 		return fail("Models", "must not be empty (nil means the presets)", "[]")
 	}
+	kvBytes := 0.0
+	if s.KVCacheType != "" {
+		b, ok := KVCacheBytes(s.KVCacheType)
+		if !ok {
+			return fail("KVCacheType", "want f16, q8_0 or q4_0", s.KVCacheType)
+		}
+		if s.FlashAttention {
+			kvBytes = b
+		} else {
+			kvBytes = 2 // Ollama: a quantized KV cache needs flash attention
+		}
+	}
 	s.profiles = make(map[string]Profile, len(models))
 	for i, p := range models {
 		p.Name = normalizeModelName(p.Name)
+		if kvBytes > 0 {
+			p.KVBytesPerElement = kvBytes
+		}
 		if err := p.Validate(); err != nil {
 			return settings{}, fmt.Errorf("sim: Config.Models[%d]: %w", i, err)
 		}

@@ -3,7 +3,9 @@ package sim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -188,6 +190,49 @@ func TestUnknownModelAndBadRequest(t *testing.T) {
 		o := do(ctx, ts.URL, tc.path, tc.body, nil)
 		if o.status != tc.status || (tc.want != "" && string(o.body) != tc.want) {
 			t.Errorf("%s %s: %d %s, want %d %s", tc.path, tc.body, o.status, o.body, tc.status, tc.want)
+		}
+	}
+}
+
+// OLLAMA_KV_CACHE_TYPE=q8_0 halves the KV cache of every slot, and q4_0 quarters it, but only
+// with flash attention on: without it Ollama keeps f16, and says so.
+func TestKVCacheType(t *testing.T) {
+	p := testProfile("m")
+	p.LoadTime = 0
+	loaded := func(cfg Config) (float64, string) {
+		var log syncBuffer
+		cfg.NumParallel, cfg.Speed, cfg.Models, cfg.Log = 4, 10, []Profile{p}, &log
+		srv, ts := startServer(t, cfg)
+		before := srv.GPU().MemoryUsedMiB
+		mustOK(t, do(context.Background(), ts.URL, "/api/generate", generate("m", map[string]any{"options": map[string]any{"num_predict": 1}}), nil))
+		return srv.GPU().MemoryUsedMiB - before, log.String()
+	}
+	f16, _ := loaded(Config{})
+	kv := 4 * p.MiBPerSlot(0)
+	for _, tc := range []struct {
+		typ   string
+		fa    bool
+		ratio float64
+		warn  bool
+	}{{"q8_0", true, 0.5, false}, {"q4_0", true, 0.25, false}, {"f16", true, 1, false}, {"q8_0", false, 1, true}} {
+		mem, log := loaded(Config{KVCacheType: tc.typ, FlashAttention: tc.fa})
+		within(t, fmt.Sprintf("%s fa=%v: KV cache / f16's", tc.typ, tc.fa), (mem-(f16-kv))/kv, tc.ratio-0.001, tc.ratio+0.001)
+		if warned := strings.Contains(log, "flash attention disabled"); warned != tc.warn {
+			t.Errorf("%s fa=%v: warned %v", tc.typ, tc.fa, warned)
+		}
+	}
+	if _, err := New(Config{KVCacheType: "q2"}); err == nil || !strings.Contains(err.Error(), "KVCacheType") {
+		t.Errorf("q2: %v", err)
+	}
+	cfg, err := ConfigFromEnv(func(k string) string {
+		return map[string]string{"OLLAMA_KV_CACHE_TYPE": "q8_0", "OLLAMA_FLASH_ATTENTION": "1"}[k]
+	})
+	if err != nil || cfg.KVCacheType != "q8_0" || !cfg.FlashAttention {
+		t.Errorf("from the environment: %+v, %v", cfg, err)
+	}
+	for _, kv := range [][2]string{{"OLLAMA_KV_CACHE_TYPE", "q2"}, {"OLLAMA_FLASH_ATTENTION", "maybe"}} {
+		if _, err := ConfigFromEnv(func(k string) string { return map[string]string{kv[0]: kv[1]}[k] }); err == nil || !strings.Contains(err.Error(), kv[0]) {
+			t.Errorf("%s=%s: %v", kv[0], kv[1], err)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +99,11 @@ func New(cfg Config) (*Server, error) {
 	s.log.Info("server config (simulated)", "version", Version,
 		"OLLAMA_NUM_PARALLEL", set.NumParallel, "OLLAMA_MAX_QUEUE", set.MaxQueue,
 		"OLLAMA_MAX_LOADED_MODELS", set.MaxLoadedModels, "OLLAMA_KEEP_ALIVE", set.keepAlive.String(),
-		"OLLAMA_CONTEXT_LENGTH", set.ContextLength, "speed", set.Speed, "models", set.names)
+		"OLLAMA_CONTEXT_LENGTH", set.ContextLength, "OLLAMA_KV_CACHE_TYPE", set.KVCacheType,
+		"OLLAMA_FLASH_ATTENTION", set.FlashAttention, "speed", set.Speed, "models", set.names)
+	if set.KVCacheType != "" && !strings.EqualFold(set.KVCacheType, "f16") && !set.FlashAttention {
+		s.log.Warn("quantized kv cache requested but flash attention disabled (simulated)", "type", set.KVCacheType)
+	}
 	return s, nil
 }
 

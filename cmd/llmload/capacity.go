@@ -144,7 +144,7 @@ func runCapacity(ctx context.Context, sys *system, o *capacityFlags, changed fun
 		if err != nil {
 			return err
 		}
-		if inst, err = (&serve.SimLauncher{Config: cfg}).Launch(ctx, cfg.NumParallel); err != nil {
+		if inst, err = (&serve.SimLauncher{Config: cfg}).Launch(ctx, nil, 0); err != nil {
 			return fmt.Errorf("simulator: %w", err)
 		}
 		defer inst.Stop()

@@ -730,9 +730,11 @@ func checkServerClock(t *testing.T, attempt int, tg *e2eTarget, recs []bench.Rec
 	return medGap < 20 || medGap < 0.1*medE2E
 }
 
-// testSweep: `llmload sweep` in managed mode starts the target itself per setting, checks that
-// its runner got the slots asked for (Ollama's log; llama-server's /props) with numCtx tokens
-// of context each, and recommends a setting.
+// testSweep: `llmload sweep` in managed mode starts the target itself per setting and round
+// (two rounds, the second in the other order), checks that its runner got the slots asked for
+// (Ollama's log; llama-server's /props) with numCtx tokens of context each, measures every
+// run's control with a probe (the plan has no stage at concurrency 1), and recommends a
+// setting, saying how sure it is.
 func (e *e2eSuite) testSweep(t *testing.T, tg *e2eTarget) {
 	dir := t.TempDir()
 	server := []string{"--ollama", tg.bin, "--models-dir", e.models, "--server-env", "OLLAMA_CONTEXT_LENGTH=" + strconv.Itoa(numCtx)}
@@ -743,16 +745,23 @@ func (e *e2eSuite) testSweep(t *testing.T, tg *e2eTarget) {
 		server = []string{"--server", "llama-server", "--llama-server", tg.bin, "--model-file", e.gguf(t, modelRef),
 			"--slot-context", strconv.Itoa(numCtx), "--server-arg=-t", "--server-arg=" + strconv.Itoa(numThread)}
 	}
-	r := e.run(t, dir, args([]string{"sweep", "--num-parallel", "1,2"}, server, []string{
+	r := e.run(t, dir, args([]string{"sweep", "--num-parallel", "1,2", "--rounds", "2"}, server, []string{
 		"--api", tg.queueAPI(), "-m", modelRef, "-p", "count to ten", "--max-tokens", "32", "-c", "2", "-n", "4",
 		"--gpu", "off", "--no-progress", "-o", "sweep/"}, genOpts)...)
 	if r.code != 0 {
 		t.Fatalf("sweep: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	tput := map[int]float64{}
-	for _, k := range []int{1, 2} {
-		path := filepath.Join(dir, "sweep", fmt.Sprintf("num_parallel-%d.json", k))
+	var controls []float64
+	for _, k := range []int{1, 2, 2, 1} {
+		round := 1 + len(controls)/2
+		path := filepath.Join(dir, "sweep", fmt.Sprintf("num_parallel-%d.round-%d.json", k, round))
 		run := readResults(t, path).Runs[0]
+		if c := run.Control; c == nil || c.Source != "probe" || c.OK == 0 || c.Value <= 0 || run.Labels["round"] != strconv.Itoa(round) {
+			t.Errorf("NUM_PARALLEL=%d round %d: control %+v, labels %v", k, round, c, run.Labels)
+		} else {
+			controls = append(controls, c.Value)
+		}
 		srv := run.Server
 		if srv == nil || !srv.Managed || srv.Simulated || srv.NumParallel != k {
 			t.Errorf("NUM_PARALLEL=%d: server %+v, want a managed real server at %d", k, srv, k)
@@ -778,9 +787,10 @@ func (e *e2eSuite) testSweep(t *testing.T, tg *e2eTarget) {
 		}
 	}
 	if tput[1] > 0 {
-		t.Logf("sweep: throughput NP2/NP1 at c=2 = ×%.2f", tput[2]/tput[1])
+		t.Logf("sweep: throughput NP2/NP1 at c=2 = ×%.2f (round 2); controls %v tok/s", tput[2]/tput[1], controls)
 	}
-	for _, want := range []string{"=== NUM_PARALLEL=1 ===", "=== NUM_PARALLEL=2 ===", "num_parallel  at", "Recommended: num_parallel="} {
+	for _, want := range []string{"=== NUM_PARALLEL=1 (round 1/2) ===", "=== NUM_PARALLEL=2 (round 2/2) ===", "num_parallel  at", "Recommended: num_parallel=",
+		"2 rounds a side"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("sweep output lacks %q:\n%s", want, r.stdout)
 		}

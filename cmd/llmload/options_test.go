@@ -414,7 +414,7 @@ func TestSweepAppliesOrRefusesEveryFlag(t *testing.T) {
 			if o.external != nil {
 				return o.external.output == "x.json"
 			}
-			return o.output.file == "x.json" && o.sweep.Output(1).Path == "x.json"
+			return o.output.file == "x.json" && o.sweep.Output(o.sweep.Points[0], 0).Path == "x.json"
 		}, nil},
 		{"records", []string{"--records", "r.jsonl"}, func(o *sweepOptions) bool {
 			if o.external != nil {
@@ -446,7 +446,18 @@ func TestSweepAppliesOrRefusesEveryFlag(t *testing.T) {
 			map[string]string{"managed": simOnly, "external": simOnly}},
 		{"sim-seed", []string{"--sim-seed", "7"}, func(o *sweepOptions) bool { return simConfig(o).Config.Seed == 7 },
 			map[string]string{"managed": simOnly, "external": simOnly}},
-		{"num-parallel", []string{"--num-parallel", "5"}, func(o *sweepOptions) bool { return slices.Contains(o.sweep.Settings, 5) },
+		{"sim-max-loaded-models", []string{"--sim-max-loaded-models", "1"}, func(o *sweepOptions) bool { return simConfig(o).Config.MaxLoadedModels == 1 },
+			map[string]string{"managed": simOnly, "external": simOnly}},
+		{"sim-max-queue", []string{"--sim-max-queue", "7"}, func(o *sweepOptions) bool { return simConfig(o).Config.MaxQueue == 7 },
+			map[string]string{"managed": simOnly, "external": simOnly}},
+		{"set", []string{"--set", "OLLAMA_MAX_QUEUE=8,16"}, func(o *sweepOptions) bool {
+			return len(o.sweep.Points) == 4 && o.sweep.Points[3].Labels()["max_queue"] == "16" && o.sweep.Points[3].NumParallel() == 2
+		}, map[string]string{"external": "--set starts servers with its settings"}},
+		{"rounds", []string{"--rounds", "3"}, func(o *sweepOptions) bool { return o.sweep.Rounds == 3 },
+			map[string]string{"external": "--rounds interleaves the settings of servers llmload starts"}},
+		{"num-parallel", []string{"--num-parallel", "5"}, func(o *sweepOptions) bool {
+			return slices.ContainsFunc(o.sweep.Points, func(p serve.Point) bool { return p.NumParallel() == 5 })
+		},
 			map[string]string{"external": "not --num-parallel"}},
 		{"server", llama, func(o *sweepOptions) bool { return processConfig(o).Kind == serve.KindLlamaServer },
 			map[string]string{"sim": notSim, "external": notExternal}},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -47,6 +48,8 @@ type system struct {
 	environ  func() []string
 	now      func() time.Time
 	lookPath func(string) (string, error)
+	// proc is the /proc a session reads the machine's other work from; nil is this machine's.
+	proc fs.FS
 }
 
 func newSystem(s *streams) *system {

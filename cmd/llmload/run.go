@@ -761,6 +761,7 @@ func (o *runFlags) session(sys *system, changed func(string) bool) (bench.Sessio
 		MaxErrorRate: o.maxErrorRate,
 		GPU:          bench.GPUConfig{Mode: g.mode, Interval: g.interval, Indices: g.indices},
 		Grace:        o.grace,
+		Proc:         sys.proc,
 	}, nil
 }
 
@@ -804,7 +805,7 @@ func runChecked(ctx context.Context, o *runOptions) error {
 	sc := o.session
 	sc.HardStop = hardStop
 	if o.sim != nil {
-		inst, err := (&serve.SimLauncher{Config: *o.sim, WholeReplies: wholeReplies(sc.Workload.Plan)}).Launch(ctx, o.sim.NumParallel)
+		inst, err := (&serve.SimLauncher{Config: *o.sim, WholeReplies: wholeReplies(sc.Workload.Plan)}).Launch(ctx, nil, 0)
 		if err != nil {
 			return fmt.Errorf("simulator: %w", err)
 		}

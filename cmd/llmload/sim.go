@@ -19,6 +19,8 @@ import (
 type simFlags struct {
 	enabled     bool
 	numParallel int
+	maxLoaded   int
+	maxQueue    int
 	speed       float64
 	profileFile string
 	faults      []string
@@ -28,6 +30,8 @@ type simFlags struct {
 func (f *simFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.enabled, "sim", false, "run against a simulated Ollama inside llmload (no server or GPU needed; the model defaults to "+sim.Presets()[0].Name+")")
 	fs.IntVar(&f.numParallel, "sim-num-parallel", 1, "--sim: OLLAMA_NUM_PARALLEL of the simulated server")
+	fs.IntVar(&f.maxLoaded, "sim-max-loaded-models", sim.DefaultMaxLoaded, "--sim: OLLAMA_MAX_LOADED_MODELS of the simulated server: past it, loading a model evicts another")
+	fs.IntVar(&f.maxQueue, "sim-max-queue", sim.DefaultMaxQueue, "--sim: OLLAMA_MAX_QUEUE of the simulated server: requests waiting for a model load past it get 503")
 	fs.Float64Var(&f.speed, "sim-speed", 1, "--sim: run the simulated models this many times faster than real time")
 	fs.StringVar(&f.profileFile, "sim-profile", "", "--sim: YAML file of model profiles (cost model, memory) for the simulator; the format is in 'llmload sim --help'")
 	fs.StringArrayVar(&f.faults, "sim-fault", nil, "--sim: inject a fault at a rate, e.g. 'cut:0.05' (see 'llmload sim --help')")
@@ -35,7 +39,7 @@ func (f *simFlags) register(fs *pflag.FlagSet) {
 }
 
 // simOnly are the flags that set up the simulator of --sim.
-var simOnly = []string{"sim-num-parallel", "sim-speed", "sim-profile", "sim-fault", "sim-seed"}
+var simOnly = []string{"sim-num-parallel", "sim-max-loaded-models", "sim-max-queue", "sim-speed", "sim-profile", "sim-fault", "sim-seed"}
 
 // check refuses the simulator's flags without --sim: nothing would read them.
 func (f *simFlags) check(changed func(string) bool) error {
@@ -57,8 +61,15 @@ func (f *simFlags) config(plan *results.Plan) (sim.Config, []string, error) {
 	cfg.NumParallel = f.numParallel
 	cfg.Speed = f.speed
 	cfg.Seed = f.seed
+	cfg.MaxLoadedModels, cfg.MaxQueue = f.maxLoaded, f.maxQueue
 	if f.numParallel < 1 {
 		return cfg, nil, usageErrorf("--sim-num-parallel must be at least 1, got %d", f.numParallel)
+	}
+	if f.maxLoaded < 1 {
+		return cfg, nil, usageErrorf("--sim-max-loaded-models must be at least 1, got %d", f.maxLoaded)
+	}
+	if f.maxQueue < 1 {
+		return cfg, nil, usageErrorf("--sim-max-queue must be at least 1, got %d", f.maxQueue)
 	}
 	if f.speed <= 0 {
 		return cfg, nil, usageErrorf("--sim-speed must be positive, got %v", f.speed)

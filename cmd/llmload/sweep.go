@@ -16,6 +16,7 @@ import (
 
 	"github.com/llmload/llmload/bench"
 	"github.com/llmload/llmload/bench/api"
+	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/serve"
 	"github.com/llmload/llmload/report"
 	"github.com/llmload/llmload/report/analysis"
@@ -26,6 +27,8 @@ import (
 type sweepFlags struct {
 	runFlags
 	numParallel  []int
+	set          []string
+	rounds       int
 	server       string
 	ollama       string
 	llamaServer  string
@@ -62,6 +65,13 @@ const sweepExamples = `  # Start 'ollama serve' four times, NUM_PARALLEL 1, 2, 4
   # The same on the built-in simulator: no Ollama, no GPU
   llmload sweep --sim --num-parallel 1,2,4,8 -c 1,4,16
 
+  # Five rounds, each setting once per round in a rotated order: enough to say how sure it is
+  llmload sweep --sim --num-parallel 1,2,4 -c 1,4,8 --rounds 5
+
+  # Any server setting, as llama-bench takes lists; several give every combination
+  llmload sweep -m llama3.2:1b -m qwen2.5:0.5b --set OLLAMA_MAX_LOADED_MODELS=1,2 --num-parallel 1,2 -c 4
+  llmload sweep --server llama-server --model-file qwen.gguf --set=-np=1,2 --set=--flash-attn=on,off -c 4
+
   # Only settings whose latency meets an SLO are recommended
   llmload sweep -m llama3.2:1b --num-parallel 1,2,4 -c 4,8 --slo ttft_p95=2s,e2e_p95=30s
 
@@ -91,6 +101,23 @@ SIGKILL), also on Ctrl-C or a failure. Server logs are kept next to the results.
 --metrics, the slots checked in its /props. --sim does it with the built-in simulator;
 --external measures a server you run yourself, once, under the labels you give.
 
+--set NAME=V1,V2 varies any server setting, as llama-bench takes its lists: an OLLAMA_*
+variable (OLLAMA_MAX_LOADED_MODELS, OLLAMA_MAX_QUEUE, OLLAMA_CONTEXT_LENGTH,
+OLLAMA_KV_CACHE_TYPE, OLLAMA_FLASH_ATTENTION …; on --sim those the simulator models) or a flag
+of llama-server (--set=-np=1,2, --set=--flash-attn=on,off). Several vary together as every
+combination; each run is labelled by every setting (max_loaded_models=1, num_parallel=2 …).
+
+--rounds N runs every setting once per round, each round in an order rotated by one (1,2,4 ·
+2,4,1 · 4,1,2), so that a machine that slows down or speeds up hits every setting alike; each
+(setting, round) is a run of its own, labelled round=r. The comparison then gives each setting's
+median over the rounds with its distribution-free interval, counts a gain only when it is
+significant across rounds (Mann-Whitney, α = 0.05: it takes 4 rounds to ever get there) and
+says how sure the recommendation is. Every run measures a control, a lone request's decode
+rate at concurrency 1 (the plan's c=1 stage, or a probe of a few requests): the settings do
+not change it, so when it moves across the runs by more than 15 %, or the machine was busy
+with other work, or a lone request took 5× the median, the runs are noisy and the answer says
+so first.
+
 Each setting warms every slot first (--warmup defaults to the setting) because the first burst
 after a load is slower.
 
@@ -112,6 +139,8 @@ after a load is slower.
 	f := cmd.Flags()
 	o.runFlags.register(f)
 	f.IntSliceVar(&o.numParallel, "num-parallel", nil, "OLLAMA_NUM_PARALLEL settings to compare, e.g. 1,2,4,8")
+	f.StringArrayVar(&o.set, "set", nil, "a server setting to vary, NAME=V1,V2: an OLLAMA_* variable, or a llama-server flag (--set=-np=1,2); repeat for every combination")
+	f.IntVar(&o.rounds, "rounds", 1, "run every setting once per round, in a rotated order, N rounds (4 or more to tell settings apart with significance)")
 	f.StringVar(&o.server, "server", serve.KindOllama.String(), "the server a managed sweep starts: ollama or llama-server")
 	f.StringVar(&o.ollama, "ollama", "", "the ollama binary (default: ollama on $PATH)")
 	f.StringVar(&o.llamaServer, "llama-server", "", "the llama-server binary, with --server llama-server (default: llama-server on $PATH)")
@@ -164,19 +193,28 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 		if changed("slo") {
 			return nil, usageErrorf("--slo judges the settings of one sweep; compare --external runs with 'llmload report --slo'")
 		}
+		if changed("set") {
+			return nil, usageErrorf("--set starts servers with its settings; --external measures the one you run: give its settings with --label")
+		}
+		if changed("rounds") {
+			return nil, usageErrorf("--rounds interleaves the settings of servers llmload starts; against the one server you run, repeat it with --repeat N (or run each setting in turn with --label round=R)")
+		}
 		run, err := o.runFlags.options(sys, changed)
 		if err != nil {
 			return nil, err
 		}
 		return &sweepOptions{sys: sys, external: run, quiet: o.quiet, noProgress: o.noProgress}, nil
 	}
-	if len(o.numParallel) == 0 {
-		return nil, usageErrorf("--num-parallel is required, e.g. --num-parallel 1,2,4,8 (or --external for a server you run)")
+	if len(o.numParallel) == 0 && len(o.set) == 0 {
+		return nil, usageErrorf("--num-parallel or --set is required, e.g. --num-parallel 1,2,4,8 (or --external for a server you run)")
 	}
 	for _, k := range o.numParallel {
 		if k < 1 {
 			return nil, usageErrorf("--num-parallel values must be at least 1, got %d", k)
 		}
+	}
+	if o.rounds < 1 {
+		return nil, usageErrorf("--rounds must be at least 1, got %d", o.rounds)
 	}
 	if changed("url") {
 		return nil, usageErrorf("--url is for --external: a sweep starts its own servers")
@@ -213,17 +251,24 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 	default:
 		return nil, usageErrorf("--server %q: want ollama or llama-server", o.server)
 	}
-	if o.sim.enabled && changed("sim-num-parallel") {
-		return nil, usageErrorf("--sim-num-parallel does not apply to a sweep: --num-parallel sets it")
+	if o.sim.enabled && changed("sim-num-parallel") && len(o.numParallel) > 0 {
+		return nil, usageErrorf("--sim-num-parallel does not apply to a sweep of --num-parallel: --num-parallel sets it")
+	}
+	axes, err := o.axes(kind, changed)
+	if err != nil {
+		return nil, err
 	}
 	sc, err := o.session(sys, changed)
 	if err != nil {
 		return nil, err
 	}
+	// Every run measures its control: a probe when the plan has no stage at concurrency 1.
+	sc.ControlProbe = controlProbe
 	work := sc.Workload
 	out := newSweepOutput(o.output, sys.now)
 	cfg := serve.SweepConfig{
-		Settings:      o.numParallel,
+		Points:        serve.Product(axes),
+		Rounds:        o.rounds,
 		Session:       sc,
 		WarmupPerSlot: !changed("warmup") && !o.planGiven["warmup"] && work.Plan.Warmup > 0,
 		Output:        out.results,
@@ -274,16 +319,82 @@ func (o *sweepFlags) options(sys *system, changed func(string) bool) (*sweepOpti
 	return opts, nil
 }
 
-// outputs are the files the sweep writes: a results file per setting (or one for all) and
-// a records file per setting.
+// outputs are the files the sweep writes: a results file per setting and round (or one for
+// all) and a records file per setting and round.
 func (o *sweepOptions) outputs() []namedPath {
-	out := o.output.paths(o.sweep.Settings)
-	if o.sweep.Records != "" {
-		for _, k := range slices.Compact(slices.Sorted(slices.Values(o.sweep.Settings))) {
-			out = append(out, namedPath{"--records", serve.RecordsPath(o.sweep.Records, k)})
+	var out []namedPath
+	if o.output.dir == "" {
+		out = append(out, namedPath{"-o", o.output.file})
+	}
+	for _, p := range o.sweep.Points {
+		for _, round := range sweepRounds(o.sweep.Rounds) {
+			if o.output.dir != "" {
+				out = append(out, namedPath{"-o", o.output.resultsPath(p, round)})
+			}
+			if o.sweep.Records != "" {
+				out = append(out, namedPath{"--records", serve.RecordsPath(o.sweep.Records, p, round)})
+			}
 		}
 	}
 	return out
+}
+
+// sweepRounds are the rounds a sweep labels its runs with: 0 alone when it runs one round.
+func sweepRounds(n int) []int {
+	if n <= 1 {
+		return []int{0}
+	}
+	rounds := make([]int, n)
+	for i := range rounds {
+		rounds[i] = i + 1
+	}
+	return rounds
+}
+
+// controlProbe is how many requests a sweep's run sends one at a time for its control when
+// its plan has no stage at concurrency 1: enough for a median and an outlier beside it.
+const controlProbe = 4
+
+// axes are the settings the sweep varies: --num-parallel, then every --set in the order given.
+// A setting given twice, or both varied and fixed by --server-env, --server-arg or a --sim
+// flag, is refused.
+func (o *sweepFlags) axes(kind serve.Kind, changed func(string) bool) ([]serve.Axis, error) {
+	var axes []serve.Axis
+	if len(o.numParallel) > 0 {
+		axes = append(axes, serve.NumParallelAxis(kind, o.numParallel...))
+	}
+	for _, spec := range o.set {
+		a, err := serve.ParseAxis(kind, o.sim.enabled, spec)
+		if err != nil {
+			return nil, usageErrorf("--set %v", err)
+		}
+		for _, have := range axes {
+			if have.Label == a.Label {
+				what := "--set " + have.Name
+				if have.Label == serve.LabelNumParallel && len(o.numParallel) > 0 {
+					what = "--num-parallel"
+				}
+				return nil, usageErrorf("--set %s: %s already varies it", a.Name, what)
+			}
+		}
+		for _, kv := range o.serverEnv {
+			if k, _, _ := strings.Cut(kv, "="); k == a.Name {
+				return nil, usageErrorf("--set %s varies what --server-env %s fixes: give one of them", a.Name, kv)
+			}
+		}
+		for _, arg := range o.serverArgs {
+			if arg == a.Name || strings.HasPrefix(arg, a.Name+"=") {
+				return nil, usageErrorf("--set %s varies what --server-arg %s fixes: give one of them", a.Name, arg)
+			}
+		}
+		for name, flag := range map[string]string{"OLLAMA_MAX_LOADED_MODELS": "sim-max-loaded-models", "OLLAMA_MAX_QUEUE": "sim-max-queue", "OLLAMA_NUM_PARALLEL": "sim-num-parallel"} {
+			if o.sim.enabled && a.Name == name && changed(flag) {
+				return nil, usageErrorf("--set %s varies what --%s fixes: give one of them", a.Name, flag)
+			}
+		}
+		axes = append(axes, a)
+	}
+	return axes, nil
 }
 
 // runSweep runs the sweep (or, with --external, the one run), then prints each run's summary
@@ -306,34 +417,32 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 	cfg.Session.Hooks = progressHooks(s, cfg.Session.Workload.Plan, o.quiet || o.noProgress)
 	cfg.OnEvent = func(e serve.Event) {
 		if !o.quiet {
-			fmt.Fprintf(s.err, "[NUM_PARALLEL=%d] %s\n", e.NumParallel, printable.Line(e.Detail)) // it may quote the server
+			fmt.Fprintf(s.err, "[%s] %s\n", pointTitle(e.Point, e.Round, cfg.Rounds, 0, 0), printable.Line(e.Detail)) // it may quote the server
 		}
 	}
 	runs, err := serve.Sweep(ctx, cfg)
 	if len(runs) > 0 {
 		// The answer first (the comparison and its recommendation), then each setting in
 		// short; every figure is in the results files and their report.
-		if err := report.WriteComparison(s.out, analysis.Compare(runs, analysis.DefaultBy, o.slo)); err != nil {
+		if err := report.WriteComparison(s.out, analysis.Compare(runs, "", o.slo)); err != nil {
 			return err
 		}
 		shown := shownNotes{}
 		for _, run := range runs {
-			fmt.Fprintf(s.out, "\n=== NUM_PARALLEL=%s", run.Labels["num_parallel"])
-			if run.Repeat > 0 {
-				fmt.Fprintf(s.out, " (repeat %d/%d)", run.Repeat, cfg.Session.Repeat)
-			}
-			fmt.Fprintln(s.out, " ===")
+			p, round := runPoint(run)
+			fmt.Fprintf(s.out, "\n=== %s ===\n", pointTitle(p, round, cfg.Rounds, run.Repeat, cfg.Session.Repeat))
 			if err := report.WriteBrief(s.out, shown.fresh(run)); err != nil {
 				return err
 			}
 		}
-		fmt.Fprintf(s.out, "\nEvery stage in detail, with charts:\n  llmload report %s -o REPORT.md\n", o.output.reportArgs())
+		fmt.Fprintf(s.out, "\nEvery stage in detail, with charts:\n  llmload report %s -o REPORT.md\n", o.output.reportArgs(cfg.Points))
 		if !o.quiet {
 			fmt.Fprintf(s.err, "results written to %s\n", o.output.describe())
 			if cfg.Records != "" {
 				var names []string
 				for _, run := range runs {
-					if name := serve.RecordsPath(cfg.Records, run.Server.NumParallel); !slices.Contains(names, name) {
+					p, round := runPoint(run)
+					if name := serve.RecordsPath(cfg.Records, p, round); !slices.Contains(names, name) {
 						names = append(names, name)
 					}
 				}
@@ -348,8 +457,38 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 	return err
 }
 
+// runPoint is the point and round a sweep's run measured.
+func runPoint(run *results.Run) (serve.Point, int) {
+	round, _ := strconv.Atoi(run.Labels[results.LabelRound])
+	if run.Server == nil {
+		return nil, round
+	}
+	return serve.Point(run.Server.Settings), round
+}
+
+// pointTitle heads a point's lines: "NUM_PARALLEL=4", "MAX_LOADED_MODELS=1 NUM_PARALLEL=2, round
+// 2/5, repeat 1/3".
+func pointTitle(p serve.Point, round, rounds, repeat, repeats int) string {
+	var parts []string
+	for _, st := range p {
+		parts = append(parts, strings.ToUpper(st.Label)+"="+st.Value)
+	}
+	t := strings.Join(parts, " ")
+	var more []string
+	if round > 0 {
+		more = append(more, fmt.Sprintf("round %d/%d", round, rounds))
+	}
+	if repeat > 0 {
+		more = append(more, fmt.Sprintf("repeat %d/%d", repeat, repeats))
+	}
+	if len(more) > 0 {
+		t += " (" + strings.Join(more, ", ") + ")"
+	}
+	return t
+}
+
 // sweepOutput decides where a sweep's files go: a folder (one results file and one server log
-// per setting) when -o names a folder, else one results file with a run per setting and the
+// per setting and round) when -o names a folder, else one results file with every run and the
 // logs beside it.
 type sweepOutput struct {
 	dir  string // results folder, when -o is one
@@ -370,35 +509,24 @@ func newSweepOutput(o string, now func() time.Time) *sweepOutput {
 	return &sweepOutput{file: o}
 }
 
-// paths are the results files of the settings given.
-func (w *sweepOutput) paths(settings []int) []namedPath {
-	if w.dir == "" {
-		return []namedPath{{"-o", w.file}}
-	}
-	var out []namedPath
-	for _, k := range slices.Compact(slices.Sorted(slices.Values(settings))) {
-		out = append(out, namedPath{"-o", w.resultsPath(k)})
-	}
-	return out
+// resultsPath is the results file of a setting in a round, in the folder.
+func (w *sweepOutput) resultsPath(p serve.Point, round int) string {
+	return filepath.Join(w.dir, p.FileName(round)+".json")
 }
 
-func (w *sweepOutput) resultsPath(k int) string {
-	return filepath.Join(w.dir, "num_parallel-"+strconv.Itoa(k)+".json")
-}
-
-func (w *sweepOutput) logPath(k int) string {
+func (w *sweepOutput) logPath(p serve.Point, round int) string {
 	if w.dir != "" {
-		return filepath.Join(w.dir, fmt.Sprintf("server-num_parallel-%d.log", k))
+		return filepath.Join(w.dir, "server-"+p.FileName(round)+".log")
 	}
-	return strings.TrimSuffix(w.file, filepath.Ext(w.file)) + fmt.Sprintf("-server-num_parallel-%d.log", k)
+	return strings.TrimSuffix(w.file, filepath.Ext(w.file)) + "-server-" + p.FileName(round) + ".log"
 }
 
-// results is the results file of a setting: its own in the folder, or the one file every
-// setting adds its runs to. The session writes it after every run, so a crash or an
-// interrupt later in the sweep loses nothing already measured.
-func (w *sweepOutput) results(k int) *bench.ResultsFile {
+// results is the results file of a setting in a round: its own in the folder, or the one file
+// every run is added to. The session writes it after every run, so a crash or an interrupt
+// later in the sweep loses nothing already measured.
+func (w *sweepOutput) results(p serve.Point, round int) *bench.ResultsFile {
 	if w.dir != "" {
-		return bench.NewResultsFile(w.resultsPath(k), tool())
+		return bench.NewResultsFile(w.resultsPath(p, round), tool())
 	}
 	if w.all == nil {
 		w.all = bench.NewResultsFile(w.file, tool())
@@ -406,12 +534,16 @@ func (w *sweepOutput) results(k int) *bench.ResultsFile {
 	return w.all
 }
 
-// reportArgs are the results files as 'llmload report' takes them.
-func (w *sweepOutput) reportArgs() string {
-	if w.dir != "" {
-		return filepath.Join(w.dir, "num_parallel-*.json")
+// reportArgs are the results files as 'llmload report' takes them: in a folder, those named
+// by the first setting varied.
+func (w *sweepOutput) reportArgs(points []serve.Point) string {
+	if w.dir == "" {
+		return w.file
 	}
-	return w.file
+	if len(points) > 0 && len(points[0]) > 0 {
+		return filepath.Join(w.dir, points[0][0].Label+"-*.json")
+	}
+	return filepath.Join(w.dir, "*.json")
 }
 
 func (w *sweepOutput) describe() string {

@@ -228,7 +228,7 @@ func TestSweepBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"sweep", "-m", "x"}, "--num-parallel is required"},
+		{[]string{"sweep", "-m", "x"}, "--num-parallel or --set is required"},
 		{[]string{"sweep", "-m", "x", "--num-parallel", "0"}, "--num-parallel values must be at least 1"},
 		{[]string{"sweep", "-m", "x", "--num-parallel", "1", "--ollama", "/nonexistent/ollama"}, "--ollama"},
 		{[]string{"sweep", "-m", "x", "--num-parallel", "1", "--slo", "ttft=fast"}, "--slo"},

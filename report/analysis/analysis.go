@@ -97,8 +97,10 @@ type Run struct {
 	Stages      []*Stage            `json:"stages"`
 	// Notes are the run's own notes, as its results file carries them.
 	Notes []string `json:"notes,omitempty"`
-	// Noise is what made the run noisy (a busy machine, outliers where nothing queues).
+	// Noise is what made the run's figures doubtful, as its results file says it ("noisy: …").
 	Noise []string `json:"noise,omitempty"`
+	// Control is the run's control figure: a lone request's decode rate.
+	Control *results.Control `json:"control,omitempty"`
 	// Data is the run as read (or merged): the histograms and time series the charts draw.
 	Data *results.Run `json:"-"`
 }
@@ -267,10 +269,12 @@ func Analyze(files []*results.File, opts Options) (*Analysis, error) {
 			return nil, badInput(err)
 		}
 	}
-	if opts.By != "" && !anyLabel(es, opts.By) {
-		return nil, badInput(fmt.Errorf("no run has the label %s (labels: %s)", opts.By, labelNames(es)))
+	for _, by := range strings.Split(opts.By, ",") {
+		if opts.By != "" && !anyLabel(es, by) {
+			return nil, badInput(fmt.Errorf("no run has the label %s (labels: %s)", by, labelNames(es)))
+		}
 	}
-	a := &Analysis{Schema: Schema, By: cmp.Or(opts.By, DefaultBy), Definitions: results.Definitions()}
+	a := &Analysis{Schema: Schema, By: cmp.Or(opts.By, defaultBy(es)), Definitions: results.Definitions()}
 	for _, f := range files {
 		if f != nil && f.Capacity != nil {
 			a.Capacities = append(a.Capacities, CapacityAnswerOf{Answer: CapacityAnswer(f), Capacity: f.Capacity})
@@ -278,7 +282,7 @@ func Analyze(files []*results.File, opts Options) (*Analysis, error) {
 	}
 	nameByLabel(es, a.By)
 	capNames(es)
-	if c := compareEntries(es, CompareOptions{By: opts.By, SLO: opts.SLO, Concurrency: opts.Concurrency, KneeGain: opts.KneeGain}); len(c.Settings) >= 2 {
+	if c := compareEntries(es, CompareOptions{By: a.By, SLO: opts.SLO, Concurrency: opts.Concurrency, KneeGain: opts.KneeGain}); len(c.Settings) >= 2 {
 		a.Comparison = c
 	}
 	for _, e := range es {
@@ -332,7 +336,7 @@ func newRun(e *entry) *Run {
 	}
 	out := &Run{Name: e.name, Sources: sources, Merged: len(e.merged) > 0, Labels: r.Labels, Models: runModels(r),
 		Target: r.Target, Host: r.Host, Server: r.Server, Started: r.Started, Ended: r.Ended, Interrupted: r.Interrupted,
-		Warmup: r.Warmup, Baseline: r.Baseline, GPU: e.gpu.info, Notes: r.Notes, Noise: r.Noise, Data: r, Stages: []*Stage{}}
+		Warmup: r.Warmup, Baseline: r.Baseline, GPU: e.gpu.info, Notes: r.Notes, Noise: r.Noise, Control: r.Control, Data: r, Stages: []*Stage{}}
 	for i, st := range r.Stages {
 		if st == nil {
 			continue

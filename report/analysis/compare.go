@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report/internal/prose"
@@ -15,15 +16,6 @@ import (
 // DefaultBy is the label runs are compared by when none is named: the server's number of
 // parallel slots (OLLAMA_NUM_PARALLEL, llama-server's -np).
 const DefaultBy = "num_parallel"
-
-// Unit is what one step of a compared label counts: a slot for num_parallel; for any other
-// label, one of it ("max_loaded"), as llmload cannot tell what it counts.
-func Unit(by string) string {
-	if by == "" || by == DefaultBy {
-		return "slot"
-	}
-	return by
-}
 
 // DefaultKneeGain is the throughput gain below which one more step of the setting is not
 // worth it: past the knee, more slots cost GPU memory and batch-sharing latency for less
@@ -56,25 +48,44 @@ type Comparison struct {
 	KneeGain    float64    `json:"knee_gain"`
 	Concurrency int        `json:"judged_at_concurrency,omitempty"`
 	Settings    []*Setting `json:"settings"`
-	// MiBPerSlot is the least-squares slope of peak GPU memory against the setting: what one
-	// more slot costs. Nil unless at least two numeric settings have GPU memory.
-	MiBPerSlot     *Fit           `json:"mib_per_slot,omitempty"`
+	// MiBPerSlot is the least-squares slope of peak GPU memory against num_parallel: what one
+	// more slot costs. Nil unless at least two settings have GPU memory.
+	MiBPerSlot *Fit `json:"mib_per_slot,omitempty"`
+	// MiBPerUnit is the same slope against another numeric setting (context_length …): what
+	// one more unit of it costs.
+	MiBPerUnit     *Fit           `json:"mib_per_unit,omitempty"`
 	Recommendation Recommendation `json:"recommendation"`
 	// Notes are caveats about the comparison itself (runs left out, mixed servers …); an
 	// Analysis holds them among its own notes.
 	Notes []Note `json:"-"`
 
-	slo SLO
+	slo    SLO
+	labels []string // By's labels: one, or several for a sweep of several settings
 }
+
+// Name is a setting as a sentence names it: "num_parallel=4", or for several settings their
+// value as it stands, "max_loaded_models=1 num_parallel=2".
+func (c *Comparison) Name(value string) string {
+	if len(c.labels) > 1 {
+		return value
+	}
+	return c.By + "=" + value
+}
+
+// PerSlot says whether the setting compared is the parallel slots, the one setting whose
+// effective parallelism per unit and memory per unit are "per slot".
+func (c *Comparison) PerSlot() bool { return c.By == DefaultBy }
 
 // Setting is one value of the compared label.
 type Setting struct {
 	Value string `json:"value"`
 	// Number is Value read as a number; Numeric says whether it is one.
-	Number  float64  `json:"number,omitempty"`
-	Numeric bool     `json:"numeric"`
-	Runs    int      `json:"runs"`
-	Levels  []*Level `json:"levels"`
+	Number  float64 `json:"number,omitempty"`
+	Numeric bool    `json:"numeric"`
+	Runs    int     `json:"runs"`
+	// Rounds counts the sweep rounds the setting ran in (its runs' round labels).
+	Rounds int      `json:"rounds,omitempty"`
+	Levels []*Level `json:"levels"`
 	// Judged is the level the recommendation looks at (see CompareOptions.Concurrency);
 	// nil when the setting was not measured there.
 	Judged *Level `json:"judged,omitempty"`
@@ -82,6 +93,9 @@ type Setting struct {
 	MeetsUpTo *Level `json:"-"`
 	// GainOverPrevious is the judged throughput over the previous setting's, minus one.
 	GainOverPrevious *float64 `json:"gain_over_previous,omitempty"`
+	// GainTest says whether that gain stands out of the runs' spread (Mann-Whitney, the gate's
+	// test), with the rounds this setting won.
+	GainTest *GainTest `json:"gain_test,omitempty"`
 	// GPUMemoryPeakMiB is the highest GPU memory seen in any of its stages.
 	GPUMemoryPeakMiB *float64 `json:"gpu_memory_peak_mib,omitempty"`
 }
@@ -101,8 +115,11 @@ type Level struct {
 	ErrorRate float64 `json:"error_rate"`
 
 	OutputTokensPerS float64 `json:"output_tokens_per_s"`
-	RequestsPerS     float64 `json:"requests_per_s"`
-	DecodeTokensPerS float64 `json:"decode_tokens_per_s,omitempty"`
+	// OutputTokensPerSInterval bounds that median over the runs (rounds), distribution-free;
+	// nil with one run.
+	OutputTokensPerSInterval *Interval `json:"output_tokens_per_s_interval,omitempty"`
+	RequestsPerS             float64   `json:"requests_per_s"`
+	DecodeTokensPerS         float64   `json:"decode_tokens_per_s,omitempty"`
 	// Latencies in milliseconds; Has* say whether they were measured.
 	TTFTP50 float64 `json:"ttft_p50_ms,omitempty"`
 	TTFTP95 float64 `json:"ttft_p95_ms,omitempty"`
@@ -132,7 +149,8 @@ type Level struct {
 // levelSample is one stage of one run that contributes to a level.
 type levelSample struct {
 	st       *results.StageResult
-	queueOK  bool // the run had a calibrated baseline
+	round    string // the run's round label, "" when none
+	queueOK  bool   // the run had a calibrated baseline
 	gpuStage *results.GPUStageSummary
 }
 
@@ -164,7 +182,16 @@ type Recommendation struct {
 	FallbackSetting string `json:"fallback_setting,omitempty"`
 	FallbackLevel   string `json:"fallback_level,omitempty"`
 	// Summary is one sentence for a terminal or a verdict paragraph; Reasons back it up.
-	Summary string   `json:"summary"`
+	Summary string `json:"summary"`
+	// Sureness says how sure the recommendation is: the recommended setting's gain over its
+	// neighbour across the runs and its p-value, that the two are not distinguishable on this
+	// machine, or that the runs are too few to tell. Test is that comparison.
+	Sureness string    `json:"sureness,omitempty"`
+	Test     *GainTest `json:"test,omitempty"`
+	// Indistinguishable are settings the runs cannot tell apart (tested, not significant).
+	Indistinguishable []string `json:"indistinguishable,omitempty"`
+	// Noisy says the runs compared are noisy: the notes that say why come first.
+	Noisy   bool     `json:"noisy,omitempty"`
 	Reasons []string `json:"reasons,omitempty"`
 }
 
@@ -180,27 +207,29 @@ func CompareWith(runs []*results.Run, opts CompareOptions) *Comparison {
 	es := make([]*entry, 0, len(runs))
 	for _, r := range runs {
 		if r != nil {
-			es = append(es, &entry{run: r, gpu: gpuOf(r)})
+			es = append(es, &entry{run: r, source: fmt.Sprintf("run %d", len(es)+1), gpu: gpuOf(r)})
 		}
 	}
+	nameEntries(es) // by their labels, as notes name them
 	return compareEntries(es, opts)
 }
 
 func compareEntries(es []*entry, opts CompareOptions) *Comparison {
 	if opts.By == "" {
-		opts.By = DefaultBy
+		opts.By = defaultBy(es)
 	}
 	if opts.KneeGain <= 0 {
 		opts.KneeGain = DefaultKneeGain
 	}
-	c := &Comparison{By: opts.By, SLO: opts.SLO.String(), SLOBounds: opts.SLO.Bounds, KneeGain: opts.KneeGain, Concurrency: opts.Concurrency, slo: opts.SLO}
+	c := &Comparison{By: opts.By, SLO: opts.SLO.String(), SLOBounds: opts.SLO.Bounds, KneeGain: opts.KneeGain, Concurrency: opts.Concurrency, slo: opts.SLO,
+		labels: strings.Split(opts.By, ",")}
 
 	byValue := map[string][]*entry{}
 	var values []string
 	missing := 0
 	var unlabelled []string
 	for _, e := range es {
-		v, ok := e.run.Labels[opts.By]
+		v, ok := c.value(e.run)
 		if !ok {
 			missing++
 			if e.name != "" {
@@ -210,7 +239,7 @@ func compareEntries(es []*entry, opts CompareOptions) *Comparison {
 		}
 		// A server that ran another number of slots than its label says (Ollama forces 1
 		// for some model families) measured something else: reported, not compared.
-		if srv := e.run.Server; opts.By == DefaultBy && srv != nil && srv.NumParallelObserved > 0 && srv.NumParallelObserved != srv.NumParallel {
+		if srv := e.run.Server; slices.Contains(c.labels, DefaultBy) && srv != nil && srv.NumParallelObserved > 0 && srv.NumParallelObserved != srv.NumParallel {
 			c.Notes = append(c.Notes, Note{Kind: KindLeftOut, Severity: SeverityWarning, Settings: []string{v},
 				Text: fmt.Sprintf("%s=%s left out: the server's runner reported %d parallel slots, not %d (%s).", opts.By, v, srv.NumParallelObserved, srv.NumParallel, srv.Note)})
 			continue
@@ -224,14 +253,27 @@ func compareEntries(es []*entry, opts CompareOptions) *Comparison {
 		c.Notes = append(c.Notes, Note{Kind: KindLeftOut, Severity: SeverityInfo, Runs: unlabelled,
 			Text: fmt.Sprintf("%d run%s without a %s label left out of the comparison.", missing, prose.Plural(missing), opts.By)})
 	}
-	settingOrder(values)
+	if len(c.labels) > 1 {
+		tupleOrder(values)
+	} else {
+		settingOrder(values)
+	}
 	if len(values) == 0 {
 		c.Recommendation.Summary = fmt.Sprintf("No run has a %s label: nothing to compare.", opts.By)
 		return c
 	}
 	for _, v := range values {
-		c.Settings = append(c.Settings, buildSetting(v, byValue[v], opts))
+		s := buildSetting(v, byValue[v], opts)
+		if len(c.labels) > 1 {
+			s.Number, s.Numeric = 0, false
+		}
+		c.Settings = append(c.Settings, s)
 	}
+	var compared []*entry
+	for _, v := range values {
+		compared = append(compared, byValue[v]...)
+	}
+	c.Notes = append(noiseNotes(compared), c.Notes...)
 	c.noteMixedServers(es, opts.By)
 	c.noteJudgedLevels()
 	c.fitMemory()
@@ -246,7 +288,11 @@ func buildSetting(value string, es []*entry, opts CompareOptions) *Setting {
 		s.Number, s.Numeric = f, true
 	}
 	levels := map[Load]*Level{}
+	rounds := map[string]bool{}
 	for _, e := range es {
+		if r := runRound(e.run); r != "" {
+			rounds[r] = true
+		}
 		for i, st := range e.run.Stages {
 			if st == nil {
 				continue
@@ -258,12 +304,14 @@ func buildSetting(value string, es []*entry, opts CompareOptions) *Setting {
 				levels[k] = l
 				s.Levels = append(s.Levels, l)
 			}
-			l.samples = append(l.samples, levelSample{st: st, queueOK: e.run.Baseline != nil, gpuStage: e.gpu.stage(i)})
+			l.samples = append(l.samples, levelSample{st: st, round: runRound(e.run), queueOK: e.run.Baseline != nil, gpuStage: e.gpu.stage(i)})
 		}
 	}
+	s.Rounds = len(rounds)
 	sort.Slice(s.Levels, func(i, j int) bool { return s.Levels[i].Load().Before(s.Levels[j].Load()) })
+	perSlot := opts.By == DefaultBy
 	for _, l := range s.Levels {
-		l.fill(s, opts.SLO)
+		l.fill(s, opts.SLO, perSlot)
 		if l.GPUMemoryPeakMiB != nil && (s.GPUMemoryPeakMiB == nil || *l.GPUMemoryPeakMiB > *s.GPUMemoryPeakMiB) {
 			v := *l.GPUMemoryPeakMiB
 			s.GPUMemoryPeakMiB = &v
@@ -318,7 +366,7 @@ func (l *Level) Load() Load {
 	return Load{Concurrency: l.Concurrency}
 }
 
-func (l *Level) fill(s *Setting, slo SLO) {
+func (l *Level) fill(s *Setting, slo SLO, perSlot bool) {
 	l.Runs = len(l.samples)
 	var fails int
 	for _, smp := range l.samples {
@@ -330,6 +378,7 @@ func (l *Level) fill(s *Setting, slo SLO) {
 		l.ErrorRate = float64(fails) / float64(l.Requests)
 	}
 	l.OutputTokensPerS = l.median(func(st *results.StageResult) (float64, bool) { return st.Throughput.OutputTokensPerS, true })
+	l.OutputTokensPerSInterval = interval(l.throughputs())
 	l.RequestsPerS = l.median(func(st *results.StageResult) (float64, bool) { return st.Throughput.RequestsPerS, true })
 	l.DecodeTokensPerS = l.median(func(st *results.StageResult) (float64, bool) {
 		return st.Throughput.DecodeTokensPerS, st.Throughput.DecodeTokensPerS > 0
@@ -369,7 +418,7 @@ func (l *Level) fill(s *Setting, slo SLO) {
 		v := results.Median(util)
 		l.GPUUtilizationMean = &v
 	}
-	if s.Numeric && s.Number > 0 {
+	if perSlot && s.Numeric && s.Number > 0 {
 		v := l.EffectiveParallelism / s.Number
 		l.ParallelismPerSlot = &v
 	}
@@ -429,7 +478,8 @@ func (s *Setting) Level(k Load) *Level {
 	return nil
 }
 
-// fitMemory fits peak GPU memory against the numeric settings by least squares.
+// fitMemory fits peak GPU memory against the numeric settings by least squares: per slot for
+// num_parallel, per unit for another setting.
 func (c *Comparison) fitMemory() {
 	var xs, ys []float64
 	for _, s := range c.Settings {
@@ -438,7 +488,11 @@ func (c *Comparison) fitMemory() {
 			ys = append(ys, *s.GPUMemoryPeakMiB)
 		}
 	}
-	c.MiBPerSlot = leastSquares(xs, ys)
+	if c.PerSlot() {
+		c.MiBPerSlot = leastSquares(xs, ys)
+	} else {
+		c.MiBPerUnit = leastSquares(xs, ys)
+	}
 }
 
 // leastSquares fits y = a + b·x; nil when the xs do not spread.
@@ -481,6 +535,9 @@ func (c *Comparison) gains() {
 		}
 		g := cur.OutputTokensPerS/prev.OutputTokensPerS - 1
 		c.Settings[i].GainOverPrevious = &g
+		if cur.Runs > 1 || prev.Runs > 1 {
+			c.Settings[i].GainTest = testGain(c.Settings[i], c.Settings[i-1])
+		}
 	}
 }
 
@@ -514,7 +571,7 @@ func (c *Comparison) noteJudgedLevels() {
 	}
 	if len(missing) > 0 {
 		c.Notes = append(c.Notes, Note{Kind: KindLeftOut, Severity: SeverityInfo, Settings: missing,
-			Text: fmt.Sprintf("%s=%s not measured at c=%d: left out of the recommendation.", c.By, prose.JoinAnd(missing), c.Concurrency)})
+			Text: fmt.Sprintf("%s not measured at c=%d: left out of the recommendation.", c.names(missing), c.Concurrency)})
 	}
 	if len(levels) > 1 {
 		c.Notes = append(c.Notes, Note{Kind: KindUnequalLoad, Severity: SeverityCaution,
@@ -546,8 +603,11 @@ func (c *Comparison) recommend() {
 	r.Best = best.Value
 	chosen := best
 	if numeric {
+		// The smallest setting that the best one does not beat by the knee's gain, as far as
+		// the runs can tell: more slots that buy less, or a gain the rounds cannot tell from
+		// the machine's own variation, cost memory and per-request speed for nothing sure.
 		for _, s := range c.Settings {
-			if s.Judged != nil && s.Judged.Meets && s.Judged.OutputTokensPerS*(1+c.KneeGain) >= best.Judged.OutputTokensPerS {
+			if s.Judged != nil && s.Judged.Meets && !c.better(best, s) {
 				chosen = s
 				break
 			}
@@ -555,9 +615,9 @@ func (c *Comparison) recommend() {
 	}
 	r.Setting = chosen.Value
 	l := chosen.Judged
-	r.Summary = fmt.Sprintf("Recommended: %s=%s — %s output tok/s at %s", c.By, chosen.Value, prose.Rate(l.OutputTokensPerS), l.Load())
+	r.Summary = fmt.Sprintf("Recommended: %s — %s output tok/s at %s", c.Name(chosen.Value), prose.Rate(l.OutputTokensPerS), l.Load())
 	if first := c.Settings[0]; first != chosen && first.Judged != nil && first.Judged.OutputTokensPerS > 0 {
-		r.Summary += fmt.Sprintf(" (×%.2f over %s=%s)", l.OutputTokensPerS/first.Judged.OutputTokensPerS, c.By, first.Value)
+		r.Summary += fmt.Sprintf(" (×%.2f over %s)", l.OutputTokensPerS/first.Judged.OutputTokensPerS, c.Name(first.Value))
 	}
 	if c.slo.IsZero() {
 		r.Summary += "; no SLO given, so judged on throughput alone."
@@ -569,9 +629,14 @@ func (c *Comparison) recommend() {
 	} else {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("At %s its E2E p95 is %s.", l.Load(), prose.Ms(l.E2EP95)))
 	}
+	r.Sureness, r.Test, r.Indistinguishable = c.sureness(chosen, best)
+	r.Noisy = slices.ContainsFunc(c.Notes, func(n Note) bool { return n.Kind == KindNoisy })
 	if chosen != best {
 		gain := best.Judged.OutputTokensPerS/l.OutputTokensPerS - 1
-		why := fmt.Sprintf("%s=%s gives the most throughput, but only %s more (less than the %s that makes a step worth it)", c.By, best.Value, prose.SignedPct(gain), prose.Pct(c.KneeGain))
+		why := fmt.Sprintf("%s gives the most throughput, but only %s more (less than the %s that makes a step worth it)", c.Name(best.Value), prose.SignedPct(gain), prose.Pct(c.KneeGain))
+		if gain >= c.KneeGain {
+			why = fmt.Sprintf("%s gives the most throughput by the median, %s more, but the runs cannot tell that gain from this machine's variation", c.Name(best.Value), prose.SignedPct(gain))
+		}
 		if chosen.GPUMemoryPeakMiB != nil && best.GPUMemoryPeakMiB != nil {
 			why += fmt.Sprintf(", for %s more GPU memory", prose.MiB(*best.GPUMemoryPeakMiB-*chosen.GPUMemoryPeakMiB))
 		}
@@ -579,10 +644,10 @@ func (c *Comparison) recommend() {
 	}
 	switch {
 	case r.Knee != "":
-		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput stops growing after %s=%s: the next setting adds less than %s.", c.By, r.Knee, prose.Pct(c.KneeGain)))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput stops growing after %s: the next setting adds less than %s.", c.Name(r.Knee), prose.Pct(c.KneeGain)))
 	case numeric && len(c.Settings) > 1:
 		last := c.Settings[len(c.Settings)-1]
-		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput still grows at %s=%s, the largest setting measured: a larger one may do better.", c.By, last.Value))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Throughput still grows at %s, the largest setting measured: a larger one may do better.", c.Name(last.Value)))
 	}
 	var failing []string
 	for _, s := range c.Settings {
@@ -595,10 +660,13 @@ func (c *Comparison) recommend() {
 		if len(failing) == 1 {
 			verb = "misses"
 		}
-		r.Reasons = append(r.Reasons, fmt.Sprintf("%s=%s %s the SLO at the judged level.", c.By, prose.JoinAnd(failing), verb))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%s %s the SLO at the judged level.", c.names(failing), verb))
 	}
 	if c.MiBPerSlot != nil {
-		r.Reasons = append(r.Reasons, fmt.Sprintf("Each extra %s costs about %s of GPU memory (least-squares fit over %d settings).", Unit(c.By), prose.MiB(c.MiBPerSlot.Slope), c.MiBPerSlot.Points))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("Each extra slot costs about %s of GPU memory (least-squares fit over %d settings).", prose.MiB(c.MiBPerSlot.Slope), c.MiBPerSlot.Points))
+	}
+	if c.MiBPerUnit != nil {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("GPU memory grows by about %s per unit of %s (least-squares fit over %d settings).", prose.MiB(c.MiBPerUnit.Slope), c.By, c.MiBPerUnit.Points))
 	}
 }
 
@@ -638,6 +706,7 @@ func (c *Comparison) recommendNone() {
 	}
 	if closest == nil {
 		r.Summary = fmt.Sprintf("No recommendation: no %s setting completed a request at the judged level.", c.By)
+		r.Noisy = slices.ContainsFunc(c.Notes, func(n Note) bool { return n.Kind == KindNoisy })
 		return
 	}
 	r.Closest, r.Misses = closest.Value, closest.Judged.Misses
@@ -649,8 +718,9 @@ func (c *Comparison) recommendNone() {
 	if c.Concurrency > 0 {
 		at = fmt.Sprintf("at c=%d", c.Concurrency)
 	}
-	r.Summary = fmt.Sprintf("No %s setting meets the SLO (%s) %s; the closest, %s=%s at %s, has %s.",
-		c.By, c.SLOText(), at, c.By, closest.Value, closest.Judged.Load(), prose.JoinAnd(misses))
+	r.Noisy = slices.ContainsFunc(c.Notes, func(n Note) bool { return n.Kind == KindNoisy })
+	r.Summary = fmt.Sprintf("No %s setting meets the SLO (%s) %s; the closest, %s at %s, has %s.",
+		c.By, c.SLOText(), at, c.Name(closest.Value), closest.Judged.Load(), prose.JoinAnd(misses))
 	// The most throughput that does meet the SLO, at a lower level.
 	var fb *Setting
 	var fbl *Level
@@ -663,10 +733,37 @@ func (c *Comparison) recommendNone() {
 	}
 	if fb != nil {
 		r.FallbackSetting, r.FallbackLevel = fb.Value, fbl.Load().String()
-		r.Reasons = append(r.Reasons, fmt.Sprintf("At lower load the SLO holds: %s=%s at %s meets it with %s output tok/s.", c.By, fb.Value, fbl.Load(), prose.Rate(fbl.OutputTokensPerS)))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("At lower load the SLO holds: %s at %s meets it with %s output tok/s.", c.Name(fb.Value), fbl.Load(), prose.Rate(fbl.OutputTokensPerS)))
 	} else {
 		r.Reasons = append(r.Reasons, "No setting meets it at any measured load: the SLO needs a faster server, a smaller model or shorter outputs.")
 	}
+}
+
+// names is settings in a sentence: "num_parallel=1 and 2", or for several settings "a=1 b=2 and
+// a=2 b=1".
+func (c *Comparison) names(values []string) string {
+	if len(c.labels) > 1 {
+		return prose.JoinAnd(values)
+	}
+	return c.By + "=" + prose.JoinAnd(values)
+}
+
+// value is a run's setting: its By label's value, or for several labels each as "k=v", in
+// By's order; false when the run lacks one.
+func (c *Comparison) value(r *results.Run) (string, bool) {
+	if len(c.labels) == 1 {
+		v, ok := r.Labels[c.By]
+		return v, ok
+	}
+	parts := make([]string, 0, len(c.labels))
+	for _, k := range c.labels {
+		v, ok := r.Labels[k]
+		if !ok {
+			return "", false
+		}
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, " "), true
 }
 
 // SLOText is the SLO for a sentence: "ttft_p95 ≤ 2s and e2e_p95 ≤ 30s"; "" when none was given.

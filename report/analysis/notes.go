@@ -27,6 +27,7 @@ type Kind string
 
 // Kinds of notes.
 const (
+	KindNoisy             Kind = "noisy"              // a busy machine, a lone outlier, a drifting control: the figures may be the machine's
 	KindInterrupted       Kind = "interrupted"        // Ctrl-C stopped a run
 	KindClientOverloaded  Kind = "client_overloaded"  // llmload may have added latency
 	KindSimulatedServer   Kind = "simulated_server"   // the figures are the simulator's
@@ -74,6 +75,11 @@ func (ns *notes) add(n Note) {
 // collectNotes gathers the caveats a reader must know, most important first.
 func collectNotes(es []*entry, c *Comparison, mergeNotes []Note) []Note {
 	var ns notes
+	// What makes the figures doubtful comes first, over every run (the comparison's own noisy
+	// notes cover its runs alone, for the terminal).
+	for _, n := range noiseNotes(es) {
+		ns.add(n)
+	}
 	var sim, simGPU, interrupted []string
 	var overloaded, chunkTokens, fewStages []StageRef
 	var overloadedText, chunkText []string
@@ -165,7 +171,9 @@ func collectNotes(es []*entry, c *Comparison, mergeNotes []Note) []Note {
 	}
 	if c != nil {
 		for _, n := range c.Notes {
-			ns.add(n)
+			if n.Kind != KindNoisy {
+				ns.add(n)
+			}
 		}
 	}
 	for _, n := range mergeNotes {

@@ -2,8 +2,10 @@ package analysis
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/report/internal/prose"
@@ -186,4 +188,60 @@ func (k Load) String() string {
 		return "rate=" + results.TrimFloat(k.Rate, -1) + "/s"
 	}
 	return "c=" + strconv.Itoa(k.Concurrency)
+}
+
+// defaultBy is what runs are compared by when no label is named: the settings a sweep varied
+// among them, as their servers' settings name them (several joined by commas, compared as
+// every combination); else DefaultBy.
+func defaultBy(es []*entry) string {
+	var labels []string
+	for _, e := range es {
+		if e.run.Server == nil {
+			continue
+		}
+		for _, s := range e.run.Server.Settings {
+			if !slices.Contains(labels, s.Label) {
+				labels = append(labels, s.Label)
+			}
+		}
+	}
+	var varying []string
+	for _, k := range labels {
+		seen := map[string]bool{}
+		for _, e := range es {
+			if v, ok := e.run.Labels[k]; ok {
+				seen[v] = true
+			}
+		}
+		if len(seen) > 1 {
+			varying = append(varying, k)
+		}
+	}
+	if len(varying) == 0 {
+		return DefaultBy
+	}
+	return strings.Join(varying, ",")
+}
+
+// tupleOrder sorts values of several settings ("a=1 b=2") setting by setting, each numerically
+// when it can be read as a number.
+func tupleOrder(values []string) {
+	less := func(a, b string) bool {
+		pa, pb := strings.Fields(a), strings.Fields(b)
+		for i := range min(len(pa), len(pb)) {
+			_, va, _ := strings.Cut(pa[i], "=")
+			_, vb, _ := strings.Cut(pb[i], "=")
+			if va == vb {
+				continue
+			}
+			fa, ea := strconv.ParseFloat(va, 64)
+			fb, eb := strconv.ParseFloat(vb, 64)
+			if ea == nil && eb == nil {
+				return fa < fb
+			}
+			return va < vb
+		}
+		return len(pa) < len(pb)
+	}
+	sort.SliceStable(values, func(i, j int) bool { return less(values[i], values[j]) })
 }

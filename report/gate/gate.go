@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/internal/stats"
 )
 
 // DefaultAlpha is the significance level of baseline comparisons.
@@ -229,12 +230,15 @@ func (s *series) matches(sel string) bool {
 }
 
 // varyingLabels are the label keys whose values differ among the runs (a missing label
-// counts as a value of its own).
+// counts as a value of its own). A sweep's round is not one: the runs of a setting in its
+// rounds are repeats, and pool.
 func varyingLabels(runs []sourcedRun) map[string]bool {
 	keys := map[string]bool{}
 	for _, r := range runs {
 		for k := range r.run.Labels {
-			keys[k] = true
+			if k != results.LabelRound {
+				keys[k] = true
+			}
 		}
 	}
 	out := map[string]bool{}
@@ -571,25 +575,9 @@ func noteCI(r *Result, c *Check, s Summary) {
 	}
 }
 
-// runsForCI is the fewest values whose [min, max] covers the median with confidence conf.
-func runsForCI(conf float64) int {
-	for n := 1; n < 64; n++ {
-		if 1-2/math.Pow(2, float64(n)) >= conf {
-			return n
-		}
-	}
-	return 64
-}
+func runsForCI(conf float64) int { return stats.RunsForCI(conf) }
 
-// runsForSignificance is the fewest runs a side (equal sides) that can reach p < α.
-func runsForSignificance(alpha float64) int {
-	for n := 1; n < 64; n++ {
-		if MinP(n, n) < alpha {
-			return n
-		}
-	}
-	return 64
-}
+func runsForSignificance(alpha float64) int { return stats.RunsForSignificance(alpha) }
 
 func pctText(f float64) string { return sig(100*f) + "%" }
 

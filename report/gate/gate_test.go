@@ -372,3 +372,25 @@ func TestNoMeasuredStageIsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// A sweep's rounds are repeats of each setting: they pool into one series per setting, as
+// repeats do, and a comparison against the baseline has all of them a side.
+func TestRoundsPoolLikeRepeats(t *testing.T) {
+	rounds := func(n string, tpots []float64) []*results.Run {
+		var out []*results.Run
+		for i, tp := range tpots {
+			out = append(out, runs(map[string]string{"num_parallel": n, results.LabelRound: strconv.Itoa(i + 1)}, []float64{tp})...)
+		}
+		return out
+	}
+	cur := input("cur.json", rounds("1", []float64{2, 2, 2, 2}), rounds("4", []float64{6, 6.1, 5.9, 6}))
+	base := input("base.json", rounds("1", []float64{2, 2.1, 1.9, 2}), rounds("4", []float64{4, 4.1, 3.9, 4}))
+	r, err := Evaluate(cur, base, Options{Tolerances: mustTol(t, "tpot.p50=+10%")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "num_parallel=1 c=2 tpot.p50 (+10%)=pass; num_parallel=4 c=2 tpot.p50 (+10%)=fail"
+	if got := verdicts(r); got != want || r.Checks[1].Current.N() != 4 || !r.Checks[1].Significant {
+		t.Errorf("verdicts %s (want %s), %d runs pooled", got, want, r.Checks[1].Current.N())
+	}
+}

@@ -1,10 +1,10 @@
 package gate
 
 import (
-	"math"
 	"slices"
 
 	"github.com/llmload/llmload/bench/results"
+	"github.com/llmload/llmload/report/internal/stats"
 )
 
 // Summary is one side of a comparison: the per-run values of a metric, their median and a
@@ -34,29 +34,8 @@ func Summarize(values []float64, conf float64) Summary {
 	return s
 }
 
-// MedianCI is the distribution-free confidence interval for the median of sorted values:
-// the order statistics [x(k), x(n+1−k)] for the largest k whose coverage
-// 1 − 2·P(Binomial(n, ½) ≤ k−1) is at least conf. It assumes only independent draws from
-// one continuous distribution. ok is false when even [min, max] covers less than conf: with
-// 5 values it covers 1 − 2/32 = 93.75 %, so a 95 % interval needs 6.
+// MedianCI is the distribution-free confidence interval for the median of sorted values (see
+// stats.MedianCI): ok is false when even [min, max] covers less than conf.
 func MedianCI(sorted []float64, conf float64) (lo, hi, coverage float64, ok bool) {
-	n := len(sorted)
-	if n == 0 {
-		return 0, 0, 0, false
-	}
-	// cdf is P(B ≤ k−1) for the current k, built up term by term.
-	total := math.Pow(2, float64(n))
-	cdf, best := 0.0, 0
-	for k := 1; k <= (n+1)/2; k++ {
-		cdf += binomial(n, k-1) / total
-		c := 1 - 2*cdf
-		if c < conf {
-			break
-		}
-		best, coverage = k, c
-	}
-	if best == 0 {
-		return 0, 0, 0, false
-	}
-	return sorted[best-1], sorted[n-best], coverage, true
+	return stats.MedianCI(sorted, conf)
 }

@@ -5,10 +5,10 @@ package prose
 
 import (
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strings"
+
+	"github.com/llmload/llmload/bench/results"
 )
 
 // Num prints a millisecond figure or a rate with precision that suits its size: "812",
@@ -84,10 +84,4 @@ func Plural(n int) string {
 }
 
 // Labels is "a=1, b=2" in key order.
-func Labels(labels map[string]string) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		parts = append(parts, k+"="+labels[k])
-	}
-	return strings.Join(parts, ", ")
-}
+func Labels(labels map[string]string) string { return results.LabelText(labels) }

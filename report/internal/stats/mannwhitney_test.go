@@ -1,4 +1,4 @@
-package gate
+package stats
 
 import (
 	"math"
@@ -115,10 +115,10 @@ func TestMinP(t *testing.T) {
 			t.Errorf("MinP(%d, %d) = %v, want %v", c.n, c.m, got, c.want)
 		}
 	}
-	if n := runsForSignificance(0.05); n != 4 {
+	if n := RunsForSignificance(0.05); n != 4 {
 		t.Errorf("runs a side for α = 0.05: %d, want 4", n)
 	}
-	if n := runsForSignificance(0.01); n != 5 {
+	if n := RunsForSignificance(0.01); n != 5 {
 		t.Errorf("runs a side for α = 0.01: %d, want 5 (2/252 < 0.01 < 2/70)", n)
 	}
 }
