@@ -215,6 +215,12 @@ func TestE2E(t *testing.T) {
 			{"ManagedSweep", e.testSweep},
 			{"Capacity", e.testCapacity},
 		}
+		if tg.ollama() {
+			subtests = append(subtests, struct {
+				name string
+				f    func(*testing.T, *e2eTarget)
+			}{"TwoModelsMaxLoaded", e.testMaxLoadedModels})
+		}
 		if tg == targets[0] {
 			subtests = append(subtests, struct {
 				name string
@@ -789,14 +795,83 @@ func (e *e2eSuite) testSweep(t *testing.T, tg *e2eTarget) {
 	if tput[1] > 0 {
 		t.Logf("sweep: throughput NP2/NP1 at c=2 = ×%.2f (round 2); controls %v tok/s", tput[2]/tput[1], controls)
 	}
-	for _, want := range []string{"=== NUM_PARALLEL=1 (round 1/2) ===", "=== NUM_PARALLEL=2 (round 2/2) ===", "num_parallel  at", "Recommended: num_parallel=",
+	said := strings.Join(strings.Fields(r.stdout), " ") // as read, not as wrapped
+	for _, want := range []string{"=== NUM_PARALLEL=1 (round 1/2) ===", "=== NUM_PARALLEL=2 (round 2/2) ===", "num_parallel at", "Recommended: num_parallel=",
 		"2 rounds a side"} {
-		if !strings.Contains(r.stdout, want) {
+		if !strings.Contains(said, want) {
 			t.Errorf("sweep output lacks %q:\n%s", want, r.stdout)
 		}
 	}
 	t.Logf("sweep: %s", grepLines(r.stdout, "Recommended:"))
 	t.Logf("sweep comparison:\n%s", lastParagraphs(r.stdout, 2))
+}
+
+// testMaxLoadedModels: the seed's second scenario on the real scheduler. Two models (two
+// classes of traffic) at once under OLLAMA_MAX_LOADED_MODELS=1 and =2, swept with --set: with
+// one place the models take turns and requests wait for their model to load (model_loads, the
+// reload-thrash note); with two both stay loaded, no request loads, and each class's first
+// token comes sooner.
+func (e *e2eSuite) testMaxLoadedModels(t *testing.T, tg *e2eTarget) {
+	dir := t.TempDir()
+	plan := writeFile(t, dir, "two-models.yaml", fmt.Sprintf(`stages:
+  - {concurrency: 2, requests: 12}
+mix:
+  - {name: chat, model: %s, prompt: "count to ten", max_tokens: 8}
+  - {name: batch, model: %s, prompt: "name three colours", max_tokens: 8}
+`, modelSmall, modelRef))
+	server := []string{"--ollama", tg.bin, "--models-dir", e.models, "--server-env", "OLLAMA_CONTEXT_LENGTH=" + strconv.Itoa(numCtx),
+		"--server-env", "OLLAMA_NUM_PARALLEL=1"}
+	for _, kv := range tg.env {
+		server = append(server, "--server-env", kv)
+	}
+	r := e.run(t, dir, args([]string{"sweep", "--set", "OLLAMA_MAX_LOADED_MODELS=1,2"}, server, []string{
+		"--plan", plan, "--gpu", "off", "--no-progress", "-o", "mlm/"}, genOpts)...)
+	if r.code != 0 {
+		t.Fatalf("sweep: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	stages := map[string]*results.StageResult{}
+	notes := map[string]string{}
+	for _, k := range []string{"1", "2"} {
+		run := readResults(t, filepath.Join(dir, "mlm", "max_loaded_models-"+k+".json")).Runs[0]
+		if run.Labels["max_loaded_models"] != k || run.Server == nil || !run.Server.Managed {
+			t.Fatalf("max_loaded_models=%s: labels %v, server %+v", k, run.Labels, run.Server)
+		}
+		st := run.Stages[0]
+		if st.Requests.OK != st.Requests.Total {
+			t.Errorf("max_loaded_models=%s: requests %+v", k, st.Requests)
+		}
+		stages[k], notes[k] = st, strings.Join(run.Notes, "\n")
+		for _, class := range []string{"chat", "batch"} {
+			if c := st.Classes[class]; c != nil {
+				t.Logf("max_loaded_models=%s %s: %d/%d ok, %d loaded their model, TTFT p50 %.0f ms, %.1f tok/s",
+					k, class, c.Requests.OK, c.Requests.Total, c.ModelLoads, c.LatencyMs[results.MetricTTFT].P50, c.Throughput.OutputTokensPerS)
+			}
+		}
+	}
+	for _, class := range []string{"chat", "batch"} {
+		c1, c2 := stages["1"].Classes[class], stages["2"].Classes[class]
+		if c1 == nil || c2 == nil {
+			t.Fatalf("class %s missing: %v / %v", class, stages["1"].Classes, stages["2"].Classes)
+		}
+		// One place, two models taking turns: a good share of each class's requests load.
+		if c1.ModelLoads*3 < c1.Requests.Total {
+			t.Errorf("max_loaded_models=1, %s: %d of %d requests loaded their model; want a third or more", class, c1.ModelLoads, c1.Requests.Total)
+		}
+		if c2.ModelLoads != 0 {
+			t.Errorf("max_loaded_models=2, %s: %d requests loaded their model; want none", class, c2.ModelLoads)
+		}
+		// The first token waits for the load with one place, not with two.
+		if t1, t2 := c1.LatencyMs[results.MetricTTFT].P50, c2.LatencyMs[results.MetricTTFT].P50; t1 < 1.5*t2 {
+			e.miss(t, fmt.Sprintf("%s: TTFT p50 %.0f ms with one place, %.0f ms with two; want ×1.5 or more", class, t1, t2))
+		}
+	}
+	if !strings.Contains(notes["1"], "reload thrash") || strings.Contains(notes["2"], "reload thrash") {
+		t.Errorf("reload thrash note: =1 %q; =2 %q", notes["1"], notes["2"])
+	}
+	said := strings.Join(strings.Fields(r.stdout), " ")
+	if !strings.Contains(said, "max_loaded_models") || strings.Contains(said, "per slot") {
+		t.Errorf("the comparison is not by max_loaded_models, or speaks of slots:\n%s", r.stdout)
+	}
 }
 
 // testCapacity: `llmload capacity` against a server with 2 slots and an objective a queued
