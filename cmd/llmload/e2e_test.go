@@ -101,9 +101,6 @@ type e2eTarget struct {
 	version string // what discovery must report as the server's version
 	engine  string // and as its engine ("" for Ollama's own)
 	env     []string
-	// gain is the least total-throughput gain of NUM_PARALLEL=2 over 1 at c=2 that counts as
-	// batching paying (measured on 2 cores with one runner thread, in testQueueing's comment).
-	gain float64
 }
 
 func (tg *e2eTarget) ollama() bool { return tg.kind == serve.KindOllama }
@@ -146,11 +143,11 @@ func e2eBinary(t *testing.T, env, what string) string {
 
 func TestE2E(t *testing.T) {
 	targets := []*e2eTarget{
-		{name: "ollama-0.11.4", kind: serve.KindOllama, bin: e2eBinary(t, "LLMLOAD_OLLAMA", "Ollama 0.11.4"), version: "0.11.4", gain: 1.15},
+		{name: "ollama-0.11.4", kind: serve.KindOllama, bin: e2eBinary(t, "LLMLOAD_OLLAMA", "Ollama 0.11.4"), version: "0.11.4"},
 		{name: "ollama-0.34.4", kind: serve.KindOllama, bin: e2eBinary(t, "LLMLOAD_OLLAMA_034", "Ollama 0.34.4"), version: "0.34.4",
-			engine: "llama-server", env: []string{"OLLAMA_NO_CLOUD=1"}, gain: 1.05},
+			engine: "llama-server", env: []string{"OLLAMA_NO_CLOUD=1"}},
 		{name: "llama-server", kind: serve.KindLlamaServer, bin: e2eBinary(t, "LLMLOAD_LLAMA_SERVER", "llama.cpp's llama-server"), version: "b1-",
-			engine: "llama-server", gain: 1.15},
+			engine: "llama-server"},
 	}
 	if _, err := exec.LookPath("ab"); err != nil {
 		t.Fatal("ab not found on PATH: install apache2-utils (`make e2e` does)")
@@ -486,12 +483,15 @@ func (e *e2eSuite) testProtocols(t *testing.T, tg *e2eTarget) {
 // testQueueing: the same requests at concurrency 1 and 2 against NUM_PARALLEL=1 and
 // NUM_PARALLEL=2. At 1 slot the second request waits a whole service time (E2E ×2, the same
 // throughput, the wait in the residual); at 2 slots nothing waits, the first token comes at
-// once, each request decodes more slowly in the shared batch, and the total throughput rises.
-// The c=1 stages also check llmload's clock against the server's own.
+// once, and each request decodes more slowly in the shared batch. The c=1 stages also check
+// llmload's clock against the server's own.
 //
-// The least throughput gain that counts (e2eTarget.gain) differs: on 2 cores with one runner
-// thread, Ollama 0.11.4 and llama-server gain ×1.5–1.7 from a second slot, Ollama 0.34.4 (the
-// same llama-server behind Ollama's proxy and its own slot semaphore) ×1.1–1.2.
+// Whether the second slot raises the total throughput is the server's and the CPU's business,
+// not llmload's: on this project's 2-core machines, with one runner thread, Ollama 0.11.4 went
+// from ×1.5–1.7 (an earlier machine) to ×0.77–0.80 (an AVX-512 EPYC, quiet), llama-server
+// ×0.89–1.12, Ollama 0.34.4 ×1.1–1.3. What llmload must get right is that the stage's
+// throughput agrees with its requests' own decode rates: two in flight at NUM_PARALLEL=2
+// against one at a time at NUM_PARALLEL=1.
 func (e *e2eSuite) testQueueing(t *testing.T, tg *e2eTarget) {
 	dir := t.TempDir()
 	np1 := e.np1
@@ -510,7 +510,6 @@ func (e *e2eSuite) testQueueing(t *testing.T, tg *e2eTarget) {
 		q := queueing{
 			np1: readResults(t, filepath.Join(dir, files[0])).Runs[0], np2: readResults(t, filepath.Join(dir, files[1])).Runs[0],
 			rec1: readRecords(t, filepath.Join(dir, recs[0])), rec2: readRecords(t, filepath.Join(dir, recs[1])),
-			gain: tg.gain,
 		}
 		missed := q.check(t, attempt)
 		if !checkServerClock(t, attempt, tg, stageRecords(q.rec1, 0)) {
@@ -558,7 +557,6 @@ func stageRecords(recs []bench.RecordLine, stage int) []bench.RecordLine {
 type queueing struct {
 	np1, np2   *results.Run
 	rec1, rec2 []bench.RecordLine
-	gain       float64 // the least NP=2/NP=1 throughput gain that counts
 }
 
 // decodeMedian is the median over a stage's requests of output tokens / (E2E − TTFT): the
@@ -634,8 +632,11 @@ func (q queueing) check(t *testing.T, attempt int) (missed []string) {
 	// NUM_PARALLEL=2 puts two in each batch step (its ratio falls, ×0.85–0.90 measured).
 	drop1 := decodeMedian(q.rec1, 1) / decodeMedian(q.rec1, 0)
 	drop2 := decodeMedian(q.rec2, 1) / decodeMedian(q.rec2, 0)
-	t.Logf("#%d NP=2 vs NP=1 at c=2: mean queue wait %.1f vs %.0f ms (×%.3f, want ≤ 0.1) · TTFT p50 %.0f vs %.0f ms (×%.3f, want ≤ 0.25) · per-request decode median c=2/c=1 ×%.3f vs ×%.3f (want NP=2's < 1 and below NP=1's) · total throughput NP2/NP1 ×%.2f (want > %.2f)",
-		attempt, qw2, qw1, qw2/qw1, b2.LatencyMs["ttft"].P50, a2.LatencyMs["ttft"].P50, ttftRatio, drop2, drop1, gain, q.gain)
+	// Two requests decode at once at NUM_PARALLEL=2, one at a time at 1: the stages' total
+	// throughput must follow from their requests' own decode rates at c=2.
+	expected := 2 * decodeMedian(q.rec2, 1) / decodeMedian(q.rec1, 1)
+	t.Logf("#%d NP=2 vs NP=1 at c=2: mean queue wait %.1f vs %.0f ms (×%.3f, want ≤ 0.1) · TTFT p50 %.0f vs %.0f ms (×%.3f, want ≤ 0.25) · per-request decode median c=2/c=1 ×%.3f vs ×%.3f (want NP=2's < 1 and below NP=1's) · total throughput NP2/NP1 ×%.2f, its requests' decode rates say ×%.2f (want within ×0.8–1.25 of it)",
+		attempt, qw2, qw1, qw2/qw1, b2.LatencyMs["ttft"].P50, a2.LatencyMs["ttft"].P50, ttftRatio, drop2, drop1, gain, expected)
 	if qw2 > 0.1*qw1 {
 		miss("NUM_PARALLEL=2, c=2: mean queue wait %.1f ms is not near zero (NUM_PARALLEL=1: %.0f ms)", qw2, qw1)
 	}
@@ -645,9 +646,9 @@ func (q queueing) check(t *testing.T, attempt int) (missed []string) {
 	if !(drop2 < 1 && drop2 < drop1) {
 		miss("NUM_PARALLEL=2: per-request decode median at c=2 is ×%.3f its c=1 value (NUM_PARALLEL=1: ×%.3f), want below 1 and below NUM_PARALLEL=1's (two requests share each batch step)", drop2, drop1)
 	}
-	if gain <= q.gain {
-		miss("NUM_PARALLEL=2, c=2: total throughput %.1f tok/s is ×%.2f NUM_PARALLEL=1's %.1f, want > %.2f (a SIMD build gains from batching)",
-			b2.Throughput.OutputTokensPerS, gain, a2.Throughput.OutputTokensPerS, q.gain)
+	if !(gain > 0.8*expected && gain < 1.25*expected) {
+		miss("NUM_PARALLEL=2, c=2: total throughput %.1f tok/s is ×%.2f NUM_PARALLEL=1's %.1f, but its requests' decode rates say ×%.2f (want within ×0.8–1.25 of it)",
+			b2.Throughput.OutputTokensPerS, gain, a2.Throughput.OutputTokensPerS, expected)
 	}
 	return missed
 }
