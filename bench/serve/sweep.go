@@ -387,7 +387,11 @@ func sweepOne(ctx context.Context, cfg SweepConfig, p Point, round int) ([]*resu
 	}
 	verify(ctx, &cfg, inst, info)
 	cfg.event(p, round, "verified", "%s", info.Note)
-	cfg.event(p, round, "running", "running %d stages", len(sc.Workload.Plan.Stages))
+	if n := len(sc.Workload.Plan.Stages); n == 1 {
+		cfg.event(p, round, "running", "running 1 stage")
+	} else {
+		cfg.event(p, round, "running", "running %d stages", n)
+	}
 	return sess.Run(ctx)
 }
 
