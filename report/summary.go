@@ -498,3 +498,73 @@ func namedModels(p *results.Plan) []string {
 	}
 	return out
 }
+
+// WriteRunList prints many runs in short for a terminal, one line each, within TextWidth
+// columns: the stage with the most throughput, what failed, the control (a lone request's
+// decode rate) and whether the run was noisy; then each run's notes once, naming nothing
+// twice. titles name the runs, in order (a sweep's "NUM_PARALLEL=2 (round 3/4)").
+// `llmload sweep` shows its runs so when a setting has more than one: the comparison before it
+// already gives their medians, and the report every stage.
+func WriteRunList(w io.Writer, runs []*results.Run, titles []string) error {
+	if len(titles) != len(runs) {
+		return fmt.Errorf("write runs: %d titles for %d runs", len(titles), len(runs))
+	}
+	var buf bytes.Buffer
+	ew := &errWriter{w: &buf, untrusted: true}
+	cols := []column{{name: "run"}, {name: "best tok/s", right: true}, {name: "at"}, {name: "failed", right: true},
+		{name: "control", right: true}, {name: "noisy"}}
+	var rows [][]string
+	var notes []string
+	noisy := 0
+	for i, run := range runs {
+		var best *results.StageResult
+		total, failed := 0, 0
+		for _, st := range run.Stages {
+			total += st.Requests.Total
+			failed += st.Requests.Failed()
+			if st.Requests.OK > 0 && (best == nil || st.Throughput.OutputTokensPerS > best.Throughput.OutputTokensPerS) {
+				best = st
+			}
+		}
+		tps, at := "-", "-"
+		if best != nil {
+			tps, at = fmt.Sprintf("%.1f", best.Throughput.OutputTokensPerS), best.Name
+		}
+		control := "-"
+		if c := run.Control; c != nil && c.OK > 0 {
+			control = prose.Num(c.Value)
+		}
+		mark := ""
+		if len(run.Noise) > 0 {
+			mark = "NOISY"
+			noisy++
+		}
+		if run.Interrupted {
+			mark = strings.TrimSpace(mark + " interrupted")
+		}
+		rows = append(rows, []string{titles[i], tps, at, fmt.Sprintf("%d/%d", failed, total), control, mark})
+		for _, n := range run.Notes {
+			if !slices.Contains(notes, n) {
+				notes = append(notes, n)
+			}
+		}
+	}
+	for _, l := range fitTable(cols, rows, TextWidth, "") {
+		ew.printf("%s\n", l)
+	}
+	ew.printf("(best tok/s: output tokens per second of the run's busiest stage; control: a lone request's decode rate in tok/s, which the settings should not change)\n")
+	if noisy > 0 {
+		ew.printf("\n%d of %d runs were noisy: the report names each cause.\n", noisy, len(runs))
+	}
+	if len(notes) > 0 {
+		ew.printf("\n")
+	}
+	for _, n := range notes {
+		ew.printf("note: %s\n", clean(n))
+	}
+	if ew.err != nil {
+		return ew.err
+	}
+	_, err := w.Write(wrapLines(buf.Bytes(), TextWidth))
+	return err
+}

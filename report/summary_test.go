@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,5 +206,63 @@ func TestControlInSummaryAndReport(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "| control |") || !strings.Contains(b.String(), "| 1042 tok/s (probe) |") {
 		t.Errorf("report runs table:\n%s", b.String()[:min(3000, b.Len())])
+	}
+}
+
+// A sweep with several runs per setting lists them a line each: the busiest stage, failures,
+// the control and a noisy mark, within the terminal's width; a note all runs share comes once.
+func TestRunListALineEachWithControlAndNoise(t *testing.T) {
+	paths, _ := readFixtures(t, "run-np1.json", "run-np2.json", "run-np4.json")
+	files, err := results.ReadFiles(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []*results.Run
+	var titles []string
+	for i, f := range files {
+		run := *f.Runs[0]
+		run.Notes = []string{"the simulator's steps were short"}
+		run.Control = &results.Control{Source: "probe", Metric: results.MetricDecodeTPS, Value: 40 + float64(i), OK: 4, Requests: 4}
+		if i == 1 {
+			run.Noise = []string{"noisy: other processes used 95% of the CPU"}
+		}
+		runs = append(runs, &run)
+		titles = append(titles, fmt.Sprintf("NUM_PARALLEL=%s (round %d/3)", run.Labels["num_parallel"], i+1))
+	}
+	var b strings.Builder
+	if err := WriteRunList(&b, runs, titles); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for i, run := range runs {
+		line := grepLine(out, titles[i])
+		var best *results.StageResult
+		for _, st := range run.Stages {
+			if best == nil || st.Throughput.OutputTokensPerS > best.Throughput.OutputTokensPerS {
+				best = st
+			}
+		}
+		for _, want := range []string{fmt.Sprintf("%.1f", best.Throughput.OutputTokensPerS), " " + best.Name + " ", fmt.Sprintf("%d", 40+i)} {
+			if !strings.Contains(line, want) {
+				t.Errorf("run %d's line lacks %q: %q", i, want, line)
+			}
+		}
+		if got := strings.Contains(line, "NOISY"); got != (i == 1) {
+			t.Errorf("run %d's line marked noisy %v: %q", i, got, line)
+		}
+	}
+	if n := strings.Count(out, "the simulator's steps were short"); n != 1 {
+		t.Errorf("a note every run carries is written %d times:\n%s", n, out)
+	}
+	if !strings.Contains(out, "1 of 3 runs were noisy") {
+		t.Errorf("no count of the noisy runs:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if len([]rune(l)) > TextWidth {
+			t.Errorf("line of %d columns: %q", len([]rune(l)), l)
+		}
+	}
+	if err := WriteRunList(&b, runs, titles[:1]); err == nil {
+		t.Error("titles that do not match the runs are taken")
 	}
 }

@@ -446,6 +446,14 @@ func verify(ctx context.Context, cfg *SweepConfig, inst *Instance, info *results
 	}
 }
 
+// slots says "1 parallel slot", "4 parallel slots".
+func slots(n int) string {
+	if n == 1 {
+		return "1 parallel slot"
+	}
+	return fmt.Sprintf("%d parallel slots", n)
+}
+
 // judge compares what the runner started with against what was asked: the slot count, and the
 // context each slot got against the one the plan asks for (0: the plan asks none).
 func judge(r RunnerSettings, wantCtx int, info *results.ServerInfo) {
@@ -456,10 +464,10 @@ func judge(r RunnerSettings, wantCtx int, info *results.ServerInfo) {
 	case info.NumParallel == 0:
 		// Nothing asked: the server's own default, as it reported it.
 		info.Verified = true
-		info.Note = fmt.Sprintf("the runner started with %d parallel slots (the server's default)", n)
+		info.Note = fmt.Sprintf("the runner started with %s (the server's default)", slots(n))
 	case n == info.NumParallel:
 		info.Verified = true
-		info.Note = fmt.Sprintf("the runner started with %d parallel slots", n)
+		info.Note = "the runner started with " + slots(n)
 	case n == 1:
 		info.Note = fmt.Sprintf("asked for %d, the runner started with 1: Ollama forces NUM_PARALLEL=1 for some model families (embedding models, mllama, qwen3vl …); this setting is not comparable", info.NumParallel)
 	default:

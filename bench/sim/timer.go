@@ -52,8 +52,8 @@ func StepNote(c Config, granularity time.Duration) string {
 		return ""
 	}
 	return fmt.Sprintf("simulator: a decode step of %s (%s at speed %g) is under twice this machine's timer granularity (%s): "+
-		"tokens come in bursts, so ITL percentiles show the timer rather than the model, and TTFT and TPOT may be off too "+
-		"(TPOT has read 15%% low); throughput and E2E stay right; a lower speed gives token-level timing", roundDur(shortest), name, speed, roundDur(granularity))
+		"tokens come in bursts, so ITL percentiles show the timer rather than the model, and TTFT and TPOT may be off "+
+		"too; throughput and E2E stay right; a lower speed gives token-level timing", roundDur(shortest), name, speed, roundDur(granularity))
 }
 
 func roundDur(d time.Duration) time.Duration {

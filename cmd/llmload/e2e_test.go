@@ -797,7 +797,7 @@ func (e *e2eSuite) testSweep(t *testing.T, tg *e2eTarget) {
 		t.Logf("sweep: throughput NP2/NP1 at c=2 = ×%.2f (round 2); controls %v tok/s", tput[2]/tput[1], controls)
 	}
 	said := strings.Join(strings.Fields(r.stdout), " ") // as read, not as wrapped
-	for _, want := range []string{"=== NUM_PARALLEL=1 (round 1/2) ===", "=== NUM_PARALLEL=2 (round 2/2) ===", "num_parallel at", "Recommended: num_parallel=",
+	for _, want := range []string{"Each run, in the order it ran", "NUM_PARALLEL=1 (round 1/2)", "NUM_PARALLEL=2 (round 2/2)", "num_parallel at", "Recommended: num_parallel=",
 		"2 rounds a side"} {
 		if !strings.Contains(said, want) {
 			t.Errorf("sweep output lacks %q:\n%s", want, r.stdout)

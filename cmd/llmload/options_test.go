@@ -542,8 +542,13 @@ func TestSimSweepRepeatsAndWritesRecordsPerSetting(t *testing.T) {
 			t.Errorf("num_parallel=%s: %d records (%v), want 2 repeats × 4", k, n, err)
 		}
 	}
-	if n := strings.Count(stdout.String(), "=== NUM_PARALLEL=2 (repeat "); n != 2 {
-		t.Errorf("%d summaries of NUM_PARALLEL=2, want one per repeat:\n%s", n, stdout)
+	// A line per run, after the comparison of the settings' medians.
+	out := stdout.String()
+	if n := strings.Count(out, "\nNUM_PARALLEL=2 (repeat "); n != 2 {
+		t.Errorf("%d lines of NUM_PARALLEL=2, want one per repeat:\n%s", n, out)
+	}
+	if strings.Index(out, "Each run, in the order it ran") < strings.Index(out, "Compared by num_parallel") {
+		t.Errorf("the runs' lines come before the comparison:\n%s", out)
 	}
 }
 

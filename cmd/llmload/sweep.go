@@ -415,10 +415,24 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 	cfg := o.sweep
 	cfg.Session.HardStop = hardStop
 	cfg.Session.Hooks = progressHooks(s, cfg.Session.Workload.Plan, o.quiet || o.noProgress)
+	var held []string
 	cfg.OnEvent = func(e serve.Event) {
-		if !o.quiet {
-			fmt.Fprintf(s.err, "[%s] %s\n", pointTitle(e.Point, e.Round, cfg.Rounds, 0, 0), printable.Line(e.Detail)) // it may quote the server
+		if o.quiet {
+			return
 		}
+		detail := e.Detail
+		switch e.Phase {
+		case "ready", "stopped":
+			return // the start said it, the next start or the end says it
+		case "loaded", "verified":
+			// Said with the start of the stages: two lines a run, not six.
+			held = append(held, strings.TrimPrefix(detail, "the runner started with "))
+			return
+		case "running":
+			detail = strings.Join(append(held, detail), "; ")
+			held = nil
+		}
+		fmt.Fprintf(s.err, "[%s] %s\n", pointTitle(e.Point, e.Round, cfg.Rounds, 0, 0), printable.Line(detail)) // it may quote the server
 	}
 	runs, err := serve.Sweep(ctx, cfg)
 	if len(runs) > 0 {
@@ -427,12 +441,26 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 		if err := report.WriteComparison(s.out, analysis.Compare(runs, "", o.slo)); err != nil {
 			return err
 		}
-		shown := shownNotes{}
-		for _, run := range runs {
-			p, round := runPoint(run)
-			fmt.Fprintf(s.out, "\n=== %s ===\n", pointTitle(p, round, cfg.Rounds, run.Repeat, cfg.Session.Repeat))
-			if err := report.WriteBrief(s.out, shown.fresh(run)); err != nil {
+		if cfg.Rounds > 1 || cfg.Session.Repeat > 1 {
+			// Several runs per setting: the comparison gave their medians; a line each
+			// shows how they spread and which were noisy.
+			titles := make([]string, len(runs))
+			for i, run := range runs {
+				p, round := runPoint(run)
+				titles[i] = pointTitle(p, round, cfg.Rounds, run.Repeat, cfg.Session.Repeat)
+			}
+			fmt.Fprintf(s.out, "\nEach run, in the order it ran\n\n")
+			if err := report.WriteRunList(s.out, runs, titles); err != nil {
 				return err
+			}
+		} else {
+			shown := shownNotes{}
+			for _, run := range runs {
+				p, round := runPoint(run)
+				fmt.Fprintf(s.out, "\n=== %s ===\n", pointTitle(p, round, cfg.Rounds, run.Repeat, cfg.Session.Repeat))
+				if err := report.WriteBrief(s.out, shown.fresh(run)); err != nil {
+					return err
+				}
 			}
 		}
 		fmt.Fprintf(s.out, "\nEvery stage in detail, with charts:\n  llmload report %s -o REPORT.md\n", o.output.reportArgs(cfg.Points))

@@ -241,7 +241,7 @@ func compareEntries(es []*entry, opts CompareOptions) *Comparison {
 		// for some model families) measured something else: reported, not compared.
 		if srv := e.run.Server; slices.Contains(c.labels, DefaultBy) && srv != nil && srv.NumParallelObserved > 0 && srv.NumParallelObserved != srv.NumParallel {
 			c.Notes = append(c.Notes, Note{Kind: KindLeftOut, Severity: SeverityWarning, Settings: []string{v},
-				Text: fmt.Sprintf("%s=%s left out: the server's runner reported %d parallel slots, not %d (%s).", opts.By, v, srv.NumParallelObserved, srv.NumParallel, srv.Note)})
+				Text: fmt.Sprintf("%s=%s left out: the server's runner started with %d parallel slot%s, not %d (%s).", opts.By, v, srv.NumParallelObserved, prose.Plural(srv.NumParallelObserved), srv.NumParallel, srv.Note)})
 			continue
 		}
 		if _, seen := byValue[v]; !seen {

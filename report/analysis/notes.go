@@ -240,7 +240,7 @@ func noteNumParallel(es []*entry, ns *notes) {
 			byHand = append(byHand, e.name)
 		case srv.NumParallelObserved > 0 && srv.NumParallelObserved != srv.NumParallel:
 			ns.add(Note{Kind: KindSlotsMismatch, Severity: SeverityWarning, Runs: []string{e.name},
-				Text: fmt.Sprintf("%s: llmload started the server with NUM_PARALLEL=%d, but its runner reported %d slots.", e.name, srv.NumParallel, srv.NumParallelObserved)})
+				Text: fmt.Sprintf("%s: llmload started the server with NUM_PARALLEL=%d, but its runner reported %d slot%s.", e.name, srv.NumParallel, srv.NumParallelObserved, prose.Plural(srv.NumParallelObserved))})
 		case !srv.Verified:
 			why := ""
 			if srv.Note != "" {
