@@ -13,12 +13,26 @@ func controlRun(labels map[string]string, tps float64) *Run {
 	return r
 }
 
-// Controls within the tolerance agree; a spread past it names the runs far from the median,
-// and only those.
+// Controls within the tolerance of their median agree; a run past it drifts, and only such
+// runs are named.
 func TestControlDrift(t *testing.T) {
 	quiet := []*Run{controlRun(nil, 200), controlRun(nil, 206), controlRun(nil, 195), controlRun(nil, 0)}
 	if d := ControlDrift(quiet, []string{"a", "b", "c", "d"}); d != nil {
 		t.Errorf("a 5%% spread drifted: %+v", d)
+	}
+	// Sixteen runs of a real server on a quiet machine: a range of 24 %, each within 12 % of
+	// the median.
+	var many []*Run
+	for i := range 16 {
+		many = append(many, controlRun(nil, 84+float64(i*24)/15))
+	}
+	if d := ControlDrift(many, make([]string, 16)); d != nil {
+		t.Errorf("sixteen runs within 12%% of their median drifted: %+v", d)
+	}
+	// One run of them 22 % over the median drifts, and only it is named.
+	many[15].Control.Value = 116
+	if d := ControlDrift(many, []string{15: "the fast one"}); d == nil || len(d.Runs) != 1 || d.Runs[0] != 15 || !strings.Contains(d.Text, "the fast one at 116 tok/s (+") {
+		t.Errorf("a run 22%% over the median: %+v", d)
 	}
 	if d := ControlDrift([]*Run{controlRun(nil, 100)}, []string{"a"}); d != nil {
 		t.Errorf("one control drifted: %+v", d)
@@ -33,7 +47,7 @@ func TestControlDrift(t *testing.T) {
 	if len(d.Runs) != 2 || d.Runs[0] != 0 || d.Runs[1] != 3 {
 		t.Errorf("named runs %v, want 0 and 3", d.Runs)
 	}
-	for _, want := range []string{"noisy: the control", "num_parallel=1 at 107 tok/s", "num_parallel=4 at 248 tok/s", "median of 180 tok/s", "within 15%"} {
+	for _, want := range []string{"noisy: the control", "num_parallel=1 at 107 tok/s (-41%)", "num_parallel=4 at 248 tok/s (+38%)", "median of 180 tok/s", "within 15%"} {
 		if !strings.Contains(d.Text, want) {
 			t.Errorf("text lacks %q: %s", want, d.Text)
 		}

@@ -114,9 +114,9 @@ median over the rounds with its distribution-free interval, counts a gain only w
 significant across rounds (Mann-Whitney, α = 0.05: it takes 4 rounds to ever get there) and
 says how sure the recommendation is. Every run measures a control, a lone request's decode
 rate at concurrency 1 (the plan's c=1 stage, or a probe of a few requests): the settings do
-not change it, so when it moves across the runs by more than 15 %, or the machine was busy
-with other work, or a lone request took 5× the median, the runs are noisy and the answer says
-so first.
+not change it, so when a run's control lies more than 15 % from the runs' median, or the
+machine was busy with other work, or a lone request took 5× the median, the runs are noisy
+and the answer says so first.
 
 Each setting warms every slot first (--warmup defaults to the setting) because the first burst
 after a load is slower.
