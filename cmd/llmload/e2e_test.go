@@ -805,7 +805,6 @@ func (e *e2eSuite) testSweep(t *testing.T, tg *e2eTarget) {
 	}
 	t.Logf("sweep: %s", grepLines(r.stdout, "Recommended:"))
 	t.Logf("sweep comparison:\n%s", lastParagraphs(r.stdout, 2))
-	t.Logf("FULL:\n%s", r.stdout)
 }
 
 // testMaxLoadedModels: the seed's second scenario on the real scheduler. Two models (two
