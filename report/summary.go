@@ -125,7 +125,6 @@ func answer(run *results.Run) string {
 	if unreachable(run) {
 		return fmt.Sprintf("No request reached %s: is the server running (ollama serve), and is --url right? 'llmload run --sim' needs no server.", clean(run.Target.URL))
 	}
-	var best *results.StageResult
 	total, failed := 0, 0
 	errs := map[string]int{}
 	for _, st := range run.Stages {
@@ -134,10 +133,8 @@ func answer(run *results.Run) string {
 		for k, v := range st.Requests.Errors {
 			errs[k] += v
 		}
-		if st.Requests.OK > 0 && (best == nil || st.Throughput.OutputTokensPerS > best.Throughput.OutputTokensPerS) {
-			best = st
-		}
 	}
+	best := busiest(run.Stages)
 	var b strings.Builder
 	if best != nil {
 		what := "Stage " + clean(best.Name)
@@ -517,15 +514,12 @@ func WriteRunList(w io.Writer, runs []*results.Run, titles []string) error {
 	var notes []string
 	noisy := 0
 	for i, run := range runs {
-		var best *results.StageResult
 		total, failed := 0, 0
 		for _, st := range run.Stages {
 			total += st.Requests.Total
 			failed += st.Requests.Failed()
-			if st.Requests.OK > 0 && (best == nil || st.Throughput.OutputTokensPerS > best.Throughput.OutputTokensPerS) {
-				best = st
-			}
 		}
+		best := busiest(run.Stages)
 		tps, at := "-", "-"
 		if best != nil {
 			tps, at = fmt.Sprintf("%.1f", best.Throughput.OutputTokensPerS), best.Name
@@ -567,4 +561,16 @@ func WriteRunList(w io.Writer, runs []*results.Run, titles []string) error {
 	}
 	_, err := w.Write(wrapLines(buf.Bytes(), TextWidth))
 	return err
+}
+
+// busiest is the stage with the most output tokens per second among those with a request
+// that succeeded; nil when none has one.
+func busiest(stages []*results.StageResult) *results.StageResult {
+	var best *results.StageResult
+	for _, st := range stages {
+		if st.Requests.OK > 0 && (best == nil || st.Throughput.OutputTokensPerS > best.Throughput.OutputTokensPerS) {
+			best = st
+		}
+	}
+	return best
 }
