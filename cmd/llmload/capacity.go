@@ -93,7 +93,7 @@ func (o *capacityFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "per-request total timeout")
 	f.Uint64Var(&o.seed, "seed", 1, "seed for the request order and prompts")
 	f.StringVarP(&o.output, "output", "o", "", "results file (default llmload-capacity-<timestamp>.json)")
-	f.StringArrayVar(&o.headers, "header", nil, "extra HTTP header 'Name: value', e.g. an API key (never written to results)")
+	f.StringArrayVarP(&o.headers, "header", "H", nil, "extra HTTP header 'Name: value', e.g. an API key (never written to results)")
 	f.StringVar(&o.gpu.mode, "gpu", "auto", "GPU sampling: auto, off, nvml or sim")
 	f.DurationVar(&o.gpu.interval, "gpu-interval", 250*time.Millisecond, "GPU sampling interval")
 	f.IntSliceVar(&o.gpu.indices, "gpu-index", nil, "GPUs to sample (default all)")

@@ -285,6 +285,15 @@ func TestRunKeepsCredentialsOutOfResultsAndOutput(t *testing.T) {
 	if exitCode(err) != exitBadInput || strings.Contains(err.Error(), "hunter22") {
 		t.Errorf("bad URL: %v", err)
 	}
+	// Nor a header without its colon (where API keys go); -H is --header, as in curl.
+	_, err = runOptionsOf(t, sys, "-H", "X-Ok: 1", "-H", "Authorization Bearer sk-zzz999", "-m", "m")
+	if exitCode(err) != exitBadInput || strings.Contains(err.Error(), "sk-zzz999") || !strings.Contains(err.Error(), "--header #2") {
+		t.Errorf("bad header: %v", err)
+	}
+	o, err := runOptionsOf(t, sys, "-H", "X-Api-Key: k1", "-m", "m")
+	if err != nil || o.session.Header.Get("X-Api-Key") != "k1" {
+		t.Errorf("-H X-Api-Key: %v", err)
+	}
 }
 
 // sweep --external is one run against the server you run, under the labels you give; a run

@@ -184,7 +184,7 @@ func (o *runFlags) register(f *pflag.FlagSet) {
 	f.StringVarP(&o.output, "output", "o", "", "results file, or a folder (ending in /) to write llmload-<timestamp>.json in (default llmload-<timestamp>.json here)")
 	f.StringVar(&o.records, "records", "", "write every request as one JSON line to this file")
 	f.StringArrayVar(&o.labels, "label", nil, "label the run KEY=VALUE, e.g. num_parallel=4 (repeatable)")
-	f.StringArrayVar(&o.headers, "header", nil, "extra HTTP header 'Name: value', e.g. an API key (never written to results)")
+	f.StringArrayVarP(&o.headers, "header", "H", nil, "extra HTTP header 'Name: value', e.g. an API key (never written to results)")
 	f.StringVar(&o.gpu.mode, "gpu", "auto", "GPU sampling: auto (NVML when a driver is present; the simulator's GPU with --sim), off, nvml or sim")
 	f.DurationVar(&o.gpu.interval, "gpu-interval", 250*time.Millisecond, "GPU sampling interval")
 	f.IntSliceVar(&o.gpu.indices, "gpu-index", nil, "GPUs to sample, e.g. 0,1 (default all)")
@@ -657,11 +657,13 @@ func parseLabels(kvs []string) (map[string]string, error) {
 
 func parseHeaders(hs []string) (http.Header, error) {
 	out := http.Header{}
-	for _, h := range hs {
+	for i, h := range hs {
 		k, v, ok := strings.Cut(h, ":")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, usageErrorf("--header %q: want 'Name: value'", h)
+			// Not the text itself: a header is where API keys go, and this line may land in
+			// a CI log.
+			return nil, usageErrorf("--header #%d (%d characters, not shown: it may hold a secret): want 'Name: value', the name without spaces and a colon after it", i+1, len(h))
 		}
 		out.Add(k, strings.TrimSpace(v))
 	}
