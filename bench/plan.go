@@ -213,6 +213,11 @@ func Prepare(p *results.Plan, dir string) (*Workload, error) {
 	if n := reloadNote(p.Mix); n != "" {
 		w.Notes = append(w.Notes, n)
 	}
+	for name, d := range map[string]results.Duration{"timeout": p.Timeout, "first_byte_timeout": p.FirstByteTimeout, "stall_timeout": p.StallTimeout} {
+		if d < 0 {
+			return nil, fmt.Errorf("%s must not be negative, got %s", name, time.Duration(d))
+		}
+	}
 	if p.Warmup < 0 || p.Warmup > MaxWarmup {
 		return nil, fmt.Errorf("warmup must be from 0 to %d requests per model, got %d", MaxWarmup, p.Warmup)
 	}

@@ -131,6 +131,7 @@ func TestPrepareRejectsBadStagesAndTemplates(t *testing.T) {
 		{"infinite rate", results.Plan{Stages: []results.Stage{{Rate: math.Inf(1), Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "rate must be a positive number"},
 		{"vanishing rate", results.Plan{Stages: []results.Stage{{Rate: 1e-10, Duration: results.Duration(2e9)}}, Mix: []*results.Template{{Model: "m"}}}, "out of range"},
 		{"huge concurrency", results.Plan{Stages: []results.Stage{{Concurrency: 100_000_000, Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "concurrency is at most 100000"},
+		{"negative timeout", results.Plan{StallTimeout: -1, Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "stall_timeout must not be negative"},
 		{"huge warm-up", results.Plan{Warmup: 100_000_000, Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m"}}}, "warmup must be from 0 to 10000"},
 		{"NaN weight", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Weight: math.NaN()}}}, "mix[0]: weight must be a number"},
 		{"infinite option", results.Plan{Stages: []results.Stage{{Concurrency: 1, Requests: 1}}, Mix: []*results.Template{{Model: "m", Options: map[string]any{"temperature": math.Inf(-1)}}}}, "mix[0]: options: temperature: -Inf"},

@@ -206,6 +206,9 @@ func TestBadInputNamesTheFlagAndExitsTwo(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "plan.yaml"), []byte("stages:\n  - concurrency: 0\nmix:\n  - model: m\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "negative-timeout.yaml"), []byte("stall_timeout: -1s\nstages:\n  - concurrency: 1\nmix:\n  - model: m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		want string
@@ -229,6 +232,20 @@ func TestBadInputNamesTheFlagAndExitsTwo(t *testing.T) {
 		{[]string{"run", "-m", "x", "--prompt-file", "nope.txt"}, "nope.txt"},
 		{[]string{"run", "-m", "x", "extra"}, "unexpected argument \"extra\""},
 		{[]string{"sim", "--fault", "meteor:0.1"}, "--fault \"meteor:0.1\""},
+		// Bounds are said in the flags' words, not the plan's fields.
+		{[]string{"run", "-m", "x", "-c", "100000000"}, "-c/--concurrency values must be from 1 to 100000"},
+		{[]string{"run", "-m", "x", "--warmup", "100000000"}, "--warmup must be from 0 to 10000"},
+		{[]string{"run", "-m", "x", "--rate", "1e-10", "-d", "2s"}, "--rate values must be from 0.001"},
+		{[]string{"run", "-m", "x", "--rate", "NaN"}, "--rate values must be from 0.001"},
+		{[]string{"run", "-m", "x", "--synthetic-words", "2000000000000000000"}, "--synthetic-words must be from 0 to 1000000"},
+		{[]string{"run", "-m", "x", "-n", "0"}, "-n/--requests must be at least 1"},
+		{[]string{"run", "-m", "x", "--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"run", "-m", "x", "--stall-timeout", "-1s"}, "--stall-timeout must not be negative"},
+		{[]string{"run", "-m", "x", "--grace", "-1s"}, "--grace must not be negative"},
+		{[]string{"sweep", "--sim", "--num-parallel", "1", "--first-byte-timeout", "-1s"}, "--first-byte-timeout must not be negative"},
+		{[]string{"run", "--sim", "--sim-speed", "NaN"}, "--sim-speed must be a positive number, got NaN"},
+		{[]string{"capacity", "--sim", "--sim-speed", "Inf"}, "--sim-speed must be a positive number, got +Inf"},
+		{[]string{"run", "--plan", "negative-timeout.yaml"}, "negative-timeout.yaml:1: stall_timeout: want a duration"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -339,9 +340,6 @@ func (o *runFlags) planStages(pf *bench.PlanFile, changed func(string) bool) err
 		place := fmt.Sprintf("stages[%d].", i)
 		switch {
 		case lengthGiven:
-			if o.requests < 0 || o.duration < 0 {
-				return usageErrorf("-n and -d must not be negative")
-			}
 			st.Requests, st.Duration = o.requests, results.Duration(o.duration)
 		case !pf.Given[place+"requests"] && !pf.Given[place+"duration"]:
 			st.Requests = defaultRequests(*st)
@@ -372,12 +370,6 @@ var promptFlags = []string{"prompt", "prompt-file", "body", "synthetic-words", "
 // are made absolute: the plan's own are relative to its folder.
 func (o *runFlags) planMix(pf *bench.PlanFile, changed func(string) bool) error {
 	p := &pf.Plan
-	if o.maxTokens < 0 {
-		return usageErrorf("--max-tokens must not be negative")
-	}
-	if o.syntheticWords < 0 {
-		return usageErrorf("--synthetic-words must not be negative")
-	}
 	var opts, extra map[string]any
 	var err error
 	if opts, err = parseOptions(o.modelOptions); err != nil {
@@ -481,12 +473,6 @@ func absDist(spec string) string {
 }
 
 func (o *runFlags) stages(changed func(string) bool) ([]results.Stage, error) {
-	if o.requests < 0 {
-		return nil, usageErrorf("-n/--requests must be at least 1, got %d", o.requests)
-	}
-	if o.duration < 0 {
-		return nil, usageErrorf("-d/--duration must be positive, got %s", o.duration)
-	}
 	if len(o.rates) > 0 && len(o.concurrency) > 0 {
 		return nil, usageErrorf("give either -c (closed loop) or --rate (open loop), not both")
 	}
@@ -499,15 +485,9 @@ func (o *runFlags) stages(changed func(string) bool) ([]results.Stage, error) {
 	}
 	var out []results.Stage
 	for _, r := range o.rates {
-		if r <= 0 {
-			return nil, usageErrorf("--rate must be a positive number of requests per second, got %v", r)
-		}
 		arrival := results.Arrival(o.arrival)
 		if arrival != results.ArrivalConstant && arrival != results.ArrivalPoisson {
 			return nil, usageErrorf("--arrival must be constant or poisson, got %q", o.arrival)
-		}
-		if o.maxConcurrency < 0 {
-			return nil, usageErrorf("--max-concurrency must not be negative")
 		}
 		out = append(out, length(results.Stage{Rate: r, Arrival: arrival, MaxConcurrency: o.maxConcurrency}))
 	}
@@ -523,9 +503,6 @@ func (o *runFlags) stages(changed func(string) bool) ([]results.Stage, error) {
 			cs = []int{1}
 		}
 		for _, c := range cs {
-			if c < 1 {
-				return nil, usageErrorf("-c/--concurrency values must be at least 1, got %d", c)
-			}
 			out = append(out, length(results.Stage{Concurrency: c}))
 		}
 	}
@@ -585,12 +562,6 @@ func (o *runFlags) mix(changed func(string) bool) ([]*results.Template, error) {
 	extra, err := o.parseExtraBody()
 	if err != nil {
 		return nil, err
-	}
-	if o.maxTokens < 0 {
-		return nil, usageErrorf("--max-tokens must not be negative")
-	}
-	if o.syntheticWords < 0 {
-		return nil, usageErrorf("--synthetic-words must not be negative")
 	}
 	models := o.models
 	if len(models) == 0 && o.bodyFile == "" && o.sim.enabled {
@@ -717,6 +688,46 @@ func normalizeURL(s string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
+// checkNumbers checks every number the flags give against the bounds a plan has, naming the
+// flag: a plan file's own numbers are checked by bench.Prepare, which names its fields.
+func (o *runFlags) checkNumbers(changed func(string) bool) error {
+	switch {
+	case o.requests < 0:
+		return usageErrorf("-n/--requests must be at least 1, got %d", o.requests)
+	case o.requests == 0 && changed("requests") && o.duration == 0:
+		return usageErrorf("-n/--requests must be at least 1 (or give -d for stages of a duration), got 0")
+	case o.duration < 0:
+		return usageErrorf("-d/--duration must be positive, got %s", o.duration)
+	case o.maxConcurrency < 0 || o.maxConcurrency > bench.MaxConcurrency:
+		return usageErrorf("--max-concurrency must be from 0 to %d, got %d", bench.MaxConcurrency, o.maxConcurrency)
+	case o.maxTokens < 0:
+		return usageErrorf("--max-tokens must not be negative, got %d", o.maxTokens)
+	case o.syntheticWords < 0 || o.syntheticWords > bench.MaxSyntheticWords:
+		return usageErrorf("--synthetic-words must be from 0 to %d, got %d", bench.MaxSyntheticWords, o.syntheticWords)
+	case o.warmup < 0 || o.warmup > bench.MaxWarmup:
+		return usageErrorf("--warmup must be from 0 to %d requests per model, got %d", bench.MaxWarmup, o.warmup)
+	case o.timeout <= 0:
+		return usageErrorf("--timeout must be positive, got %s", o.timeout)
+	case o.firstByte < 0:
+		return usageErrorf("--first-byte-timeout must not be negative (0: as --timeout), got %s", o.firstByte)
+	case o.stall < 0:
+		return usageErrorf("--stall-timeout must not be negative (0: off), got %s", o.stall)
+	case o.grace < 0:
+		return usageErrorf("--grace must not be negative, got %s", o.grace)
+	}
+	for _, c := range o.concurrency {
+		if c < 1 || c > bench.MaxConcurrency {
+			return usageErrorf("-c/--concurrency values must be from 1 to %d, got %d", bench.MaxConcurrency, c)
+		}
+	}
+	for _, r := range o.rates {
+		if math.IsNaN(r) || r < bench.MinRate || r > bench.MaxRate {
+			return usageErrorf("--rate values must be from %v to %v requests per second, got %v", bench.MinRate, bench.MaxRate, r)
+		}
+	}
+	return nil
+}
+
 // session checks the flags run and sweep share and builds the session they describe.
 func (o *runFlags) session(sys *system, changed func(string) bool) (bench.SessionConfig, error) {
 	labels, err := parseLabels(o.labels)
@@ -734,6 +745,9 @@ func (o *runFlags) session(sys *system, changed func(string) bool) (bench.Sessio
 		return bench.SessionConfig{}, usageErrorf("--max-error-rate must be between 0 and 1, got %v", o.maxErrorRate)
 	}
 	if err := o.sim.check(changed); err != nil {
+		return bench.SessionConfig{}, err
+	}
+	if err := o.checkNumbers(changed); err != nil {
 		return bench.SessionConfig{}, err
 	}
 	work, target, err := o.buildPlan(changed, sys.getenv)

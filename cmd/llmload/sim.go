@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -71,8 +72,8 @@ func (f *simFlags) config(plan *results.Plan) (sim.Config, []string, error) {
 	if f.maxQueue < 1 {
 		return cfg, nil, usageErrorf("--sim-max-queue must be at least 1, got %d", f.maxQueue)
 	}
-	if f.speed <= 0 {
-		return cfg, nil, usageErrorf("--sim-speed must be positive, got %v", f.speed)
+	if !(f.speed > 0) || math.IsInf(f.speed, 0) {
+		return cfg, nil, usageErrorf("--sim-speed must be a positive number, got %v", f.speed)
 	}
 	for _, r := range f.faults {
 		rule, err := sim.ParseFaultRule(r)
@@ -275,8 +276,8 @@ func runSim(cmd *cobra.Command, s *streams, o *simOptions) error {
 	if changed("context-length") {
 		cfg.ContextLength = o.contextLength
 	}
-	if o.speed <= 0 {
-		return usageErrorf("--speed must be positive, got %v", o.speed)
+	if !(o.speed > 0) || math.IsInf(o.speed, 0) {
+		return usageErrorf("--speed must be a positive number, got %v", o.speed)
 	}
 	cfg.Speed = o.speed
 	cfg.Seed = o.seed
