@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmload/llmload/bench/hostload/hostloadtest"
 	"github.com/llmload/llmload/bench/results"
 	"github.com/llmload/llmload/bench/sim"
 )
@@ -102,7 +103,7 @@ func TestFindCapacityOnTheSimulator(t *testing.T) {
 // A noisy level stops the search: the answer says why instead of guessing.
 func TestFindCapacityStopsWhenNoisy(t *testing.T) {
 	c, err := FindCapacity(context.Background(), CapacityConfig{
-		Session: SessionConfig{URL: simServer(t, 2), Workload: capacityWorkload(t), Proc: &tickingProc{busy: true}},
+		Session: SessionConfig{URL: simServer(t, 2), Workload: capacityWorkload(t), Proc: &hostloadtest.Ticking{Busy: true}},
 		SLO:     "ttft.p95<=120ms",
 		Judge:   ttftWithin(120),
 	})

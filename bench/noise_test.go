@@ -3,40 +3,22 @@ package bench
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/llmload/llmload/bench/api"
 	"github.com/llmload/llmload/bench/hostload"
+	"github.com/llmload/llmload/bench/hostload/hostloadtest"
 	"github.com/llmload/llmload/bench/results"
 )
-
-// tickingProc is a /proc whose CPU counters advance 100 ticks per reading: busy with other
-// processes' work, or idle.
-type tickingProc struct {
-	n    atomic.Uint64
-	busy bool
-}
-
-func (p *tickingProc) Open(name string) (fs.File, error) {
-	n := p.n.Add(1) * 100
-	busy, idle := uint64(0), n
-	if p.busy {
-		busy, idle = n, 0
-	}
-	return fstest.MapFS{"stat": {Data: fmt.Appendf(nil, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", busy, idle)}}.Open(name)
-}
 
 func TestBusyMachineMakesARunNoisy(t *testing.T) {
 	for _, busy := range []bool{true, false} {
 		run, err := RunPlan(context.Background(), prepared(t, results.Stage{Concurrency: 1, Requests: 4}), newFake(1, time.Millisecond),
-			Options{Machine: &hostload.Meter{FS: &tickingProc{busy: busy}}})
+			Options{Machine: &hostload.Meter{FS: &hostloadtest.Ticking{Busy: busy}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,30 +1,12 @@
 package main
 
 import (
-	"fmt"
-	"io/fs"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"testing/fstest"
+
+	"github.com/llmload/llmload/bench/hostload/hostloadtest"
 )
-
-// tickingProc is a /proc whose CPU counters advance 100 ticks per reading, all of them other
-// processes' work (busy) or idle time (quiet).
-type tickingProc struct {
-	n    atomic.Uint64
-	busy bool
-}
-
-func (p *tickingProc) Open(name string) (fs.File, error) {
-	n := p.n.Add(1) * 100
-	busy, idle := uint64(0), n
-	if p.busy {
-		busy, idle = n, 0
-	}
-	return fstest.MapFS{"stat": {Data: fmt.Appendf(nil, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", busy, idle)}}.Open(name)
-}
 
 // A sweep in rounds on a machine busy with other work says so before its recommendation, and
 // its results files carry it, so that the gate refuses them; on a quiet machine it says
@@ -33,7 +15,7 @@ func TestSweepOnABusyMachineIsNoisy(t *testing.T) {
 	for _, busy := range []bool{true, false} {
 		dir := t.TempDir()
 		sys, stdout, stderr := testSystem(nil)
-		sys.proc = &tickingProc{busy: busy}
+		sys.proc = &hostloadtest.Ticking{Busy: busy}
 		err := execute(sys, []string{"sweep", "--sim", "--sim-speed", "4", "--num-parallel", "1,2", "-c", "2", "-n", "4", "--max-tokens", "16",
 			"--rounds", "3", "--gpu", "off", "--no-progress", "-o", dir + "/"}, nil, nil)
 		if err != nil {
