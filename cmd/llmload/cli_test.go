@@ -52,6 +52,13 @@ func llmload(t *testing.T, dir string, args ...string) result {
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "OLLAMA_HOST=")
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd to its end and returns what it printed and its exit status; a command that
+// cannot start fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -428,4 +435,19 @@ func readRecords(t *testing.T, path string) []bench.RecordLine {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// grepLines returns the lines of s that contain every word.
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		ok := true
+		for _, w := range words {
+			ok = ok && strings.Contains(l, w)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -940,21 +940,6 @@ func parseAb(out string) (abResult, error) {
 	return r, nil
 }
 
-// grepLines returns the lines of s that contain every word.
-func grepLines(s string, words ...string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		ok := true
-		for _, w := range words {
-			ok = ok && strings.Contains(l, w)
-		}
-		if ok {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 // lastParagraphs returns the last n blank-line-separated paragraphs of s.
 func lastParagraphs(s string, n int) string {
 	ps := strings.Split(strings.TrimSpace(s), "\n\n")
