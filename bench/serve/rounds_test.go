@@ -126,7 +126,7 @@ func TestSweepInRounds(t *testing.T) {
 			return files[name]
 		},
 		OnEvent: func(e Event) {
-			if e.Phase == "starting" {
+			if e.Phase == PhaseStarting {
 				events = append(events, fmt.Sprintf("%s r%d", e.Point, e.Round))
 			}
 		},

@@ -186,9 +186,28 @@ type SweepConfig struct {
 type Event struct {
 	Point  Point
 	Round  int
-	Phase  string
+	Phase  Phase
 	Detail string
 }
+
+// Phase is a step of a point's run, in the order they come: starting, ready, loaded (once per
+// model Ollama preloads), verified, running, stopped.
+type Phase string
+
+const (
+	PhaseStarting Phase = "starting"
+	PhaseReady    Phase = "ready"
+	PhaseLoaded   Phase = "loaded"
+	// PhaseVerified says what the runner started with, in short ("2 parallel slots, 2048
+	// tokens of context each"), or what it did not.
+	PhaseVerified Phase = "verified"
+	PhaseRunning  Phase = "running"
+	PhaseStopped  Phase = "stopped"
+)
+
+// runnerStarted begins the note of a runner whose slots were read; the verified event leaves
+// it out.
+const runnerStarted = "the runner started with "
 
 // RecordsPath names the records file of a point (in a round: 0 outside rounds) after the one
 // asked for: records.jsonl becomes records-num_parallel-4.jsonl, or
@@ -299,7 +318,7 @@ func noteDrift(runs []*results.Run) bool {
 	return added
 }
 
-func (cfg *SweepConfig) event(p Point, round int, phase, format string, args ...any) {
+func (cfg *SweepConfig) event(p Point, round int, phase Phase, format string, args ...any) {
 	if cfg.OnEvent != nil {
 		cfg.OnEvent(Event{Point: p, Round: round, Phase: phase, Detail: fmt.Sprintf(format, args...)})
 	}
@@ -322,16 +341,16 @@ func serverText(p Point) string {
 // slots, runs the session against it and stops it.
 func sweepOne(ctx context.Context, cfg SweepConfig, p Point, round int) ([]*results.Run, error) {
 	k := p.NumParallel()
-	cfg.event(p, round, "starting", "starting the server with %s", serverText(p))
+	cfg.event(p, round, PhaseStarting, "starting the server with %s", serverText(p))
 	inst, err := cfg.Launcher.Launch(ctx, p, round)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		inst.Stop()
-		cfg.event(p, round, "stopped", "server stopped")
+		cfg.event(p, round, PhaseStopped, "server stopped")
 	}()
-	cfg.event(p, round, "ready", "server ready at %s", inst.URL)
+	cfg.event(p, round, PhaseReady, "server ready at %s", inst.URL)
 
 	sc := cfg.Session
 	sc.URL = inst.URL
@@ -383,14 +402,14 @@ func sweepOne(ctx context.Context, cfg SweepConfig, p Point, round int) ([]*resu
 			return nil, fmt.Errorf("preload %s: %s: %s", t.Model, rec.Class, rec.Error)
 		}
 		info.LoadMs[t.Model] = roundMs(time.Since(start))
-		cfg.event(p, round, "loaded", "%s loaded in %.0f ms", t.Model, info.LoadMs[t.Model])
+		cfg.event(p, round, PhaseLoaded, "%s loaded in %.0f ms", t.Model, info.LoadMs[t.Model])
 	}
 	verify(ctx, &cfg, inst, info)
-	cfg.event(p, round, "verified", "%s", info.Note)
+	cfg.event(p, round, PhaseVerified, "%s", strings.TrimPrefix(info.Note, runnerStarted))
 	if n := len(sc.Workload.Plan.Stages); n == 1 {
-		cfg.event(p, round, "running", "running 1 stage")
+		cfg.event(p, round, PhaseRunning, "running 1 stage")
 	} else {
-		cfg.event(p, round, "running", "running %d stages", n)
+		cfg.event(p, round, PhaseRunning, "running %d stages", n)
 	}
 	return sess.Run(ctx)
 }
@@ -464,10 +483,10 @@ func judge(r RunnerSettings, wantCtx int, info *results.ServerInfo) {
 	case info.NumParallel == 0:
 		// Nothing asked: the server's own default, as it reported it.
 		info.Verified = true
-		info.Note = fmt.Sprintf("the runner started with %s (the server's default)", slots(n))
+		info.Note = fmt.Sprintf("%s%s (the server's default)", runnerStarted, slots(n))
 	case n == info.NumParallel:
 		info.Verified = true
-		info.Note = "the runner started with " + slots(n)
+		info.Note = runnerStarted + slots(n)
 	case n == 1:
 		info.Note = fmt.Sprintf("asked for %d, the runner started with 1: Ollama forces NUM_PARALLEL=1 for some model families (embedding models, mllama, qwen3vl …); this setting is not comparable", info.NumParallel)
 	default:

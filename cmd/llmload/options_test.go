@@ -559,6 +559,16 @@ func TestSimSweepRepeatsAndWritesRecordsPerSetting(t *testing.T) {
 	if strings.Index(out, "Each run, in the order it ran") < strings.Index(out, "Compared by num_parallel") {
 		t.Errorf("the runs' lines come before the comparison:\n%s", out)
 	}
+	// The server's progress: its start, then what was loaded and verified with the start of
+	// the stages; two lines a setting.
+	for _, k := range []string{"1", "2"} {
+		lines := grepLines(stderr.String(), "[NUM_PARALLEL="+k+"]")
+		slots := map[string]string{"1": "1 parallel slot;", "2": "2 parallel slots;"}[k]
+		if n := strings.Count(lines, "\n") + 1; n != 2 || !strings.Contains(lines, "starting the server with OLLAMA_NUM_PARALLEL="+k) ||
+			!strings.Contains(lines, "loaded in") || !strings.Contains(lines, slots+" running 1 stage") || strings.Contains(lines, "the runner started with") {
+			t.Errorf("NUM_PARALLEL=%s: %d progress lines:\n%s", k, n, lines)
+		}
+	}
 }
 
 // Errors the engine returns are said once, in the flags' terms, with the exit code their kind

@@ -422,13 +422,13 @@ func runSweep(ctx context.Context, o *sweepOptions) error {
 		}
 		detail := e.Detail
 		switch e.Phase {
-		case "ready", "stopped":
+		case serve.PhaseReady, serve.PhaseStopped:
 			return // the start said it, the next start or the end says it
-		case "loaded", "verified":
+		case serve.PhaseLoaded, serve.PhaseVerified:
 			// Said with the start of the stages: two lines a run, not six.
-			held = append(held, strings.TrimPrefix(detail, "the runner started with "))
+			held = append(held, detail)
 			return
-		case "running":
+		case serve.PhaseRunning:
 			detail = strings.Join(append(held, detail), "; ")
 			held = nil
 		}
