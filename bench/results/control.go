@@ -50,9 +50,9 @@ const (
 // machine: a simulator sweep's controls stay within about 1 % of their median; against the
 // real servers on the CPU (Ollama 0.11.4 and 0.34.4, llama-server; one runner thread,
 // 32-token requests, a probe of 4), 9 of 10 sweeps over NUM_PARALLEL kept every run within
-// 13 % of it (the tenth had one 22 % over), and a lone request's rate moved 5 % either side
-// between repeats in one Ollama and between fresh ones; the busy workstation that made the
-// comparisons this guards against put its runs 40 % below and above it (×2.3 apart).
+// 13 % of it (the tenth had one 22 % over; `make e2e` logs each sweep's controls); the busy
+// workstation that made the comparisons this guards against put its runs 40 % below and
+// above it (×2.3 apart).
 const ControlTolerance = 0.15
 
 // controlNeutral are the labels of settings that leave a lone request's decode rate alone:
